@@ -1,0 +1,1 @@
+"""The three services: thin adapters around the shared core."""

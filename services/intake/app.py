@@ -1,0 +1,40 @@
+"""The intake FastAPI application; resources come from the lifespan, nothing at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.intake import problems
+from services.intake.routes import router
+from services.intake.tracing import TracingMiddleware
+from vrp.settings import Settings
+from vrp.store.database import Database
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    """Build the app; pass db to share one with other in-process services."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = db is None
+        app.state.settings = settings
+        app.state.db = db or Database(settings.database_url, settings.database_pool_size)
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="VRP referral intake",
+        version="1.0.0",
+        summary="Submit referrals to the Violence Reduction Partnership and follow them.",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    problems.install(app)
+    app.add_middleware(TracingMiddleware)
+    return app

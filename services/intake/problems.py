@@ -1,0 +1,101 @@
+"""RFC 9457 problem details: every error names the field and never echoes input values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM = "application/problem+json"
+_BASE = "https://vrp.example/problems/"
+
+
+class Problem(Exception):
+    """An error to return as problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.title, self.detail = status, slug, title, detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+def problem_response(p: Problem, instance: str) -> JSONResponse:
+    """Render a Problem."""
+    body: dict[str, Any] = {
+        "type": _BASE + p.slug,
+        "title": p.title,
+        "status": p.status,
+        "detail": p.detail,
+        "instance": instance,
+    }
+    if p.errors:
+        body["errors"] = p.errors
+    return JSONResponse(body, status_code=p.status, media_type=PROBLEM, headers=p.headers)
+
+
+def field_errors(errors: list[dict[str, Any]], skip_prefix: int) -> list[dict[str, str]]:
+    """Pydantic errors as {field, detail}; locations only, never the offending value."""
+    out = []
+    for e in errors:
+        loc = [str(x) for x in e["loc"][skip_prefix:]]
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        out.append({"field": ".".join(loc) or "(body)", "detail": msg})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = field_errors(list(exc.errors()), skip_prefix=1)
+        first = errors[0]["field"] if errors else "(body)"
+        return problem_response(
+            Problem(
+                422,
+                "invalid-request",
+                "The request is not valid",
+                f"{len(errors)} problem(s), first at '{first}'",
+                errors,
+            ),
+            request.url.path,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        title = str(exc.detail) if isinstance(exc.detail, str) else "HTTP error"
+        return problem_response(
+            Problem(exc.status_code, slug, title, title, headers=dict(exc.headers or {})),
+            request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never a stack trace or input echo to the caller; the log has the type only.
+        return problem_response(
+            Problem(
+                500,
+                "internal-error",
+                "Internal error",
+                "The request could not be completed; retrying with the same "
+                "Idempotency-Key is safe.",
+            ),
+            request.url.path,
+        )

@@ -1,0 +1,1 @@
+"""Notifier: alerts receiving teams (no personal data) and records delivery."""

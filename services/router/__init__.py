@@ -1,0 +1,1 @@
+"""Router: received referrals -> decisions -> minimised referrals on partner topics."""

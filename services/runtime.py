@@ -1,0 +1,211 @@
+"""Composition root: wires settings, store, transport and services into running tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from services.intake.app import create_app
+from services.intake.keys import issue
+from services.intake.timeline import TimelineHandler
+from services.notifier.alerts import DecisionHandler
+from services.notifier.mail import FileTransport, MailTransport, SmtpTransport
+from services.notifier.sender import AlertSender
+from services.router.handler import RouterHandler
+from vrp.configuration_watch import LiveConfiguration
+from vrp.events import topics
+from vrp.settings import Settings, TransportKind
+from vrp.store.database import Database
+from vrp.store.migrate import upgrade
+from vrp.store.tables import api_keys
+from vrp.transport.base import Subscription
+from vrp.transport.embedded import EmbeddedSubscription
+from vrp.transport.kafka import KafkaPublisher, KafkaSubscription
+from vrp.transport.relay import Relay
+from vrp.transport.worker import Handler, Worker
+
+log = logging.getLogger(__name__)
+
+ROLES = ("intake", "router", "notifier")
+DEMO_SECRET = "demo-only-not-a-secret"  # noqa: S105 - published demo key, demo mode only
+DEMO_PARTNERS = (
+    "uhb",
+    "uhcw",
+    "rwt",
+    "example-road-surgery",
+    "wm-probation",
+    "wmp",
+    "example-park-academy",
+)
+
+
+def demo_key(org: str) -> str:
+    """The published demo API key of an organisation (demo mode only)."""
+    return f"vrp_demo-{org}_{DEMO_SECRET}"
+
+
+def mail_transport(settings: Settings) -> MailTransport:
+    """SMTP when configured, else .eml files in the mail folder."""
+    if settings.smtp_host:
+        return SmtpTransport(settings.smtp_host, settings.smtp_port)
+    return FileTransport(settings.mail_dir)
+
+
+@dataclass
+class Runtime:
+    """The running pieces of one process."""
+
+    settings: Settings
+    roles: tuple[str, ...]
+    db: Database
+    config: LiveConfiguration
+    mail: MailTransport
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    server: uvicorn.Server | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def embedded(self) -> bool:
+        """True when events move through the outbox table instead of Kafka."""
+        return self.settings.transport is TransportKind.EMBEDDED
+
+    def _subscription(self, group: str, names: tuple[str, ...]) -> Subscription:
+        if self.embedded:
+            return EmbeddedSubscription(self.db, group, names, self.settings.poll_interval)
+        client = f"{self.settings.kafka_client_id}-{group}"
+        return KafkaSubscription(
+            self.settings.kafka_bootstrap, group, names, client, self.settings.kafka_namespace
+        )
+
+    def _worker(self, group: str, role: str, names: tuple[str, ...], handler: Handler) -> None:
+        worker = Worker(group, role, self.db, self._subscription(group, names), handler)
+        self._spawn(worker.run(self.stopping), group)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._on_exit)
+        self._tasks.append(task)
+
+    def _on_exit(self, task: asyncio.Task[None]) -> None:
+        # A component that dies takes the process down so a supervisor restarts it,
+        # rather than leaving a half-working service that looks healthy.
+        if not task.cancelled() and task.exception() is not None and not self.stopping.is_set():
+            log.error("%s stopped unexpectedly: %r", task.get_name(), task.exception())
+            self.stopping.set()
+
+    async def start(self) -> None:
+        """Start every component of this process's roles."""
+        key = self.settings.pseudonym_key.get_secret_value().encode()
+        self._spawn(self.config.watch(self.stopping), "config-watch")
+        if "intake" in self.roles:
+            app = create_app(self.settings, self.db)
+            self.server = uvicorn.Server(
+                uvicorn.Config(
+                    app,
+                    host=self.settings.host,
+                    port=self.settings.port,
+                    log_level="warning",
+                    access_log=False,
+                    lifespan="on",
+                )
+            )
+            self._spawn(self._serve(self.server), "http")
+            self._worker(
+                topics.INTAKE_GROUP,
+                "intake",
+                (topics.DECIDED, topics.ALERTS),
+                TimelineHandler(self.db),
+            )
+        if "router" in self.roles:
+            self._worker(
+                topics.ROUTER_GROUP,
+                "router",
+                (topics.RECEIVED,),
+                RouterHandler(self.db, self.config, key),
+            )
+        if "notifier" in self.roles:
+            sender = AlertSender(
+                self.db,
+                self.mail,
+                self.config,
+                self.settings.smtp_sender,
+                self.settings.public_url,
+                self.settings.poll_interval,
+            )
+            self._spawn(sender.run(self.stopping), "alert-sender")
+            self._worker(
+                topics.NOTIFIER_GROUP,
+                "notifier",
+                (topics.DECIDED,),
+                DecisionHandler(self.db, self.config, sender.wake),
+            )
+        if not self.embedded:
+            for role in self.roles:
+                publisher = KafkaPublisher(
+                    self.settings.kafka_bootstrap,
+                    f"{self.settings.kafka_client_id}-{role}-relay",
+                    self.settings.kafka_namespace,
+                )
+                relay = Relay(self.db, publisher, role, self.settings.poll_interval)
+                self._spawn(relay.run(self.stopping), f"relay-{role}")
+
+    async def _serve(self, server: uvicorn.Server) -> None:
+        task = asyncio.create_task(server.serve())
+        stop = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        await task
+        if not self.stopping.is_set():
+            raise RuntimeError("HTTP server exited")
+
+    async def wait_started(self, timeout: float = 30.0) -> None:
+        """Return once the HTTP server (if any) accepts connections."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.server is not None and not self.server.started:
+            if self.stopping.is_set() or loop.time() > deadline:
+                raise RuntimeError("the HTTP server did not start")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        """Stop every component and release resources."""
+        self.stopping.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=15)
+        await self.db.dispose()
+
+
+async def build(
+    settings: Settings, roles: tuple[str, ...], mail: MailTransport | None = None
+) -> Runtime:
+    """Create the runtime; embedded mode migrates the schema itself."""
+    db = Database(settings.database_url, settings.database_pool_size)
+    if settings.transport is TransportKind.EMBEDDED:
+        await upgrade(db)
+    if settings.demo_partners:
+        await seed_demo_partners(db)
+    return Runtime(
+        settings,
+        roles,
+        db,
+        LiveConfiguration(settings.config_dir),
+        mail or mail_transport(settings),
+    )
+
+
+async def seed_demo_partners(db: Database) -> None:
+    """Give the demo organisations their published keys (idempotent)."""
+    from sqlalchemy import select
+
+    async with db.transaction() as conn:
+        existing = set((await conn.execute(select(api_keys.c.key_id))).scalars())
+        for org in DEMO_PARTNERS:
+            if f"demo-{org}" not in existing:
+                await issue(conn, org, key_id=f"demo-{org}", secret=DEMO_SECRET)

@@ -1,0 +1,124 @@
+"""Shared fixtures. Real PostgreSQL and Kafka come from deploy/; missing infrastructure fails."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy import text
+
+from tests.support.smtp import SmtpServer
+from vrp.store.database import Database
+from vrp.store.migrate import upgrade
+
+PG_URL = os.environ.get(
+    "VRP_TEST_DATABASE_URL", "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_test"
+)
+KAFKA = os.environ.get("VRP_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+REQUIRE_INFRA = os.environ.get("VRP_REQUIRE_INFRA") == "1"
+
+_passed: dict[str, int] = {"kafka": 0, "postgres": 0}
+
+
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback for one test."""
+    with SmtpServer(free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> str:
+    """The test database URL; fails (never skips) when PostgreSQL is unreachable."""
+    db = Database(PG_URL)
+    try:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure to connect is the same verdict
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_URL} ({type(exc).__name__}); "
+            "start it with deploy/postgres.sh start",
+            pytrace=False,
+        )
+    finally:
+        await db.dispose()
+    return PG_URL
+
+
+async def reset_postgres(url: str) -> None:
+    """Empty the test database and migrate it to the latest schema."""
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await upgrade(db)
+    await db.dispose()
+
+
+@pytest.fixture
+async def pg_db(postgres_url: str) -> AsyncIterator[Database]:
+    """A freshly migrated PostgreSQL database."""
+    await reset_postgres(postgres_url)
+    db = Database(postgres_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: object) -> AsyncIterator[Database]:
+    """A freshly migrated SQLite file."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/vrp.db")
+    await upgrade(db)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+async def kafka_bootstrap() -> str:
+    """The test broker; fails (never skips) when Kafka is unreachable."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA, request_timeout_ms=5000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(
+            f"Kafka is not reachable at {KAFKA} ({type(exc).__name__}); "
+            "start it with deploy/kafka.sh start",
+            pytrace=False,
+        )
+    finally:
+        await admin.close()
+    return KAFKA
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count passed tests that used the real infrastructure."""
+    if report.when == "call" and report.passed:
+        for marker in _passed:
+            if marker in report.keywords:
+                _passed[marker] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With VRP_REQUIRE_INFRA=1 a full run that did not exercise Kafka and PostgreSQL fails."""
+    narrowed = session.config.option.keyword or session.config.option.markexpr
+    if not REQUIRE_INFRA or narrowed or session.config.args != ["tests"]:
+        return
+    missing = [name for name, count in _passed.items() if count == 0]
+    if missing and exitstatus == 0:
+        session.exitstatus = 1
+        print(
+            f"\nFAILED: no {' or '.join(missing)} test passed; the real-infrastructure "
+            "tests must run (VRP_REQUIRE_INFRA=1)"
+        )

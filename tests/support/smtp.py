@@ -1,0 +1,57 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+from __future__ import annotations
+
+import email
+import threading
+import time
+from email.message import Message
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class Mailbox:
+    """Collects delivered messages; thread-safe."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self._lock:
+            self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def for_reference(self, reference: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if m["X-VRP-Referral"] == reference]
+
+    def snapshot(self) -> list[Message]:
+        with self._lock:
+            return list(self.messages)
+
+    def wait_for(self, predicate: Any, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate(self.snapshot()):
+                return True
+            time.sleep(0.05)
+        return predicate(self.snapshot())
+
+
+class SmtpServer:
+    """Starts aiosmtpd in its own thread on 127.0.0.1."""
+
+    def __init__(self, port: int) -> None:
+        self.mailbox = Mailbox()
+        self.host = "127.0.0.1"
+        self.port = port
+        self._controller = Controller(self.mailbox, hostname=self.host, port=port)
+
+    def __enter__(self) -> SmtpServer:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()

@@ -1,0 +1,247 @@
+"""Intake, router and notifier as three OS processes on real Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import func, select
+
+from services.intake.keys import issue
+from tests.conftest import free_port, reset_postgres
+from tests.support.cluster import Cluster
+from tests.support.otlp import OtlpReceiver
+from tests.support.referrals import example
+from tests.support.smtp import SmtpServer
+from vrp.config_files import load_configuration
+from vrp.events import topics
+from vrp.settings import DEMO_CONFIG_DIR
+from vrp.store.database import Database
+from vrp.store.tables import decisions
+from vrp.transport.admin import all_topics, ensure_topics
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+@dataclass
+class Running:
+    cluster: Cluster
+    namespace: str
+    bootstrap: str
+    auth: dict[str, str]
+    smtp: SmtpServer
+    otlp: OtlpReceiver
+    db: Database
+
+
+@pytest.fixture(scope="module")
+def smtp_module() -> Iterator[SmtpServer]:
+    with SmtpServer(free_port()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def otlp() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver(free_port()) as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+async def running(
+    postgres_url: str,
+    kafka_bootstrap: str,
+    smtp_module: SmtpServer,
+    otlp: OtlpReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Running]:
+    await reset_postgres(postgres_url)
+    namespace = f"t{uuid.uuid4().hex[:8]}."
+    config = load_configuration(DEMO_CONFIG_DIR)
+    await ensure_topics(kafka_bootstrap, all_topics(config), 3, 1, namespace)
+    db = Database(postgres_url)
+    async with db.transaction() as conn:
+        key = await issue(conn, "uhb")
+    port = free_port()
+    intake_url = f"http://127.0.0.1:{port}"
+    env = {
+        "VRP_TRANSPORT": "kafka",
+        "VRP_DATABASE_URL": postgres_url,
+        "VRP_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "VRP_KAFKA_NAMESPACE": namespace,
+        "VRP_PORT": str(port),
+        "VRP_PUBLIC_URL": intake_url,
+        "VRP_SMTP_HOST": smtp_module.host,
+        "VRP_SMTP_PORT": str(smtp_module.port),
+        "VRP_POLL_INTERVAL": "0.2",
+        "VRP_PSEUDONYM_KEY": uuid.uuid4().hex,
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+    cluster = Cluster(env, tmp_path_factory.mktemp("logs"), intake_url)
+    for role in ("intake", "router", "notifier"):
+        cluster.start(role)
+    try:
+        cluster.wait_ready()
+        yield Running(
+            cluster,
+            namespace,
+            kafka_bootstrap,
+            {"Authorization": f"Bearer {key}"},
+            smtp_module,
+            otlp,
+            db,
+        )
+    finally:
+        cluster.stop()
+        await db.dispose()
+
+
+async def post(client: httpx.AsyncClient, run: Running, key: str, **changes: Any) -> dict[str, Any]:
+    r = await client.post(
+        f"{run.cluster.intake_url}/v1/referrals",
+        json=example(**changes),
+        headers={**run.auth, "Idempotency-Key": key},
+    )
+    assert r.status_code == 202, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def read_topic(
+    run: Running, topic: str, until: Any, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """Read a topic from the beginning with a plain aiokafka consumer until `until(messages)`."""
+    consumer = AIOKafkaConsumer(
+        run.namespace + topic,
+        bootstrap_servers=run.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until(seen):
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for rec in records:
+                    headers = {k: v.decode() for k, v in rec.headers}
+                    seen.append({"value": json.loads(rec.value), "headers": headers})
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def test_three_processes_route_a_referral_to_the_partner_topic_and_email(
+    running: Running,
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        accepted = await post(client, running, "proc-0001")
+    mine = lambda ms: [m for m in ms if m["value"]["subject"] == accepted["id"]]  # noqa: E731
+    messages = mine(
+        await read_topic(running, topics.partner_referrals("navigators"), lambda ms: bool(mine(ms)))
+    )
+    assert messages, "the minimised referral reached the navigators' topic"
+    event = messages[0]["value"]
+    assert event["type"] == "uk.vrp.partner.referral.v1" and event["specversion"] == "1.0"
+    data = event["data"]["data"]
+    assert set(data) <= {
+        "subject.name",
+        "subject.date_of_birth",
+        "subject.contact",
+        "subject.local_authority",
+        "reasons",
+        "risk",
+        "summary",
+        "referrer.role",
+        "referrer.contact",
+    }
+    assert data["subject.date_of_birth"] == "16-17"
+    assert "9434765919" not in json.dumps(event)
+    assert "traceparent" in messages[0]["headers"]
+    assert running.smtp.mailbox.wait_for(
+        lambda ms: any(m["X-VRP-Referral"] == accepted["reference"] for m in ms), 15
+    )
+
+
+async def test_spans_of_all_three_services_share_one_trace(running: Running) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        accepted = await post(client, running, "proc-trace")
+    assert running.smtp.mailbox.wait_for(
+        lambda ms: any(m["X-VRP-Referral"] == accepted["reference"] for m in ms), 15
+    )
+
+    def services_in_trace() -> set[str]:
+        ids = {
+            s.trace_id
+            for s in running.otlp.spans
+            if accepted["id"] in s.attributes.get("vrp.referral_id", "")
+        }
+        return (
+            {s.service for s in running.otlp.spans if s.trace_id in ids} if len(ids) == 1 else set()
+        )
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(services_in_trace()) < 3:
+        await asyncio.sleep(0.2)
+    assert {"vrp-intake", "vrp-router", "vrp-notifier"} <= services_in_trace()
+
+
+async def test_router_killed_mid_stream_routes_every_referral_exactly_once(
+    running: Running,
+) -> None:
+    n = 200
+    batch = uuid.uuid4().hex[:6]
+    accepted: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        sem = asyncio.Semaphore(16)
+
+        async def one(i: int) -> None:
+            async with sem:
+                accepted.append(await post(client, running, f"kill-{batch}-{i:04d}"))
+            if len(accepted) == n // 3:
+                running.cluster.kill("router", signal.SIGKILL)
+                running.cluster.start("router")
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    ids = {a["id"] for a in accepted}
+    refs = {a["reference"] for a in accepted}
+    assert len(ids) == n
+    assert running.cluster.log("router").count("vrp router running") == 2, "it was restarted"
+
+    def emails_done(ms: list[Any]) -> bool:
+        return len({m["X-VRP-Referral"] for m in ms} & refs) == n
+
+    assert running.smtp.mailbox.wait_for(emails_done, 90), running.cluster.tail("router")
+    await asyncio.sleep(2)  # a duplicate would arrive now, if there were one
+    counts = {r: len(running.smtp.mailbox.for_reference(r)) for r in refs}
+    assert set(counts.values()) == {1}, "exactly one email per referral"
+    async with running.db.engine.connect() as conn:
+        decided = (
+            await conn.execute(
+                select(func.count()).select_from(decisions).where(decisions.c.referral_id.in_(ids))
+            )
+        ).scalar_one()
+    assert decided == n
+    events = await read_topic(
+        running,
+        topics.partner_referrals("navigators"),
+        lambda ms: ids <= {m["value"]["subject"] for m in ms},
+        timeout=60,
+    )
+    per_referral: dict[str, set[str]] = {}
+    for m in events:
+        if m["value"]["subject"] in ids:
+            per_referral.setdefault(m["value"]["subject"], set()).add(m["value"]["id"])
+    assert set(per_referral) == ids
+    assert all(len(event_ids) == 1 for event_ids in per_referral.values())

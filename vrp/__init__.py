@@ -1,0 +1,1 @@
+"""Shared core of the VRP referral routing service: domain, events, store, transport."""

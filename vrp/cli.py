@@ -1,0 +1,229 @@
+"""The `vrp` command line: run the services, migrate, create topics, manage partners."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from vrp.settings import Settings, TransportKind
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+async def _run(settings: Settings, roles: tuple[str, ...], banner: Callable[[], None]) -> int:
+    from services.runtime import build
+    from vrp import telemetry
+
+    telemetry.configure("vrp" if len(roles) > 1 else f"vrp-{roles[0]}")
+    runtime = await build(settings, roles)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, runtime.stopping.set)
+    await runtime.start()
+    await runtime.wait_started()
+    banner()
+    await runtime.stopping.wait()
+    await runtime.stop()
+    telemetry.shutdown()
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Embedded all-in-one: intake, router and notifier in one process on SQLite."""
+    settings = _settings(
+        host=args.host, port=args.port, demo_partners=True, transport=TransportKind.EMBEDDED
+    )
+    if args.port and "public_url" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"public_url": f"http://{settings.host}:{args.port}"})
+
+    def banner() -> None:
+        from services.runtime import demo_key, mail_transport
+
+        url = settings.public_url
+        example = Path("deploy/examples/referral.json")
+        print(
+            f"\nVRP referral routing is running (embedded: one process, {settings.database_url}).\n"
+            f"  Intake API      {url}/v1/referrals   (OpenAPI docs: {url}/docs)\n"
+            f"  Alert emails    {mail_transport(settings).describe()}\n"
+            f"  Configuration   {settings.config_dir}\n"
+            f"  Demo API key    {demo_key('uhb')}  (University Hospitals Birmingham A&E)\n\n"
+            "Try it:\n"
+            f"  curl -s -X POST {url}/v1/referrals \\\n"
+            f"       -H 'Authorization: Bearer {demo_key('uhb')}' \\\n"
+            "       -H 'Idempotency-Key: demo-0001' -H 'Content-Type: application/json' \\\n"
+            f"       --data @{example}\n"
+            "then GET the status_url it returns with the same Authorization header.\n"
+            "Stop with Ctrl-C.\n",
+            flush=True,
+        )
+
+    return asyncio.run(_run(settings, ("intake", "router", "notifier"), banner))
+
+
+def _service(role: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        settings = _settings(host=getattr(args, "host", None), port=getattr(args, "port", None))
+        if settings.transport is not TransportKind.KAFKA:
+            print("set VRP_TRANSPORT=kafka to run services as separate processes", file=sys.stderr)
+            return 2
+        demo = Settings.model_fields["pseudonym_key"].default.get_secret_value()
+        if role == "router" and settings.pseudonym_key.get_secret_value() == demo:
+            print(
+                "set VRP_PSEUDONYM_KEY to a long random secret before running the router",
+                file=sys.stderr,
+            )
+            return 2
+        return asyncio.run(
+            _run(settings, (role,), lambda: print(f"vrp {role} running", flush=True))
+        )
+
+    run.__doc__ = f"Run the {role} service alone (Kafka + shared database)."
+    return run
+
+
+def _async(fn: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> Callable[..., int]:
+    def run(args: argparse.Namespace) -> int:
+        return asyncio.run(fn(args))
+
+    run.__doc__ = fn.__doc__
+    return run
+
+
+async def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Apply database migrations."""
+    from vrp.store.database import Database
+    from vrp.store.migrate import upgrade
+
+    settings = Settings()
+    db = Database(settings.database_url)
+    await upgrade(db)
+    await db.dispose()
+    print("database is at the latest schema")
+    return 0
+
+
+async def cmd_topics_create(args: argparse.Namespace) -> int:
+    """Create internal and per-organisation topics on Kafka."""
+    from vrp.config_files import load_configuration
+    from vrp.transport.admin import all_topics, ensure_topics
+
+    settings = Settings()
+    names = all_topics(load_configuration(settings.config_dir))
+    created = await ensure_topics(
+        settings.kafka_bootstrap,
+        names,
+        settings.topic_partitions,
+        settings.topic_replication,
+        settings.kafka_namespace,
+    )
+    print(f"{len(created)} topic(s) created, {len(names) - len(created)} already there")
+    return 0
+
+
+async def cmd_partners(args: argparse.Namespace) -> int:
+    """Add, revoke or list partner API keys."""
+    from sqlalchemy import select
+
+    from services.intake.keys import issue, revoke
+    from vrp.config_files import load_configuration
+    from vrp.store.database import Database
+    from vrp.store.tables import api_keys
+
+    settings = Settings()
+    db = Database(settings.database_url)
+    try:
+        if args.action == "add":
+            if load_configuration(settings.config_dir).organisation(args.org) is None:
+                print(f"unknown organisation {args.org!r}", file=sys.stderr)
+                return 2
+            async with db.transaction() as conn:
+                key = await issue(conn, args.org)
+            print(key)
+            print("store this key now: it is shown once and only its hash is kept", file=sys.stderr)
+        elif args.action == "revoke":
+            async with db.transaction() as conn:
+                n = await revoke(conn, args.org)
+            print(f"{n} key(s) revoked for {args.org}")
+        else:
+            async with db.engine.connect() as conn:
+                rows = await conn.execute(select(api_keys).order_by(api_keys.c.organisation))
+                for r in rows:
+                    state = "revoked" if r.revoked_at else "active"
+                    print(
+                        json.dumps(
+                            {
+                                "organisation": r.organisation,
+                                "key_id": r.key_id,
+                                "scopes": r.scopes,
+                                "state": state,
+                            }
+                        )
+                    )
+        return 0
+    finally:
+        await db.dispose()
+
+
+def cmd_schemas_export(args: argparse.Namespace) -> int:
+    """Write the event JSON Schemas and the OpenAPI document into schemas/."""
+    from vrp.events.schemas import write_all
+
+    for path in write_all(Path(args.out)):
+        print(path)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    p = argparse.ArgumentParser(prog="vrp", description="VRP referral routing service")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help=cmd_up.__doc__)
+    up.add_argument("--host")
+    up.add_argument("--port", type=int)
+    up.set_defaults(fn=cmd_up)
+    for role in ("intake", "router", "notifier"):
+        sp = sub.add_parser(role, help=f"run the {role} service alone (Kafka mode)")
+        if role == "intake":
+            sp.add_argument("--host")
+            sp.add_argument("--port", type=int)
+        sp.set_defaults(fn=_service(role))
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
+    db.add_parser("upgrade", help=cmd_db_upgrade.__doc__).set_defaults(fn=_async(cmd_db_upgrade))
+    tp = sub.add_parser("topics", help="Kafka topics").add_subparsers(dest="t_cmd", required=True)
+    tp.add_parser("create", help=cmd_topics_create.__doc__).set_defaults(
+        fn=_async(cmd_topics_create)
+    )
+    pa = sub.add_parser("partners", help=cmd_partners.__doc__)
+    pa.add_argument("action", choices=["add", "revoke", "list"])
+    pa.add_argument("org", nargs="?")
+    pa.set_defaults(fn=_async(cmd_partners))
+    sc = sub.add_parser("schemas", help="contracts").add_subparsers(dest="s_cmd", required=True)
+    ex = sc.add_parser("export", help=cmd_schemas_export.__doc__)
+    ex.add_argument("--out", default="schemas")
+    ex.set_defaults(fn=cmd_schemas_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("alembic", "aiokafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = parser().parse_args(argv)
+    if getattr(args, "action", None) in ("add", "revoke") and not args.org:
+        parser().error("partners add/revoke need an organisation id")
+    result: int = args.fn(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

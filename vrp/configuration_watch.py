@@ -1,0 +1,56 @@
+"""The live routing configuration: loaded at start, hot-reloaded when its files change."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from vrp.config_files import ConfigurationError, load_configuration
+from vrp.domain.configuration import RoutingConfiguration
+
+log = logging.getLogger(__name__)
+
+
+class LiveConfiguration:
+    """Holds the current configuration; a new one that fails validation is refused."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._current = load_configuration(directory)
+        self._stamp = self._fingerprint()
+
+    def __call__(self) -> RoutingConfiguration:
+        """The configuration in force now."""
+        return self._current
+
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        return tuple(
+            (p.name, p.stat().st_mtime_ns, p.stat().st_size)
+            for p in sorted(self.directory.glob("*.yaml"))
+        )
+
+    def reload_if_changed(self) -> bool:
+        """Load the files again if they changed; True when a new version took effect."""
+        stamp = self._fingerprint()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            candidate = load_configuration(self.directory)
+        except ConfigurationError as exc:
+            log.error("configuration change refused; keeping %s:\n%s", self._current.version, exc)
+            return False
+        if candidate.version == self._current.version:
+            return False
+        log.info("configuration %s -> %s", self._current.version, candidate.version)
+        self._current = candidate
+        return True
+
+    async def watch(self, stopping: asyncio.Event, interval: float = 2.0) -> None:
+        """Poll for changes until stopped."""
+        while not stopping.is_set():
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=interval)
+            except TimeoutError:
+                self.reload_if_changed()

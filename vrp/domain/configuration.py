@@ -1,0 +1,247 @@
+"""The routing configuration: organisations, interventions, agreements and rules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vrp.domain.geography import AREAS
+from vrp.domain.vocabulary import (
+    OVERRIDE_GROUNDS,
+    REASONS,
+    ConsentState,
+    DataItem,
+    OrgKind,
+    RiskLevel,
+    Treatment,
+)
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Contacts(_Model):
+    """Where a team is alerted; alerts never carry personal data."""
+
+    email: str | None = None
+    sms: str | None = None
+    webhook: str | None = None
+
+
+class Organisation(_Model):
+    """A partner organisation; its id names its Kafka topics."""
+
+    id: Slug
+    name: str
+    kind: OrgKind
+    contacts: Contacts = Contacts()
+
+
+class Eligibility(_Model):
+    """Who an intervention can take; an empty list means no restriction."""
+
+    min_age: int = Field(default=0, ge=0, le=130)
+    max_age: int = Field(default=130, ge=0, le=130)
+    areas: list[str] = []
+    reasons: list[str] = []
+    risks: list[RiskLevel] = []
+
+
+class Intervention(_Model):
+    """A service run by a provider organisation (Open Referral UK 'service')."""
+
+    id: Slug
+    provider: Slug
+    title: str
+    purpose: Slug
+    eligibility: Eligibility = Eligibility()
+    consent_required: bool = Field(
+        default=True, description="The person must have consented; no override accepted."
+    )
+    capacity: int | None = Field(default=None, ge=0, description="Open referrals it can hold.")
+    acceptance_sla_hours: int = Field(default=48, ge=1)
+    required_items: list[DataItem] = []
+    channels: list[Literal["email", "sms", "webhook"]] = ["email"]
+    status: Literal["active", "paused"] = "active"
+
+
+class AgreementStatus(StrEnum):
+    """Lifecycle of an information-sharing agreement version."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+
+
+class ConsentRule(_Model):
+    """Whether consent is needed for a flow, and the grounds on which it may be overridden."""
+
+    required: bool = True
+    override_grounds: list[str] = []
+
+
+class Flow(_Model):
+    """One permitted direction of sharing within an agreement."""
+
+    id: Slug
+    from_orgs: list[Slug] = Field(min_length=1)
+    to_orgs: list[Slug] = Field(min_length=1)
+    purposes: list[Slug] = Field(min_length=1)
+    art6_basis: str
+    art9_condition: str | None = None
+    items: dict[DataItem, Treatment]
+    consent: ConsentRule = ConsentRule()
+    retention_days: int = Field(default=365, ge=1)
+
+
+class Prohibition(_Model):
+    """A sharing that must never happen, whatever any flow says."""
+
+    from_orgs: list[Slug]
+    to_orgs: list[Slug]
+    reason: str
+
+
+class Agreement(_Model):
+    """An information-sharing agreement version; a change is a new version."""
+
+    id: Slug
+    version: int = Field(ge=1)
+    title: str
+    status: AgreementStatus
+    valid_from: date
+    valid_to: date | None = None
+    review_on: date | None = None
+    parties: list[Slug] = Field(min_length=2)
+    flows: list[Flow] = []
+    prohibitions: list[Prohibition] = []
+
+
+class Match(_Model):
+    """Conditions on coded fields; all given conditions must hold."""
+
+    reasons_any: list[str] = []
+    risks: list[RiskLevel] = []
+    min_age: int | None = None
+    max_age: int | None = None
+    areas: list[str] = []
+    source_kinds: list[OrgKind] = []
+    consent: list[ConsentState] = []
+    repeat: Repeat | None = None
+
+
+class Repeat(_Model):
+    """Referred at least `at_least` times (this one included) within `within_days`."""
+
+    at_least: int = Field(ge=2)
+    within_days: int = Field(ge=1)
+
+
+class Rule(_Model):
+    """An ordered routing rule selecting interventions."""
+
+    id: Slug
+    description: str
+    when: Match = Match()
+    select: Literal["first", "all", "best"] = "first"
+    interventions: list[Slug] = Field(min_length=1)
+    stop: bool = Field(default=True, description="Stop at this rule once it routed someone.")
+
+
+class RoutingConfiguration(_Model):
+    """Everything the router needs; its content hash versions every decision."""
+
+    hub: Slug
+    organisations: list[Organisation]
+    interventions: list[Intervention]
+    agreements: list[Agreement]
+    rules: list[Rule]
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        problems = _reference_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def version(self) -> str:
+        """Content hash of the configuration (stable across key order and file layout)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(canonical).hexdigest()[:16]
+
+    def organisation(self, org_id: str) -> Organisation | None:
+        """The organisation with this id, if any."""
+        return next((o for o in self.organisations if o.id == org_id), None)
+
+    def intervention(self, intervention_id: str) -> Intervention | None:
+        """The intervention with this id, if any."""
+        return next((i for i in self.interventions if i.id == intervention_id), None)
+
+
+Match.model_rebuild()
+
+
+def _reference_problems(config: RoutingConfiguration) -> list[str]:
+    orgs = {o.id for o in config.organisations}
+    interventions = {i.id for i in config.interventions}
+    problems: list[str] = []
+    for label, ids in (
+        ("organisation", [o.id for o in config.organisations]),
+        ("intervention", [i.id for i in config.interventions]),
+        ("rule", [r.id for r in config.rules]),
+        ("agreement version", [f"{a.id}@{a.version}" for a in config.agreements]),
+    ):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        problems += [f"duplicate {label} id {d!r}" for d in dupes]
+    if config.hub not in orgs:
+        problems.append(f"hub {config.hub!r} is not an organisation")
+    for i in config.interventions:
+        if i.provider not in orgs:
+            problems.append(f"intervention {i.id!r}: unknown provider {i.provider!r}")
+        problems += _eligibility_problems(f"intervention {i.id!r}", i.eligibility)
+    for r in config.rules:
+        problems += [
+            f"rule {r.id!r}: unknown intervention {x!r}"
+            for x in r.interventions
+            if x not in interventions
+        ]
+        problems += [
+            f"rule {r.id!r}: unknown reason {x!r}" for x in r.when.reasons_any if x not in REASONS
+        ]
+        problems += [f"rule {r.id!r}: unknown area {x!r}" for x in r.when.areas if x not in AREAS]
+    for a in config.agreements:
+        where = f"agreement {a.id!r} v{a.version}"
+        problems += [f"{where}: unknown party {p!r}" for p in a.parties if p not in orgs]
+        for f in a.flows:
+            for o in [*f.from_orgs, *f.to_orgs]:
+                if o not in a.parties:
+                    problems.append(f"{where} flow {f.id!r}: {o!r} is not a party")
+            problems += [
+                f"{where} flow {f.id!r}: unknown override ground {g!r}"
+                for g in f.consent.override_grounds
+                if g not in OVERRIDE_GROUNDS
+            ]
+            for item, treatment in f.items.items():
+                if treatment is Treatment.AGE_BAND and item is not DataItem.SUBJECT_DATE_OF_BIRTH:
+                    problems.append(
+                        f"{where} flow {f.id!r}: age-band applies only to date of birth"
+                    )
+    return problems
+
+
+def _eligibility_problems(where: str, e: Eligibility) -> list[str]:
+    problems = [f"{where}: unknown reason {x!r}" for x in e.reasons if x not in REASONS]
+    problems += [f"{where}: unknown area {x!r}" for x in e.areas if x not in AREAS]
+    if e.min_age > e.max_age:
+        problems.append(f"{where}: min_age is above max_age")
+    return problems

@@ -1,0 +1,87 @@
+"""What the router decided about a referral, and why."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from vrp.domain.vocabulary import DataItem
+
+
+class Rejection(StrEnum):
+    """Why a candidate intervention was not chosen."""
+
+    UNKNOWN = "unknown-intervention"
+    PAUSED = "paused"
+    AGE = "ineligible-age"
+    AREA = "ineligible-area"
+    REASON = "ineligible-reason"
+    RISK = "ineligible-risk"
+    CAPACITY = "capacity-full"
+    NO_AGREEMENT = "no-agreement-flow"
+    PROHIBITED = "prohibited"
+    AGREEMENT_DRAFT = "agreement-draft"
+    AGREEMENT_SUSPENDED = "agreement-suspended"
+    AGREEMENT_EXPIRED = "agreement-expired"
+    AGREEMENT_NOT_YET_VALID = "agreement-not-yet-valid"
+    CONSENT_REQUIRED = "consent-required-by-intervention"
+    CONSENT_MISSING = "consent-missing-no-permitted-override"
+    ITEM_NOT_PERMITTED = "required-item-not-permitted"
+    NOT_SELECTED = "not-selected"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Candidate(_Model):
+    """An intervention a matched rule put forward, and the verdict on it."""
+
+    intervention: str
+    rule: str
+    chosen: bool
+    rejection: Rejection | None = None
+    detail: str = ""
+
+
+class Recipient(_Model):
+    """One organisation receiving a minimised referral, and the lawful basis for it."""
+
+    organisation: str
+    intervention: str
+    agreement_id: str
+    agreement_version: int
+    flow_id: str
+    items: list[DataItem]
+    payload: dict[str, Any]
+
+
+class Decision(_Model):
+    """The router's explainable decision; recorded with the configuration version."""
+
+    referral_id: str
+    config_version: str
+    outcome: Literal["routed", "held"]
+    matched_rules: list[str]
+    candidates: list[Candidate]
+    recipients: list[Recipient]
+    held_reasons: list[str]
+
+    def explain(self) -> str:
+        """A readable account of the decision, for people."""
+        lines = [
+            f"referral {self.referral_id}: {self.outcome} (configuration {self.config_version})",
+            "rules matched: " + (", ".join(self.matched_rules) or "none"),
+        ]
+        for c in self.candidates:
+            verdict = "chosen" if c.chosen else f"rejected: {c.rejection} {c.detail}".rstrip()
+            lines.append(f"  {c.intervention} (rule {c.rule}): {verdict}")
+        for r in self.recipients:
+            lines.append(
+                f"  -> {r.organisation} via {r.agreement_id} v{r.agreement_version} "
+                f"flow {r.flow_id}; items: {', '.join(r.items)}"
+            )
+        lines += [f"  held: {reason}" for reason in self.held_reasons]
+        return "\n".join(lines)

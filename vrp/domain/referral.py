@@ -1,0 +1,147 @@
+"""The referral a partner submits, validated field by field."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from vrp.domain.geography import normalise_postcode
+from vrp.domain.identifiers import nhs_number_is_valid
+from vrp.domain.vocabulary import OVERRIDE_GROUNDS, REASONS, ConsentState, RiskLevel
+
+
+def _nhs_number(value: str) -> str:
+    digits = value.replace(" ", "").replace("-", "")
+    if not nhs_number_is_valid(digits):
+        raise ValueError("is not a valid NHS number (10 digits with a modulus-11 check digit)")
+    return digits
+
+
+def _postcode(value: str) -> str:
+    normal = normalise_postcode(value)
+    if normal is None:
+        raise ValueError("is not a UK postcode in a recognised format")
+    return normal
+
+
+def _reason(value: str) -> str:
+    if value not in REASONS:
+        raise ValueError("is not a code in the 'reasons' vocabulary (see GET /v1/vocabularies)")
+    return value
+
+
+def _ground(value: str) -> str:
+    if value not in OVERRIDE_GROUNDS:
+        raise ValueError("is not a code in the 'override-grounds' vocabulary")
+    return value
+
+
+NhsNumber = Annotated[str, AfterValidator(_nhs_number)]
+Postcode = Annotated[str, AfterValidator(_postcode)]
+ReasonCode = Annotated[str, AfterValidator(_reason)]
+OverrideGround = Annotated[str, AfterValidator(_ground)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Contact(_Model):
+    """How to reach a person; at least one of phone or email."""
+
+    phone: Annotated[str, Field(max_length=30, pattern=r"^\+?[0-9 ()-]{6,30}$")] | None = None
+    email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = (
+        None
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Self:
+        if self.phone is None and self.email is None:
+            raise ValueError("give at least one of phone or email")
+        return self
+
+
+class Referrer(_Model):
+    """The professional making the referral."""
+
+    name: Text
+    role: Text
+    contact: Contact
+
+
+class Subject(_Model):
+    """The person referred."""
+
+    given_name: Text
+    family_name: Text
+    date_of_birth: date
+    nhs_number: NhsNumber | None = None
+    postcode: Postcode
+    contact: Contact | None = None
+
+
+class ConsentOverride(_Model):
+    """Why sharing goes ahead without consent, and who decided."""
+
+    ground: OverrideGround
+    legal_condition: Annotated[str, Field(min_length=1, max_length=300)]
+    justification: Annotated[str, Field(min_length=1, max_length=2000)]
+    decision_maker: Text
+
+
+class Consent(_Model):
+    """The person's consent to sharing, or a recorded override."""
+
+    state: ConsentState
+    recorded_on: date | None = None
+    override: ConsentOverride | None = None
+
+    @model_validator(mode="after")
+    def _override_when_not_given(self) -> Self:
+        if self.state is not ConsentState.GIVEN and self.override is None:
+            raise ValueError(
+                "consent.override is required when consent is not given "
+                "(ground, legal_condition, justification, decision_maker)"
+            )
+        return self
+
+
+class ReferralSubmission(_Model):
+    """What a partner POSTs. The source organisation comes from credentials, never the body."""
+
+    referrer: Referrer
+    subject: Subject
+    reasons: Annotated[list[ReasonCode], Field(min_length=1, max_length=12)]
+    risk: RiskLevel
+    consent: Consent
+    summary: Annotated[str, Field(min_length=1, max_length=4000)]
+    requested_intervention: Annotated[str, Field(max_length=100)] | None = None
+
+    def check_dates(self, today: date) -> list[tuple[str, str]]:
+        """Date problems relative to today, as (field path, message) pairs."""
+        problems: list[tuple[str, str]] = []
+        if self.subject.date_of_birth > today:
+            problems.append(("subject.date_of_birth", "is in the future"))
+        elif today.year - self.subject.date_of_birth.year > 120:
+            problems.append(("subject.date_of_birth", "is more than 120 years ago"))
+        if self.consent.recorded_on is not None and self.consent.recorded_on > today:
+            problems.append(("consent.recorded_on", "is in the future"))
+        return problems
+
+
+def age_on(born: date, today: date) -> int:
+    """Whole years between born and today."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+class Referral(_Model):
+    """A stored referral: the submission plus what intake established about it."""
+
+    id: str
+    source_org: str
+    received_at: str
+    local_authority: str | None
+    submission: ReferralSubmission

@@ -1,0 +1,1 @@
+"""Events: one CloudEvents envelope, typed payloads, topic names in one place."""

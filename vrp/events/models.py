@@ -1,0 +1,93 @@
+"""Typed event payloads. Only RECEIVED and partner topics carry personal data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from vrp.domain.referral import Referral
+from vrp.domain.vocabulary import DataItem
+from vrp.events.envelope import EventData
+
+
+class ReferralReceived(EventData):
+    """Intake stored a new referral (internal topic; full personal data)."""
+
+    TYPE = "uk.vrp.referral.received.v1"
+    referral: Referral
+
+
+class RecipientSummary(BaseModel):
+    """Who received a referral and under which agreement; never the data itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    organisation: str
+    intervention: str
+    agreement_id: str
+    agreement_version: int
+    flow_id: str
+    items: list[DataItem]
+
+
+class ReferralDecided(EventData):
+    """The router decided: routed to recipients, or held with reasons. No personal data."""
+
+    TYPE = "uk.vrp.referral.decided.v1"
+    referral_id: str
+    reference: str
+    source_org: str
+    outcome: Literal["routed", "held"]
+    config_version: str
+    recipients: list[RecipientSummary]
+    held_reasons: list[str]
+    decided_at: datetime
+
+
+class PartnerReferral(EventData):
+    """A referral as one receiving organisation may see it: only what its agreement permits."""
+
+    TYPE = "uk.vrp.partner.referral.v1"
+    referral_id: str
+    reference: str
+    intervention: str
+    intervention_title: str
+    from_organisation: str
+    agreement_id: str
+    agreement_version: int
+    flow_id: str
+    respond_by: datetime
+    data: dict[str, Any]
+
+
+class AlertSent(EventData):
+    """The notifier delivered an alert to a receiving team (ids only)."""
+
+    TYPE = "uk.vrp.referral.alert-sent.v1"
+    referral_id: str
+    notification_id: str
+    organisation: str
+    channel: Literal["email", "sms", "webhook"]
+    sent_at: datetime
+
+
+class DeadLetter(EventData):
+    """An event a consumer could not process; the reason never quotes the data."""
+
+    TYPE = "uk.vrp.dead-letter.v1"
+    consumer: str
+    topic: str
+    position: str
+    event_id: str | None
+    reason: str
+    original: str
+
+
+ALL_EVENTS: tuple[type[EventData], ...] = (
+    ReferralReceived,
+    ReferralDecided,
+    PartnerReferral,
+    AlertSent,
+    DeadLetter,
+)

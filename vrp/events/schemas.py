@@ -1,0 +1,52 @@
+"""Generate the published contracts: event JSON Schemas and the intake OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vrp.events.envelope import Envelope
+from vrp.events.models import ALL_EVENTS
+
+
+def event_schemas() -> dict[str, dict[str, Any]]:
+    """File name -> JSON Schema for the envelope and every event payload."""
+    out = {"envelope.schema.json": Envelope.model_json_schema()}
+    for model in ALL_EVENTS:
+        schema = model.model_json_schema()
+        schema["$id"] = f"https://vrp.example/schemas/events/{model.TYPE}.schema.json"
+        schema["title"] = model.TYPE
+        out[f"{model.TYPE}.schema.json"] = schema
+    return out
+
+
+def openapi() -> dict[str, Any]:
+    """The intake OpenAPI document."""
+    from services.intake.app import create_app
+    from vrp.settings import Settings
+
+    return create_app(Settings()).openapi()
+
+
+def render(document: dict[str, Any]) -> str:
+    """Stable JSON text (sorted keys, trailing newline) so diffs are meaningful."""
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def expected_files() -> dict[str, str]:
+    """Relative path under schemas/ -> content."""
+    files = {f"events/{name}": render(s) for name, s in event_schemas().items()}
+    files["openapi.json"] = render(openapi())
+    return files
+
+
+def write_all(root: Path) -> list[Path]:
+    """Write every contract file under root."""
+    written = []
+    for rel, content in expected_files().items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        written.append(path)
+    return written

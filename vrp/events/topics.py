@@ -1,0 +1,25 @@
+"""Every topic name and consumer group, in one place."""
+
+from __future__ import annotations
+
+RECEIVED = "vrp.referral.received"
+"""Full referrals from intake (personal data; internal)."""
+DECIDED = "vrp.referral.decided"
+"""Routing decisions without personal data: who received what, or why it is held."""
+HELD = "vrp.referral.held"
+"""Referrals held for triage by the VRU hub (ids and coded reasons only)."""
+ALERTS = "vrp.referral.alerts"
+"""Alerts delivered by the notifier (ids only)."""
+DEAD_LETTER = "vrp.dead-letter"
+"""Events no consumer could process, with the reason."""
+
+INTERNAL = (RECEIVED, DECIDED, HELD, ALERTS, DEAD_LETTER)
+
+INTAKE_GROUP = "vrp-intake"
+ROUTER_GROUP = "vrp-router"
+NOTIFIER_GROUP = "vrp-notifier"
+
+
+def partner_referrals(org_id: str) -> str:
+    """The topic on which one organisation receives the referrals routed to it."""
+    return f"partner.{org_id}.referrals"

@@ -1,0 +1,70 @@
+"""Typed settings, read from VRP_* environment variables and an optional .env file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_CONFIG_DIR = Path(__file__).parent / "demo" / "west-midlands"
+
+
+class TransportKind(StrEnum):
+    """How services exchange events."""
+
+    EMBEDDED = "embedded"
+    KAFKA = "kafka"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; the defaults are the embedded single-process mode."""
+
+    model_config = SettingsConfigDict(env_prefix="VRP_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/vrp.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+    )
+    database_pool_size: int = Field(default=10, description="Connections per process (PostgreSQL).")
+    transport: TransportKind = Field(
+        default=TransportKind.EMBEDDED,
+        description="embedded: consume the outbox table in-process; kafka: Apache Kafka.",
+    )
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_client_id: str = Field(default="vrp", description="Prefix of Kafka client ids.")
+    kafka_namespace: str = Field(
+        default="",
+        description="Prefix of every topic and consumer group (e.g. 'staging.'), so several "
+        "environments can share one cluster.",
+    )
+    topic_partitions: int = Field(default=3, description="Partitions for topics we create.")
+    topic_replication: int = Field(default=1, description="Replication factor for new topics.")
+    config_dir: Path = Field(
+        default=DEMO_CONFIG_DIR, description="Routing configuration directory (YAML)."
+    )
+    host: str = Field(default="127.0.0.1", description="Intake HTTP bind address.")
+    port: int = Field(default=8000, description="Intake HTTP port.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL used in links and status URLs."
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server; unset writes .eml files to mail_dir instead."
+    )
+    smtp_port: int = Field(default=25, description="SMTP port.")
+    smtp_sender: str = Field(default="referrals@vrp.example", description="From address.")
+    mail_dir: Path = Field(default=Path("var/mail"), description="File sink when no SMTP host.")
+    pseudonym_key: SecretStr = Field(
+        default=SecretStr("change-me-demo-only-pseudonym-key"),
+        description="HMAC key for subject pseudonyms; set a long random secret in production.",
+    )
+    demo_partners: bool = Field(
+        default=False, description="Seed the demo partners' published API keys (demo only)."
+    )
+    poll_interval: float = Field(default=0.5, description="Seconds between idle outbox polls.")
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the store is an embedded SQLite file."""
+        return self.database_url.startswith("sqlite")

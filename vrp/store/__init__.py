@@ -1,0 +1,1 @@
+"""Persistence: tables, the transactional outbox and the consumer inbox."""

@@ -1,0 +1,92 @@
+"""The database handle: one async engine per process, transactions as units of work."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.schema import Table
+
+OUTBOX_WRITTEN = "vrp.outbox_written"
+_AFTER_COMMIT = "vrp.after_commit"
+
+
+def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
+    """Run callback once the current transaction has committed (never on rollback)."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+class Database:
+    """Owns the engine; notifies listeners after a commit that wrote outbox rows."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._listeners: list[Callable[[], None]] = []
+        if self.is_sqlite:
+            _make_parent_dir(url)
+            self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 60})
+            _sqlite_durable_serial(self.engine)
+        else:
+            self.engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+
+    def on_outbox_commit(self, listener: Callable[[], None]) -> None:
+        """Call listener after every commit that added outbox rows (wakes relays/consumers)."""
+        self._listeners.append(listener)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One unit of work: commits on success, rolls back on error."""
+        async with self.engine.connect() as conn:
+            conn.info.pop(OUTBOX_WRITTEN, None)
+            conn.info.pop(_AFTER_COMMIT, None)
+            async with conn.begin():
+                yield conn
+            callbacks: list[Callable[[], None]] = conn.info.pop(_AFTER_COMMIT, [])
+            if conn.info.pop(OUTBOX_WRITTEN, False):
+                callbacks = [*self._listeners, *callbacks]
+            for callback in callbacks:
+                callback()
+
+    async def insert_ignore(self, conn: AsyncConnection, table: Table, **values: Any) -> bool:
+        """Insert a row unless its key exists; True when inserted. Keeps the transaction usable."""
+        ins = sqlite_insert(table) if self.is_sqlite else pg_insert(table)
+        result = await conn.execute(ins.values(**values).on_conflict_do_nothing())
+        return bool(result.rowcount == 1)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _make_parent_dir(url: str) -> None:
+    path = url.split(":///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_durable_serial(engine: AsyncEngine) -> None:
+    """WAL + synchronous=FULL so a commit survives power loss; BEGIN IMMEDIATE to serialise
+    writers up front instead of failing on lock upgrade."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,93 @@
+"""The transactional outbox: events are rows written in the same transaction as the change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vrp.events.envelope import Envelope
+from vrp.store.database import OUTBOX_WRITTEN
+from vrp.store.tables import outbox
+from vrp.telemetry import current_traceparent
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """An event waiting in (or read from) the outbox log."""
+
+    id: int
+    event_id: str
+    topic: str
+    key: str
+    value: bytes
+    traceparent: str | None
+
+
+async def add(
+    conn: AsyncConnection, producer: str, topic: str, key: str, envelope: Envelope
+) -> Envelope:
+    """Stage an event for topic, keyed (so one referral's events stay in order)."""
+    traceparent = envelope.traceparent or current_traceparent()
+    if traceparent != envelope.traceparent:
+        envelope = envelope.model_copy(update={"traceparent": traceparent})
+    await conn.execute(
+        outbox.insert().values(
+            event_id=envelope.id,
+            producer=producer,
+            topic=topic,
+            key=key,
+            value=envelope.to_bytes(),
+            traceparent=traceparent,
+            created_at=datetime.now(UTC),
+        )
+    )
+    conn.info[OUTBOX_WRITTEN] = True
+    return envelope
+
+
+async def unpublished(conn: AsyncConnection, producer: str, limit: int) -> list[OutboxRow]:
+    """The producer's oldest unpublished rows, in commit order."""
+    rows = await conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.event_id,
+            outbox.c.topic,
+            outbox.c.key,
+            outbox.c.value,
+            outbox.c.traceparent,
+        )
+        .where(outbox.c.producer == producer, outbox.c.published_at.is_(None))
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    return [OutboxRow(*r) for r in rows]
+
+
+async def mark_published(conn: AsyncConnection, ids: list[int]) -> None:
+    """Record that these rows reached the broker."""
+    await conn.execute(
+        update(outbox).where(outbox.c.id.in_(ids)).values(published_at=datetime.now(UTC))
+    )
+
+
+async def read_log(
+    conn: AsyncConnection, after: int, topics: tuple[str, ...], limit: int
+) -> list[OutboxRow]:
+    """Embedded mode: rows after a position on the given topics, in commit order."""
+    rows = await conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.event_id,
+            outbox.c.topic,
+            outbox.c.key,
+            outbox.c.value,
+            outbox.c.traceparent,
+        )
+        .where(outbox.c.id > after, outbox.c.topic.in_(topics))
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    return [OutboxRow(*r) for r in rows]

@@ -1,0 +1,166 @@
+"""SQLAlchemy table definitions. Each service owns its tables; outbox/inbox are shared plumbing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store in UTC."""
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Read back as aware UTC."""
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value  # type: ignore[no-any-return]
+
+
+metadata = MetaData()
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a log.
+_Serial = BigInteger().with_variant(Integer(), "sqlite")
+_Time = UTCDateTime()
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", _Serial, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("producer", String(32), nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("key", String(100), nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Column("traceparent", String(64)),
+    Column("created_at", _Time, nullable=False),
+    Column("published_at", _Time),
+    Index("ix_outbox_unpublished", "producer", "published_at", "id"),
+    Index("ix_outbox_topic", "topic", "id"),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("processed_at", _Time, nullable=False),
+)
+
+consumer_positions = Table(
+    "consumer_positions",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(24), primary_key=True),
+    Column("organisation", String(64), nullable=False, index=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("created_at", _Time, nullable=False),
+    Column("revoked_at", _Time),
+)
+
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("reference", String(16), nullable=False, index=True),
+    Column("source_org", String(64), nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("local_authority", String(9)),
+    Column("body", JSON, nullable=False),
+    Column("created_at", _Time, nullable=False),
+    Column("updated_at", _Time, nullable=False),
+    UniqueConstraint("source_org", "idempotency_key", name="uq_referrals_idempotency"),
+)
+
+referral_timeline = Table(
+    "referral_timeline",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("referral_id", String(36), nullable=False, index=True),
+    Column("type", String(100), nullable=False),
+    Column("at", _Time, nullable=False),
+    Column("detail", JSON, nullable=False),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("referral_id", String(36), primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("config_version", String(16), nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("decided_at", _Time, nullable=False),
+)
+
+routed = Table(
+    "routed",
+    metadata,
+    Column("referral_id", String(36), primary_key=True),
+    Column("intervention", String(64), primary_key=True),
+    Column("organisation", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Index("ix_routed_open", "intervention", "status"),
+)
+
+subject_index = Table(
+    "subject_index",
+    metadata,
+    Column("pseudonym", String(32), primary_key=True),
+    Column("referral_id", String(36), primary_key=True),
+    Column("referred_at", _Time, nullable=False),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("referral_id", String(36), nullable=False, index=True),
+    Column("organisation", String(64), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("address", String(254), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(200)),
+    Column("traceparent", String(64)),
+    Column("created_at", _Time, nullable=False),
+    Column("next_attempt_at", _Time, nullable=False),
+    Column("sent_at", _Time),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
+)

@@ -1,0 +1,1 @@
+"""Moving events: Kafka or the embedded outbox log, behind one interface."""

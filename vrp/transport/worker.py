@@ -1,0 +1,139 @@
+"""The consume loop shared by every service: inbox, handler, dead letters, commit after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vrp.events import topics
+from vrp.events.envelope import Envelope
+from vrp.events.models import DeadLetter
+from vrp.store import outbox
+from vrp.store.database import Database
+from vrp.store.inbox import first_delivery
+from vrp.telemetry import context_from, tracer
+from vrp.transport.base import Message, Subscription
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncConnection, Envelope], Awaitable[None]]
+
+
+class PoisonEvent(Exception):
+    """The event can never be processed; the message must not contain personal data."""
+
+
+def safe_reason(exc: Exception) -> str:
+    """Why processing failed, without quoting any input values."""
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)[:5]
+        ]
+        return "invalid event: " + "; ".join(parts)
+    if isinstance(exc, PoisonEvent):
+        return str(exc)
+    return f"handler failed with {type(exc).__name__}"
+
+
+class Worker:
+    """Runs one handler over one subscription until stopped."""
+
+    def __init__(
+        self,
+        name: str,
+        producer: str,
+        db: Database,
+        subscription: Subscription,
+        handler: Handler,
+        batch_size: int = 200,
+    ) -> None:
+        self.name = name
+        self._producer = producer
+        self._db = db
+        self._sub = subscription
+        self._handler = handler
+        self._batch = batch_size
+        self._tracer = tracer(name)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Fetch, process in one transaction, then acknowledge; retry transient failures."""
+        await self._sub.start()
+        try:
+            while not stopping.is_set():
+                batch = await self._sub.fetch(self._batch, timeout=0.5)
+                if batch:
+                    await self._process(batch, stopping)
+                    await self._sub.commit(batch)
+        finally:
+            await self._sub.stop()
+
+    async def _process(self, batch: list[Message], stopping: asyncio.Event) -> None:
+        delay = 0.2
+        while True:
+            try:
+                async with self._db.transaction() as conn:
+                    for message in batch:
+                        await self._one(conn, message)
+                    await self._sub.stage(conn, batch)
+                return
+            except (DBAPIError, OSError, TimeoutError) as exc:
+                # The database is unreachable or busy: nothing was committed, so try the
+                # whole batch again; never skip it.
+                log.warning("%s: transient failure (%s); retrying", self.name, type(exc).__name__)
+                if stopping.is_set():
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _one(self, conn: AsyncConnection, message: Message) -> None:
+        try:
+            envelope = Envelope.from_bytes(message.value)
+        except ValidationError as exc:
+            await self._dead_letter(conn, message, None, safe_reason(exc))
+            return
+        parent = context_from(message.headers.get("traceparent") or envelope.traceparent)
+        with self._tracer.start_as_current_span(
+            f"{self.name} process {message.topic}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": message.topic,
+                "messaging.message.id": envelope.id,
+                "vrp.referral_id": envelope.subject or "",
+                "vrp.event_type": envelope.type,
+            },
+        ):
+            if not await first_delivery(self._db, conn, self.name, envelope.id):
+                return
+            try:
+                async with conn.begin_nested():
+                    await self._handler(conn, envelope)
+            except DBAPIError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a deterministic failure of this event
+                # The savepoint undid the handler's writes; park the event with its reason
+                # on the dead-letter topic and move on rather than block the partition.
+                await self._dead_letter(conn, message, envelope.id, safe_reason(exc))
+
+    async def _dead_letter(
+        self, conn: AsyncConnection, message: Message, event_id: str | None, reason: str
+    ) -> None:
+        log.error("%s: dead-lettered %s: %s", self.name, message.position, reason)
+        letter = DeadLetter(
+            consumer=self.name,
+            topic=message.topic,
+            position=message.position,
+            event_id=event_id,
+            reason=reason,
+            original=message.value.decode(errors="replace"),
+        )
+        envelope = Envelope.wrap(letter, source=f"/vrp/{self.name}", subject=None)
+        await outbox.add(conn, self._producer, topics.DEAD_LETTER, message.key or "", envelope)
