@@ -61,6 +61,40 @@ class PartnerReferral(EventData):
     data: dict[str, Any]
 
 
+class ReferralCancelled(EventData):
+    """The originator withdrew a referral before anyone accepted it (on RECEIVED)."""
+
+    TYPE = "uk.vrp.referral.cancelled.v1"
+    referral_id: str
+    source_org: str
+    reason: str
+    cancelled_at: datetime
+
+
+class PartnerReferralCancelled(EventData):
+    """Tells a receiving organisation that a referral it holds was withdrawn."""
+
+    TYPE = "uk.vrp.partner.referral-cancelled.v1"
+    referral_id: str
+    reference: str
+    intervention: str
+    reason: str
+    cancelled_at: datetime
+
+
+class ReferralResponded(EventData):
+    """A receiving organisation changed its response to a referral (on STATUS)."""
+
+    TYPE = "uk.vrp.referral.responded.v1"
+    referral_id: str
+    organisation: str
+    intervention: str
+    status: Literal["accepted", "declined", "in-progress", "completed"]
+    reason: str | None = None
+    outcome: str | None = None
+    responded_at: datetime
+
+
 class AlertSent(EventData):
     """The notifier delivered an alert to a receiving team (ids only)."""
 
@@ -86,8 +120,11 @@ class DeadLetter(EventData):
 
 ALL_EVENTS: tuple[type[EventData], ...] = (
     ReferralReceived,
+    ReferralCancelled,
     ReferralDecided,
     PartnerReferral,
+    PartnerReferralCancelled,
+    ReferralResponded,
     AlertSent,
     DeadLetter,
 )

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 RECEIVED = "vrp.referral.received"
-"""Full referrals from intake (personal data; internal)."""
+"""Full referrals and their cancellations from intake (personal data; internal). Keyed by
+referral id, so a cancellation never overtakes its referral."""
 DECIDED = "vrp.referral.decided"
 """Routing decisions without personal data: who received what, or why it is held."""
 HELD = "vrp.referral.held"
 """Referrals held for triage by the VRU hub (ids and coded reasons only)."""
+STATUS = "vrp.referral.status"
+"""Receivers' responses (accepted, declined, in progress, completed); ids and codes only."""
 ALERTS = "vrp.referral.alerts"
 """Alerts delivered by the notifier (ids only)."""
 DEAD_LETTER = "vrp.dead-letter"
 """Events no consumer could process, with the reason."""
 
-INTERNAL = (RECEIVED, DECIDED, HELD, ALERTS, DEAD_LETTER)
+INTERNAL = (RECEIVED, DECIDED, HELD, STATUS, ALERTS, DEAD_LETTER)
 
 INTAKE_GROUP = "vrp-intake"
 ROUTER_GROUP = "vrp-router"
