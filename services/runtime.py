@@ -126,8 +126,8 @@ class Runtime:
             self._worker(
                 topics.ROUTER_GROUP,
                 "router",
-                (topics.RECEIVED,),
-                RouterHandler(self.db, self.config, key),
+                (topics.RECEIVED, topics.STATUS),
+                RouterHandler(self.config, key),
             )
         if "notifier" in self.roles:
             sender = AlertSender(

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from tests.support.referrals import example
 from vrp.config_files import load_configuration
 from vrp.domain.decision import Rejection
-from vrp.domain.engine import Facts, decide
+from vrp.domain.engine import decide
+from vrp.domain.facts import Facts
 from vrp.domain.geography import area_for, normalise_postcode
 from vrp.domain.identifiers import nhs_number_is_valid
 from vrp.domain.referral import Referral, ReferralSubmission
@@ -36,7 +37,7 @@ def referral(source: str = "uhb", **changes: object) -> Referral:
 def facts(r: Referral) -> Facts:
     org = CONFIG.organisation(r.source_org)
     assert org is not None
-    return Facts(referral=r, source_kind=org.kind, today=TODAY)
+    return Facts.of(r, org.kind, TODAY)
 
 
 @pytest.mark.parametrize(
@@ -61,7 +62,7 @@ def test_consent_refused_without_override_is_rejected_naming_the_field() -> None
 
 
 def test_a_and_e_referral_goes_to_local_navigators_with_minimised_data() -> None:
-    d = decide(facts(referral()), CONFIG, KEY)
+    d = decide(facts(referral()), CONFIG, KEY, referral())
     assert d.outcome == "routed"
     [r] = d.recipients
     assert (r.organisation, r.intervention) == ("navigators", "navigators-birmingham")

@@ -6,7 +6,8 @@ import hashlib
 import json
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,6 +21,9 @@ from vrp.domain.vocabulary import (
     RiskLevel,
     Treatment,
 )
+
+if TYPE_CHECKING:
+    from vrp.domain.index import ConfigIndex
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 
@@ -173,19 +177,26 @@ class RoutingConfiguration(_Model):
             raise ValueError("; ".join(problems))
         return self
 
-    @property
+    @cached_property
     def version(self) -> str:
         """Content hash of the configuration (stable across key order and file layout)."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(canonical).hexdigest()[:16]
 
+    @cached_property
+    def index(self) -> ConfigIndex:
+        """Lookup tables for the engine, built once per configuration."""
+        from vrp.domain.index import ConfigIndex
+
+        return ConfigIndex(self)
+
     def organisation(self, org_id: str) -> Organisation | None:
         """The organisation with this id, if any."""
-        return next((o for o in self.organisations if o.id == org_id), None)
+        return self.index.organisations.get(org_id)
 
     def intervention(self, intervention_id: str) -> Intervention | None:
         """The intervention with this id, if any."""
-        return next((i for i in self.interventions if i.id == intervention_id), None)
+        return self.index.interventions.get(intervention_id)
 
 
 Match.model_rebuild()

@@ -68,6 +68,7 @@ class Decision(_Model):
     candidates: list[Candidate]
     recipients: list[Recipient]
     held_reasons: list[str]
+    hub: Recipient | None = None
 
     def explain(self) -> str:
         """A readable account of the decision, for people."""
@@ -84,4 +85,11 @@ class Decision(_Model):
                 f"flow {r.flow_id}; items: {', '.join(r.items)}"
             )
         lines += [f"  held: {reason}" for reason in self.held_reasons]
+        if self.hub is not None:
+            lines.append(
+                f"  -> hub {self.hub.organisation} for triage via {self.hub.agreement_id} "
+                f"v{self.hub.agreement_version}; items: {', '.join(self.hub.items) or 'none'}"
+            )
+        elif self.outcome == "held":
+            lines.append("  -> hub notified with ids and reasons only (no hub-triage flow)")
         return "\n".join(lines)

@@ -1,24 +1,24 @@
-"""The routing engine: referral + configuration -> explainable, minimised decision. Pure."""
+"""The routing engine: facts + configuration -> explainable, minimised decision. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from vrp.domain.configuration import (
-    Agreement,
     AgreementStatus,
-    Flow,
     Intervention,
     Match,
     RoutingConfiguration,
     Rule,
 )
 from vrp.domain.decision import Candidate, Decision, Recipient, Rejection
-from vrp.domain.minimise import minimise, shared_items
-from vrp.domain.referral import Referral, age_on
-from vrp.domain.vocabulary import ConsentState, OrgKind
+from vrp.domain.facts import Facts
+from vrp.domain.index import HUB_TRIAGE, ConfigIndex, FlowRef
+from vrp.domain.minimise import minimise
+from vrp.domain.referral import Referral
+from vrp.domain.vocabulary import ConsentState
 
 _STATUS_REJECTION = {
     AgreementStatus.DRAFT: Rejection.AGREEMENT_DRAFT,
@@ -27,138 +27,116 @@ _STATUS_REJECTION = {
 }
 
 
-@dataclass(frozen=True)
-class Facts:
-    """Everything the engine may look at besides the configuration."""
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of assessing one candidate: a rejection, or the flow that permits it."""
 
-    referral: Referral
-    source_kind: OrgKind
-    today: date
-    prior_referrals: tuple[date, ...] = ()
-    load: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def age(self) -> int:
-        """The subject's age in whole years today."""
-        return age_on(self.referral.submission.subject.date_of_birth, self.today)
-
-
-@dataclass(frozen=True)
-class _Verdict:
     rejection: Rejection | None
     detail: str = ""
-    agreement: Agreement | None = None
-    flow: Flow | None = None
+    lawful: FlowRef | None = None
 
 
-def matches(when: Match, facts: Facts) -> bool:
+def matches(when: Match, f: Facts) -> bool:
     """True when every condition the rule states holds for these facts."""
-    s = facts.referral.submission
-    if when.reasons_any and not set(when.reasons_any) & set(s.reasons):
+    if when.reasons_any and f.reasons.isdisjoint(when.reasons_any):
         return False
-    if when.risks and s.risk not in when.risks:
+    if when.risks and f.risk not in when.risks:
         return False
-    if when.min_age is not None and facts.age < when.min_age:
+    if when.min_age is not None and f.age < when.min_age:
         return False
-    if when.max_age is not None and facts.age > when.max_age:
+    if when.max_age is not None and f.age > when.max_age:
         return False
-    if when.areas and facts.referral.local_authority not in when.areas:
+    if when.areas and f.area not in when.areas:
         return False
-    if when.source_kinds and facts.source_kind not in when.source_kinds:
+    if when.source_kinds and f.source_kind not in when.source_kinds:
         return False
-    if when.consent and s.consent.state not in when.consent:
+    if when.consent and f.consent not in when.consent:
         return False
     if when.repeat is not None:
-        since = facts.today - timedelta(days=when.repeat.within_days)
-        recent = sum(1 for d in facts.prior_referrals if d >= since)
+        since = f.today - timedelta(days=when.repeat.within_days)
+        recent = sum(1 for d in f.prior_referrals if since <= d <= f.today)
         if recent + 1 < when.repeat.at_least:
             return False
     return True
 
 
-def _eligibility(i: Intervention, facts: Facts) -> _Verdict | None:
-    e, s = i.eligibility, facts.referral.submission
+def _eligibility(i: Intervention, f: Facts) -> Verdict | None:
+    e = i.eligibility
     if i.status == "paused":
-        return _Verdict(Rejection.PAUSED)
-    if not e.min_age <= facts.age <= e.max_age:
-        return _Verdict(Rejection.AGE, f"age {facts.age} outside {e.min_age}-{e.max_age}")
-    if e.areas and facts.referral.local_authority not in e.areas:
-        return _Verdict(Rejection.AREA, f"area {facts.referral.local_authority or 'unknown'}")
-    if e.reasons and not set(e.reasons) & set(s.reasons):
-        return _Verdict(Rejection.REASON, "none of the referral reasons is accepted")
-    if e.risks and s.risk not in e.risks:
-        return _Verdict(Rejection.RISK, f"risk {s.risk.value} not accepted")
-    if i.capacity is not None and facts.load.get(i.id, 0) >= i.capacity:
-        return _Verdict(Rejection.CAPACITY, f"{facts.load.get(i.id, 0)} of {i.capacity} open")
+        return Verdict(Rejection.PAUSED, "the intervention is paused")
+    if not e.min_age <= f.age <= e.max_age:
+        return Verdict(Rejection.AGE, f"age {f.age} outside {e.min_age}-{e.max_age}")
+    if e.areas and f.area not in e.areas:
+        return Verdict(Rejection.AREA, f"area {f.area or 'unknown'} not served")
+    if e.reasons and f.reasons.isdisjoint(e.reasons):
+        return Verdict(Rejection.REASON, "none of the referral reasons is accepted")
+    if e.risks and f.risk not in e.risks:
+        return Verdict(Rejection.RISK, f"risk {f.risk.value} not accepted")
+    if i.capacity is not None and f.load.get(i.id, 0) >= i.capacity:
+        return Verdict(Rejection.CAPACITY, f"{f.load.get(i.id, 0)} of {i.capacity} places taken")
     return None
 
 
-def _agreement_problem(a: Agreement, today: date) -> _Verdict | None:
+def _agreement_problem(ref: FlowRef, today: date) -> Verdict | None:
+    a = ref.agreement
     if a.status is not AgreementStatus.ACTIVE:
-        return _Verdict(_STATUS_REJECTION[a.status], f"{a.id} v{a.version} is {a.status.value}")
+        return Verdict(_STATUS_REJECTION[a.status], f"{a.id} v{a.version} is {a.status.value}")
     if a.valid_to is not None and a.valid_to < today:
-        return _Verdict(Rejection.AGREEMENT_EXPIRED, f"{a.id} v{a.version} ended {a.valid_to}")
+        return Verdict(Rejection.AGREEMENT_EXPIRED, f"{a.id} v{a.version} ended {a.valid_to}")
     if a.valid_from > today:
-        return _Verdict(Rejection.AGREEMENT_NOT_YET_VALID, f"{a.id} v{a.version} starts later")
+        return Verdict(
+            Rejection.AGREEMENT_NOT_YET_VALID, f"{a.id} v{a.version} starts {a.valid_from}"
+        )
     return None
 
 
-def _flow_problem(flow: Flow, i: Intervention, facts: Facts) -> _Verdict | None:
-    consent = facts.referral.submission.consent
-    if flow.consent.required and consent.state is not ConsentState.GIVEN:
-        ground = consent.override.ground if consent.override else None
-        if ground not in flow.consent.override_grounds:
-            return _Verdict(
-                Rejection.CONSENT_MISSING,
-                f"consent {consent.state.value}; flow {flow.id} permits no override on that ground",
-            )
-    missing = sorted(set(i.required_items) - set(shared_items(flow.items)))
+def _flow_problem(ref: FlowRef, required: Sequence[str], f: Facts) -> Verdict | None:
+    rule = ref.flow.consent
+    consent_ok = f.consent is ConsentState.GIVEN or f.override_ground in rule.override_grounds
+    if rule.required and not consent_ok:
+        ground = f.override_ground or "none recorded"
+        return Verdict(
+            Rejection.CONSENT_MISSING,
+            f"consent {f.consent.value}, override ground {ground}; flow {ref.flow.id} "
+            f"permits {', '.join(rule.override_grounds) or 'no override'}",
+        )
+    missing = sorted(set(required) - ref.shared)
     if missing:
-        return _Verdict(Rejection.ITEM_NOT_PERMITTED, "flow does not permit " + ", ".join(missing))
+        return Verdict(
+            Rejection.ITEM_NOT_PERMITTED, f"flow {ref.flow.id} does not permit {', '.join(missing)}"
+        )
     return None
 
 
-def latest_agreements(config: RoutingConfiguration) -> list[Agreement]:
-    """Only the newest version of each agreement counts; older versions are superseded."""
-    newest: dict[str, Agreement] = {}
-    for a in config.agreements:
-        if a.id not in newest or a.version > newest[a.id].version:
-            newest[a.id] = a
-    return [newest[k] for k in sorted(newest)]
-
-
-def _lawful_basis(i: Intervention, facts: Facts, config: RoutingConfiguration) -> _Verdict:
-    source, target = facts.referral.source_org, i.provider
-    agreements = latest_agreements(config)
-    for a in agreements:
-        if a.status is AgreementStatus.DRAFT:
-            continue
-        for p in a.prohibitions:
-            if source in p.from_orgs and target in p.to_orgs:
-                return _Verdict(Rejection.PROHIBITED, f"{a.id}: {p.reason}")
-    if i.consent_required and facts.referral.submission.consent.state is not ConsentState.GIVEN:
-        return _Verdict(Rejection.CONSENT_REQUIRED, "the intervention works only with consent")
-    first_problem: _Verdict | None = None
-    for a in agreements:
-        for flow in a.flows:
-            if source not in flow.from_orgs or target not in flow.to_orgs:
-                continue
-            if i.purpose not in flow.purposes:
-                continue
-            problem = _agreement_problem(a, facts.today) or _flow_problem(flow, i, facts)
-            if problem is None:
-                return _Verdict(None, agreement=a, flow=flow)
-            first_problem = first_problem or problem
-    return first_problem or _Verdict(
-        Rejection.NO_AGREEMENT, f"no flow {source} -> {target} for purpose {i.purpose}"
+def lawful_flow(
+    idx: ConfigIndex, f: Facts, target: str, purpose: str, required: Sequence[str]
+) -> Verdict:
+    """Deny by default: the first in-date, active flow that covers this sharing, or why none."""
+    prohibition = idx.prohibited.get((f.source_org, target))
+    if prohibition is not None:
+        return Verdict(Rejection.PROHIBITED, prohibition)
+    first_problem: Verdict | None = None
+    for ref in idx.flows_for(f.source_org, target, purpose):
+        problem = _agreement_problem(ref, f.today) or _flow_problem(ref, required, f)
+        if problem is None:
+            return Verdict(None, lawful=ref)
+        first_problem = first_problem or problem
+    return first_problem or Verdict(
+        Rejection.NO_AGREEMENT, f"no flow {f.source_org} -> {target} for purpose {purpose}"
     )
 
 
-def _assess(intervention_id: str, facts: Facts, config: RoutingConfiguration) -> _Verdict:
-    i = config.intervention(intervention_id)
+def assess(idx: ConfigIndex, intervention_id: str, f: Facts) -> Verdict:
+    """Eligibility first, then consent and the lawful basis for sharing with the provider."""
+    i = idx.interventions.get(intervention_id)
     if i is None:
-        return _Verdict(Rejection.UNKNOWN)
-    return _eligibility(i, facts) or _lawful_basis(i, facts, config)
+        return Verdict(Rejection.UNKNOWN, "not in the configuration")
+    problem = _eligibility(i, f)
+    if problem is not None:
+        return problem
+    if i.consent_required and f.consent is not ConsentState.GIVEN:
+        return Verdict(Rejection.CONSENT_REQUIRED, "the intervention works only with consent")
+    return lawful_flow(idx, f, i.provider, i.purpose, i.required_items)
 
 
 def _narrowness(i: Intervention) -> tuple[int, int]:
@@ -166,76 +144,93 @@ def _narrowness(i: Intervention) -> tuple[int, int]:
     return (len(e.areas) or 1000, e.max_age - e.min_age)
 
 
-def _select(
-    rule: Rule, eligible: list[str], facts: Facts, config: RoutingConfiguration
-) -> list[str]:
+def _select(rule: Rule, eligible: list[str], f: Facts, idx: ConfigIndex) -> list[str]:
     if not eligible or rule.select == "all":
         return eligible
     if rule.select == "first":
         return eligible[:1]
-    requested = facts.referral.submission.requested_intervention
-    if requested in eligible:
-        return [requested]
-    ranked = sorted(eligible, key=lambda x: _narrowness(config.intervention(x)))  # type: ignore[arg-type]
-    return ranked[:1]
+    if f.requested in eligible:
+        return [f.requested]
+    return [min(eligible, key=lambda x: _narrowness(idx.interventions[x]))]
 
 
-def decide(facts: Facts, config: RoutingConfiguration, key: bytes) -> Decision:
-    """Apply the rules in order; deny by default; explain every candidate."""
+def decide(
+    f: Facts, config: RoutingConfiguration, key: bytes, referral: Referral | None = None
+) -> Decision:
+    """Apply the rules in order; deny by default; explain every candidate.
+
+    Payloads are minimised from `referral` when given; simulations pass only facts.
+    """
+    idx = config.index
     matched: list[str] = []
     candidates: list[Candidate] = []
     recipients: list[Recipient] = []
-    chosen_ids: set[str] = set()
+    chosen: set[str] = set()
     for rule in config.rules:
-        if not matches(rule.when, facts):
+        if not matches(rule.when, f):
             continue
         matched.append(rule.id)
-        verdicts = {x: _assess(x, facts, config) for x in rule.interventions if x not in chosen_ids}
+        verdicts = {x: assess(idx, x, f) for x in rule.interventions if x not in chosen}
         eligible = [x for x, v in verdicts.items() if v.rejection is None]
-        selected = _select(rule, eligible, facts, config)
+        selected = _select(rule, eligible, f, idx)
         for x, v in verdicts.items():
             if x in selected:
-                candidates.append(Candidate(intervention=x, rule=rule.id, chosen=True))
-                recipients.append(_recipient(x, v, facts, config, key))
-                chosen_ids.add(x)
-            else:
-                rejection = v.rejection or Rejection.NOT_SELECTED
                 candidates.append(
-                    Candidate(
+                    Candidate.model_construct(
+                        intervention=x, rule=rule.id, chosen=True, rejection=None, detail=""
+                    )
+                )
+                i = idx.interventions[x]
+                recipients.append(_recipient(i.provider, x, v, f, key, referral))
+                chosen.add(x)
+            else:
+                candidates.append(
+                    Candidate.model_construct(
                         intervention=x,
                         rule=rule.id,
                         chosen=False,
-                        rejection=rejection,
+                        rejection=v.rejection or Rejection.NOT_SELECTED,
                         detail=v.detail,
                     )
                 )
         if selected and rule.stop:
             break
     held: list[str] = []
+    hub: Recipient | None = None
     if not recipients:
-        held = [f"{c.intervention}: {c.rejection}" for c in candidates] or ["no rule matched"]
-    return Decision(
-        referral_id=facts.referral.id,
-        config_version=config.version,
+        held = [
+            f"{c.intervention}: {c.rejection} ({c.detail})"
+            if c.detail
+            else f"{c.intervention}: {c.rejection}"
+            for c in candidates
+        ] or ["no rule matched"]
+        v = lawful_flow(idx, f, idx.hub, HUB_TRIAGE, [])
+        if v.lawful is not None:
+            hub = _recipient(idx.hub, HUB_TRIAGE, v, f, key, referral)
+    return Decision.model_construct(
+        referral_id=f.referral_id,
+        config_version=idx.version,
         outcome="routed" if recipients else "held",
         matched_rules=matched,
         candidates=candidates,
         recipients=recipients,
         held_reasons=held,
+        hub=hub,
     )
 
 
 def _recipient(
-    intervention_id: str, v: _Verdict, facts: Facts, config: RoutingConfiguration, key: bytes
+    org: str, intervention: str, v: Verdict, f: Facts, key: bytes, referral: Referral | None
 ) -> Recipient:
-    i = config.intervention(intervention_id)
-    assert i is not None and v.agreement is not None and v.flow is not None
-    return Recipient(
-        organisation=i.provider,
-        intervention=i.id,
-        agreement_id=v.agreement.id,
-        agreement_version=v.agreement.version,
-        flow_id=v.flow.id,
-        items=shared_items(v.flow.items),
-        payload=minimise(facts.referral, v.flow.items, facts.today, key),
+    ref = v.lawful
+    assert ref is not None
+    payload = minimise(referral, ref.flow.items, f.today, key) if referral is not None else {}
+    return Recipient.model_construct(
+        organisation=org,
+        intervention=intervention,
+        agreement_id=ref.agreement.id,
+        agreement_version=ref.agreement.version,
+        flow_id=ref.flow.id,
+        items=sorted(ref.shared),
+        payload=payload,
     )

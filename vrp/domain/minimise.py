@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
@@ -21,29 +21,31 @@ def age_band(age: int) -> str:
     return "65+"
 
 
-def _clear(item: DataItem, referral: Referral) -> Any:
-    s = referral.submission
-    values: dict[DataItem, Any] = {
-        DataItem.SUBJECT_NAME: {
-            "given_name": s.subject.given_name,
-            "family_name": s.subject.family_name,
-        },
-        DataItem.SUBJECT_DATE_OF_BIRTH: s.subject.date_of_birth.isoformat(),
-        DataItem.SUBJECT_NHS_NUMBER: s.subject.nhs_number,
-        DataItem.SUBJECT_POSTCODE: s.subject.postcode,
-        DataItem.SUBJECT_AREA: referral.local_authority,
-        DataItem.SUBJECT_CONTACT: (
-            s.subject.contact.model_dump(exclude_none=True) if s.subject.contact else None
-        ),
-        DataItem.REFERRER_NAME: s.referrer.name,
-        DataItem.REFERRER_ROLE: s.referrer.role,
-        DataItem.REFERRER_CONTACT: s.referrer.contact.model_dump(exclude_none=True),
-        DataItem.REASONS: list(s.reasons),
-        DataItem.RISK: s.risk.value,
-        DataItem.CONSENT: s.consent.model_dump(mode="json", exclude_none=True),
-        DataItem.SUMMARY: s.summary,
-    }
-    return values[item]
+def _contact(referral: Referral) -> Any:
+    c = referral.submission.subject.contact
+    return c.model_dump(exclude_none=True) if c is not None else None
+
+
+_VALUES: dict[DataItem, Callable[[Referral], Any]] = {
+    DataItem.SUBJECT_NAME: lambda r: {
+        "given_name": r.submission.subject.given_name,
+        "family_name": r.submission.subject.family_name,
+    },
+    DataItem.SUBJECT_DATE_OF_BIRTH: lambda r: r.submission.subject.date_of_birth.isoformat(),
+    DataItem.SUBJECT_NHS_NUMBER: lambda r: r.submission.subject.nhs_number,
+    DataItem.SUBJECT_POSTCODE: lambda r: r.submission.subject.postcode,
+    DataItem.SUBJECT_AREA: lambda r: r.local_authority,
+    DataItem.SUBJECT_CONTACT: _contact,
+    DataItem.REFERRER_NAME: lambda r: r.submission.referrer.name,
+    DataItem.REFERRER_ROLE: lambda r: r.submission.referrer.role,
+    DataItem.REFERRER_CONTACT: lambda r: r.submission.referrer.contact.model_dump(
+        exclude_none=True
+    ),
+    DataItem.REASONS: lambda r: list(r.submission.reasons),
+    DataItem.RISK: lambda r: r.submission.risk.value,
+    DataItem.CONSENT: lambda r: r.submission.consent.model_dump(mode="json", exclude_none=True),
+    DataItem.SUMMARY: lambda r: r.submission.summary,
+}
 
 
 def minimise(
@@ -57,7 +59,7 @@ def minimise(
     for item, treatment in sorted(items.items()):
         if treatment is Treatment.OMIT:
             continue
-        value = _clear(item, referral)
+        value = _VALUES[item](referral)
         if value is None:
             continue
         if treatment is Treatment.PSEUDONYMISE:
@@ -66,8 +68,3 @@ def minimise(
             value = age_band(age_on(referral.submission.subject.date_of_birth, today))
         payload[item.value] = value
     return payload
-
-
-def shared_items(items: Mapping[DataItem, Treatment]) -> list[DataItem]:
-    """The items a flow actually discloses (omitted ones are not shared)."""
-    return sorted(i for i, t in items.items() if t is not Treatment.OMIT)

@@ -46,7 +46,11 @@ class ReferralDecided(EventData):
 
 
 class PartnerReferral(EventData):
-    """A referral as one receiving organisation may see it: only what its agreement permits."""
+    """A referral as one receiving organisation may see it: only what its agreement permits.
+
+    For the VRU hub, intervention is 'hub-triage' and held_reasons says why nobody could
+    lawfully receive it.
+    """
 
     TYPE = "uk.vrp.partner.referral.v1"
     referral_id: str
@@ -59,6 +63,7 @@ class PartnerReferral(EventData):
     flow_id: str
     respond_by: datetime
     data: dict[str, Any]
+    held_reasons: list[str] = []
 
 
 class ReferralCancelled(EventData):

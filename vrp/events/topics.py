@@ -7,8 +7,6 @@ RECEIVED = "vrp.referral.received"
 referral id, so a cancellation never overtakes its referral."""
 DECIDED = "vrp.referral.decided"
 """Routing decisions without personal data: who received what, or why it is held."""
-HELD = "vrp.referral.held"
-"""Referrals held for triage by the VRU hub (ids and coded reasons only)."""
 STATUS = "vrp.referral.status"
 """Receivers' responses (accepted, declined, in progress, completed); ids and codes only."""
 ALERTS = "vrp.referral.alerts"
@@ -16,7 +14,7 @@ ALERTS = "vrp.referral.alerts"
 DEAD_LETTER = "vrp.dead-letter"
 """Events no consumer could process, with the reason."""
 
-INTERNAL = (RECEIVED, DECIDED, HELD, STATUS, ALERTS, DEAD_LETTER)
+INTERNAL = (RECEIVED, DECIDED, STATUS, ALERTS, DEAD_LETTER)
 
 INTAKE_GROUP = "vrp-intake"
 ROUTER_GROUP = "vrp-router"
@@ -24,5 +22,9 @@ NOTIFIER_GROUP = "vrp-notifier"
 
 
 def partner_referrals(org_id: str) -> str:
-    """The topic on which one organisation receives the referrals routed to it."""
+    """The topic on which one organisation receives the referrals routed to it.
+
+    The VRU hub's topic also carries referrals held for triage, minimised by the
+    hub-triage flow of the sender's agreement (or ids and reasons only, without one).
+    """
     return f"partner.{org_id}.referrals"

@@ -125,7 +125,23 @@ decisions = Table(
     Column("config_version", String(16), nullable=False),
     Column("outcome", String(10), nullable=False),
     Column("detail", JSON, nullable=False),
+    Column("facts", JSON),
     Column("decided_at", _Time, nullable=False),
+)
+
+disclosures = Table(
+    "disclosures",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("referral_id", String(36), nullable=False, index=True),
+    Column("organisation", String(64), nullable=False),
+    Column("intervention", String(64), nullable=False),
+    Column("agreement_id", String(64), nullable=False),
+    Column("agreement_version", Integer, nullable=False),
+    Column("flow_id", String(64), nullable=False),
+    Column("items", JSON, nullable=False),
+    Column("config_version", String(16), nullable=False),
+    Column("disclosed_at", _Time, nullable=False),
 )
 
 routed = Table(

@@ -1,0 +1,80 @@
+"""After routing: the originator's cancellation and the receivers' responses."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.router.routing import OPEN, PRODUCER, SOURCE
+from vrp.domain.configuration import RoutingConfiguration
+from vrp.domain.identifiers import reference
+from vrp.events import topics
+from vrp.events.envelope import Envelope
+from vrp.events.models import PartnerReferralCancelled, ReferralCancelled, ReferralResponded
+from vrp.store import outbox
+from vrp.store.tables import decisions, routed
+
+
+async def cancel(conn: AsyncConnection, config: RoutingConfiguration, c: ReferralCancelled) -> None:
+    """Tell every organisation still holding the referral that it was withdrawn."""
+    decided = await conn.execute(
+        select(decisions.c.referral_id).where(decisions.c.referral_id == c.referral_id)
+    )
+    if decided.first() is None:
+        # Cancelled before it was routed: record that, so it is never routed afterwards.
+        await conn.execute(
+            decisions.insert().values(
+                referral_id=c.referral_id,
+                event_id="",
+                config_version=config.version,
+                outcome="cancelled",
+                detail={"reason": c.reason},
+                facts=None,
+                decided_at=datetime.now(UTC),
+            )
+        )
+        return
+    holders = list(
+        await conn.execute(
+            select(routed.c.intervention, routed.c.organisation).where(
+                routed.c.referral_id == c.referral_id, routed.c.status.in_(OPEN)
+            )
+        )
+    )
+    await conn.execute(
+        update(routed)
+        .where(routed.c.referral_id == c.referral_id, routed.c.status.in_(OPEN))
+        .values(status="cancelled")
+    )
+    ref = reference(uuid.UUID(c.referral_id))
+    for h in holders:
+        event = PartnerReferralCancelled(
+            referral_id=c.referral_id,
+            reference=ref,
+            intervention=h.intervention,
+            reason=c.reason,
+            cancelled_at=c.cancelled_at,
+        )
+        await outbox.add(
+            conn,
+            PRODUCER,
+            topics.partner_referrals(h.organisation),
+            c.referral_id,
+            Envelope.wrap(event, SOURCE, c.referral_id),
+        )
+
+
+async def record_response(conn: AsyncConnection, r: ReferralResponded) -> None:
+    """Keep capacity right: declined and completed referrals free their place."""
+    await conn.execute(
+        update(routed)
+        .where(
+            routed.c.referral_id == r.referral_id,
+            routed.c.intervention == r.intervention,
+            routed.c.organisation == r.organisation,
+        )
+        .values(status=r.status)
+    )

@@ -1,0 +1,65 @@
+"""A configuration compiled into lookup tables, so each decision is a few dict probes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vrp.domain.configuration import (
+    Agreement,
+    AgreementStatus,
+    Flow,
+    Intervention,
+    Organisation,
+    RoutingConfiguration,
+)
+from vrp.domain.vocabulary import DataItem, Treatment
+
+HUB_TRIAGE = "hub-triage"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRef:
+    """A flow together with the agreement version it belongs to."""
+
+    agreement: Agreement
+    flow: Flow
+    shared: frozenset[DataItem]
+
+
+def latest_agreements(config: RoutingConfiguration) -> list[Agreement]:
+    """Only the newest version of each agreement counts; older versions are superseded."""
+    newest: dict[str, Agreement] = {}
+    for a in config.agreements:
+        if a.id not in newest or a.version > newest[a.id].version:
+            newest[a.id] = a
+    return [newest[k] for k in sorted(newest)]
+
+
+class ConfigIndex:
+    """Lookups derived from one configuration version; immutable once built."""
+
+    def __init__(self, config: RoutingConfiguration) -> None:
+        self.config = config
+        self.version = config.version
+        self.hub = config.hub
+        self.organisations: dict[str, Organisation] = {o.id: o for o in config.organisations}
+        self.interventions: dict[str, Intervention] = {i.id: i for i in config.interventions}
+        self.prohibited: dict[tuple[str, str], str] = {}
+        self.flows: dict[tuple[str, str, str], list[FlowRef]] = {}
+        for a in latest_agreements(config):
+            if a.status is not AgreementStatus.DRAFT:
+                for p in a.prohibitions:
+                    for src in p.from_orgs:
+                        for dst in p.to_orgs:
+                            self.prohibited.setdefault((src, dst), f"{a.id}: {p.reason}")
+            for f in a.flows:
+                shared = frozenset(i for i, t in f.items.items() if t is not Treatment.OMIT)
+                ref = FlowRef(a, f, shared)
+                for src in f.from_orgs:
+                    for dst in f.to_orgs:
+                        for purpose in f.purposes:
+                            self.flows.setdefault((src, dst, purpose), []).append(ref)
+
+    def flows_for(self, source: str, target: str, purpose: str) -> list[FlowRef]:
+        """Every flow (of the newest agreement versions) covering this sharing."""
+        return self.flows.get((source, target, purpose), [])
