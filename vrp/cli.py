@@ -206,6 +206,9 @@ def parser() -> argparse.ArgumentParser:
     pa.add_argument("action", choices=["add", "revoke", "list"])
     pa.add_argument("org", nargs="?")
     pa.set_defaults(fn=_async(cmd_partners))
+    from vrp import rules_commands
+
+    rules_commands.add_parser(sub, _async)
     sc = sub.add_parser("schemas", help="contracts").add_subparsers(dest="s_cmd", required=True)
     ex = sc.add_parser("export", help=cmd_schemas_export.__doc__)
     ex.add_argument("--out", default="schemas")

@@ -69,6 +69,7 @@ async def route(
                 exclude={"recipients": {"__all__": {"payload"}}, "hub": {"payload"}},
             ),
             facts=facts.to_json(),
+            chosen=" ".join(r.intervention for r in decision.recipients),
             decided_at=now,
         )
     )

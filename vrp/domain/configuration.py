@@ -9,18 +9,9 @@ from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from vrp.domain.geography import AREAS
-from vrp.domain.vocabulary import (
-    OVERRIDE_GROUNDS,
-    REASONS,
-    ConsentState,
-    DataItem,
-    OrgKind,
-    RiskLevel,
-    Treatment,
-)
+from vrp.domain.vocabulary import ConsentState, DataItem, OrgKind, RiskLevel, Treatment
 
 if TYPE_CHECKING:
     from vrp.domain.index import ConfigIndex
@@ -171,10 +162,14 @@ class RoutingConfiguration(_Model):
     rules: list[Rule]
 
     @model_validator(mode="after")
-    def _references(self) -> Self:
-        problems = _reference_problems(self)
-        if problems:
-            raise ValueError("; ".join(problems))
+    def _references(self, info: ValidationInfo) -> Self:
+        # The YAML loader checks references itself, to report each with its file and line.
+        if not (info.context or {}).get("defer_reference_checks"):
+            from vrp.domain.checks import reference_problems
+
+            problems = reference_problems(self)
+            if problems:
+                raise ValueError("; ".join(p.message for p in problems))
         return self
 
     @cached_property
@@ -200,59 +195,3 @@ class RoutingConfiguration(_Model):
 
 
 Match.model_rebuild()
-
-
-def _reference_problems(config: RoutingConfiguration) -> list[str]:
-    orgs = {o.id for o in config.organisations}
-    interventions = {i.id for i in config.interventions}
-    problems: list[str] = []
-    for label, ids in (
-        ("organisation", [o.id for o in config.organisations]),
-        ("intervention", [i.id for i in config.interventions]),
-        ("rule", [r.id for r in config.rules]),
-        ("agreement version", [f"{a.id}@{a.version}" for a in config.agreements]),
-    ):
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        problems += [f"duplicate {label} id {d!r}" for d in dupes]
-    if config.hub not in orgs:
-        problems.append(f"hub {config.hub!r} is not an organisation")
-    for i in config.interventions:
-        if i.provider not in orgs:
-            problems.append(f"intervention {i.id!r}: unknown provider {i.provider!r}")
-        problems += _eligibility_problems(f"intervention {i.id!r}", i.eligibility)
-    for r in config.rules:
-        problems += [
-            f"rule {r.id!r}: unknown intervention {x!r}"
-            for x in r.interventions
-            if x not in interventions
-        ]
-        problems += [
-            f"rule {r.id!r}: unknown reason {x!r}" for x in r.when.reasons_any if x not in REASONS
-        ]
-        problems += [f"rule {r.id!r}: unknown area {x!r}" for x in r.when.areas if x not in AREAS]
-    for a in config.agreements:
-        where = f"agreement {a.id!r} v{a.version}"
-        problems += [f"{where}: unknown party {p!r}" for p in a.parties if p not in orgs]
-        for f in a.flows:
-            for o in [*f.from_orgs, *f.to_orgs]:
-                if o not in a.parties:
-                    problems.append(f"{where} flow {f.id!r}: {o!r} is not a party")
-            problems += [
-                f"{where} flow {f.id!r}: unknown override ground {g!r}"
-                for g in f.consent.override_grounds
-                if g not in OVERRIDE_GROUNDS
-            ]
-            for item, treatment in f.items.items():
-                if treatment is Treatment.AGE_BAND and item is not DataItem.SUBJECT_DATE_OF_BIRTH:
-                    problems.append(
-                        f"{where} flow {f.id!r}: age-band applies only to date of birth"
-                    )
-    return problems
-
-
-def _eligibility_problems(where: str, e: Eligibility) -> list[str]:
-    problems = [f"{where}: unknown reason {x!r}" for x in e.reasons if x not in REASONS]
-    problems += [f"{where}: unknown area {x!r}" for x in e.areas if x not in AREAS]
-    if e.min_age > e.max_age:
-        problems.append(f"{where}: min_age is above max_age")
-    return problems

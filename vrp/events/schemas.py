@@ -21,6 +21,22 @@ def event_schemas() -> dict[str, dict[str, Any]]:
     return out
 
 
+def configuration_schemas() -> dict[str, dict[str, Any]]:
+    """Schemas for editors: the merged configuration, and any one YAML file of it."""
+    from vrp.domain.configuration import RoutingConfiguration
+
+    merged = RoutingConfiguration.model_json_schema()
+    merged["$id"] = "https://vrp.example/schemas/config/routing-configuration.schema.json"
+    one_file = dict(merged)
+    one_file.pop("required", None)
+    one_file["$id"] = "https://vrp.example/schemas/config/configuration-file.schema.json"
+    one_file["description"] = (
+        "One YAML file of a configuration directory; the files' top-level keys are merged "
+        "and must together give hub, organisations, interventions, agreements and rules."
+    )
+    return {"routing-configuration.schema.json": merged, "configuration-file.schema.json": one_file}
+
+
 def openapi() -> dict[str, Any]:
     """The intake OpenAPI document."""
     from services.intake.app import create_app
@@ -37,6 +53,7 @@ def render(document: dict[str, Any]) -> str:
 def expected_files() -> dict[str, str]:
     """Relative path under schemas/ -> content."""
     files = {f"events/{name}": render(s) for name, s in event_schemas().items()}
+    files.update({f"config/{name}": render(s) for name, s in configuration_schemas().items()})
     files["openapi.json"] = render(openapi())
     return files
 

@@ -126,6 +126,7 @@ decisions = Table(
     Column("outcome", String(10), nullable=False),
     Column("detail", JSON, nullable=False),
     Column("facts", JSON),
+    Column("chosen", String(1000)),
     Column("decided_at", _Time, nullable=False),
 )
 

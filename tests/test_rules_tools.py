@@ -1,0 +1,151 @@
+"""`vrp rules check|explain|simulate` and hot reload, as a configuration author uses them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from services.router.routing import route
+from tests.support.referrals import EXAMPLE, example
+from vrp.config_files import load_configuration
+from vrp.configuration_watch import LiveConfiguration
+from vrp.domain.geography import area_for
+from vrp.domain.identifiers import new_id
+from vrp.domain.referral import Referral, ReferralSubmission
+from vrp.settings import DEMO_CONFIG_DIR
+from vrp.simulate import simulate
+from vrp.store.database import Database
+
+
+def vrp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vrp.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def copy_demo(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(DEMO_CONFIG_DIR, target)
+    return target
+
+
+def test_check_reports_errors_with_file_and_line(tmp_path: Path) -> None:
+    config = copy_demo(tmp_path)
+    rules = config / "rules.yaml"
+    text = rules.read_text().replace(
+        "interventions: [through-the-gate]", "interventions: [through-the-gait]"
+    )
+    rules.write_text(text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "through-the-gait" in t)
+    result = vrp("rules", "check", str(config))
+    assert result.returncode == 1
+    assert f"rules.yaml:{line}: rule 'prison-release': unknown intervention 'through-the-gait'" in (
+        result.stdout
+    )
+
+
+def test_check_reports_type_errors_with_file_and_line(tmp_path: Path) -> None:
+    config = copy_demo(tmp_path)
+    path = config / "interventions.yaml"
+    text = path.read_text().replace("acceptance_sla_hours: 72", "acceptance_sla_hours: soon", 1)
+    path.write_text(text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "soon" in t)
+    result = vrp("rules", "check", str(config))
+    assert result.returncode == 1
+    assert f"interventions.yaml:{line}: interventions." in result.stdout
+    assert "acceptance_sla_hours" in result.stdout
+
+
+def test_check_warns_about_unreachable_interventions_and_expiring_agreements() -> None:
+    result = vrp("rules", "check", str(DEMO_CONFIG_DIR), "--on", "2027-03-10")
+    assert result.returncode == 0
+    assert "intervention 'youth-justice-early-help': no organisation can lawfully refer" in (
+        result.stdout
+    )
+    assert "agreement 'isa-fire-youth' v1 expires on 2027-03-31" in result.stdout
+
+
+def test_check_warns_about_a_rule_that_can_never_fire(tmp_path: Path) -> None:
+    config = copy_demo(tmp_path)
+    rules = config / "rules.yaml"
+    rules.write_text(
+        rules.read_text().replace(
+            "when: {reasons_any: [prison-release], source_kinds: [probation]}",
+            "when: {reasons_any: [prison-release], source_kinds: [probation], max_age: 17}",
+        )
+    )
+    result = vrp("rules", "check", str(config))
+    assert "rule 'prison-release' can never route anyone" in result.stdout
+
+
+def test_explain_prints_the_decision_and_exactly_what_each_recipient_gets() -> None:
+    result = vrp(
+        "rules",
+        "explain",
+        str(DEMO_CONFIG_DIR),
+        str(EXAMPLE),
+        "--from",
+        "uhb",
+        "--on",
+        "2026-11-25",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "navigators-birmingham (rule ae-youth-violence): chosen" in result.stdout
+    assert "-> navigators via isa-ae-navigators v2 flow ae-to-navigators" in result.stdout
+    assert '"subject.date_of_birth": "16-17"' in result.stdout
+    assert "9434765919" not in result.stdout
+
+
+def test_hot_reload_takes_a_valid_change_and_refuses_an_invalid_one(tmp_path: Path) -> None:
+    config = copy_demo(tmp_path)
+    live = LiveConfiguration(config)
+    first = live().version
+    path = config / "agreements.yaml"
+    path.write_text(path.read_text().replace("status: suspended", "status: active"))
+    assert live.reload_if_changed()
+    second = live().version
+    assert second != first
+    path.write_text(path.read_text() + "\n  - id: broken\n")
+    assert not live.reload_if_changed()
+    assert live().version == second
+
+
+async def test_simulate_reports_what_a_new_configuration_would_change(
+    tmp_path: Path, sqlite_db: Database
+) -> None:
+    demo = load_configuration(DEMO_CONFIG_DIR)
+    key = b"k"
+    for n in range(5):
+        sub = ReferralSubmission.model_validate(example())
+        referral = Referral(
+            id=str(new_id()),
+            source_org="uhb",
+            received_at="2026-11-25T09:00:00+00:00",
+            local_authority=area_for(sub.subject.postcode),
+            submission=sub,
+        )
+        async with sqlite_db.transaction() as conn:
+            await route(conn, demo, key, referral, f"event-{n}")
+    changed = copy_demo(tmp_path)
+    path = changed / "agreements.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "title: A&E departments to youth violence navigators\n    status: active",
+            "title: A&E departments to youth violence navigators\n    status: suspended",
+        )
+    )
+    report = await simulate(sqlite_db, load_configuration(changed), key)
+    assert (report.replayed, report.changed) == (5, 5)
+    assert report.transitions == {"routed -> held": 5}
+    assert report.lost["navigators-birmingham"] == 5
+    assert report.reasons["agreement-suspended"] == 5
+    text = report.render()
+    assert "routed -> held" in text and "agreement-suspended" in text
+    same = await simulate(sqlite_db, demo, key)
+    assert same.changed == 0

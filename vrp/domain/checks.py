@@ -1,0 +1,204 @@
+"""Static checks of a configuration: broken references (errors) and lint (warnings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from vrp.domain.configuration import AgreementStatus, RoutingConfiguration, Rule
+from vrp.domain.geography import AREAS
+from vrp.domain.index import latest_agreements
+from vrp.domain.vocabulary import OVERRIDE_GROUNDS, REASONS, DataItem, Treatment
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A finding about the configuration, with where it is (a path into the documents)."""
+
+    path: Path
+    message: str
+
+
+def _duplicates(config: RoutingConfiguration) -> list[Problem]:
+    out: list[Problem] = []
+    for section, ids in (
+        ("organisations", [o.id for o in config.organisations]),
+        ("interventions", [i.id for i in config.interventions]),
+        ("rules", [r.id for r in config.rules]),
+        ("agreements", [f"{a.id} v{a.version}" for a in config.agreements]),
+    ):
+        seen: set[str] = set()
+        for n, x in enumerate(ids):
+            if x in seen:
+                out.append(Problem((section, n, "id"), f"duplicate id {x!r} in {section}"))
+            seen.add(x)
+    return out
+
+
+def reference_problems(config: RoutingConfiguration) -> list[Problem]:
+    """Everything that refers to something that does not exist (these are errors)."""
+    orgs = {o.id for o in config.organisations}
+    interventions = {i.id for i in config.interventions}
+    out = _duplicates(config)
+    if config.hub not in orgs:
+        out.append(Problem(("hub",), f"hub {config.hub!r} is not an organisation"))
+    for n, i in enumerate(config.interventions):
+        where = f"intervention {i.id!r}"
+        if i.provider not in orgs:
+            out.append(
+                Problem(
+                    ("interventions", n, "provider"), f"{where}: unknown provider {i.provider!r}"
+                )
+            )
+        e = i.eligibility
+        out += [
+            Problem(
+                ("interventions", n, "eligibility", "reasons"), f"{where}: unknown reason {x!r}"
+            )
+            for x in e.reasons
+            if x not in REASONS
+        ]
+        out += [
+            Problem(("interventions", n, "eligibility", "areas"), f"{where}: unknown area {x!r}")
+            for x in e.areas
+            if x not in AREAS
+        ]
+        if e.min_age > e.max_age:
+            out.append(
+                Problem(("interventions", n, "eligibility"), f"{where}: min_age is above max_age")
+            )
+    for n, r in enumerate(config.rules):
+        out += [
+            Problem(("rules", n, "interventions"), f"rule {r.id!r}: unknown intervention {x!r}")
+            for x in r.interventions
+            if x not in interventions
+        ]
+        out += [
+            Problem(("rules", n, "when", "reasons_any"), f"rule {r.id!r}: unknown reason {x!r}")
+            for x in r.when.reasons_any
+            if x not in REASONS
+        ]
+        out += [
+            Problem(("rules", n, "when", "areas"), f"rule {r.id!r}: unknown area {x!r}")
+            for x in r.when.areas
+            if x not in AREAS
+        ]
+    for n, a in enumerate(config.agreements):
+        where = f"agreement {a.id!r} v{a.version}"
+        out += [
+            Problem(("agreements", n, "parties"), f"{where}: unknown party {p!r}")
+            for p in a.parties
+            if p not in orgs
+        ]
+        for k, f in enumerate(a.flows):
+            at: Path = ("agreements", n, "flows", k)
+            out += [
+                Problem((*at, "from_orgs"), f"{where} flow {f.id!r}: {o!r} is not a party")
+                for o in [*f.from_orgs, *f.to_orgs]
+                if o not in a.parties
+            ]
+            out += [
+                Problem((*at, "consent"), f"{where} flow {f.id!r}: unknown ground {g!r}")
+                for g in f.consent.override_grounds
+                if g not in OVERRIDE_GROUNDS
+            ]
+            out += [
+                Problem(
+                    (*at, "items", item.value),
+                    f"{where} flow {f.id!r}: age-band applies only to date of birth",
+                )
+                for item, t in f.items.items()
+                if t is Treatment.AGE_BAND and item is not DataItem.SUBJECT_DATE_OF_BIRTH
+            ]
+    return out
+
+
+def warnings(config: RoutingConfiguration, today: date) -> list[Problem]:
+    """Lawful but probably wrong: unreachable interventions, expiring agreements, dead rules."""
+    out: list[Problem] = []
+    latest = {a.id: a for a in latest_agreements(config)}
+    for n, a in enumerate(config.agreements):
+        if latest[a.id] is not a or a.status is not AgreementStatus.ACTIVE:
+            continue
+        if a.valid_to is not None and a.valid_to < today:
+            out.append(
+                Problem(
+                    ("agreements", n, "status"),
+                    f"agreement {a.id!r} v{a.version} ended on {a.valid_to} but its "
+                    "status is still active",
+                )
+            )
+        elif a.valid_to is not None and a.valid_to <= today + timedelta(days=30):
+            out.append(
+                Problem(
+                    ("agreements", n, "valid_to"),
+                    f"agreement {a.id!r} v{a.version} expires on {a.valid_to}",
+                )
+            )
+        if a.review_on is not None and a.review_on < today:
+            out.append(
+                Problem(
+                    ("agreements", n, "review_on"),
+                    f"agreement {a.id!r} v{a.version} was due for review {a.review_on}",
+                )
+            )
+    for n, i in enumerate(config.interventions):
+        senders = _lawful_senders(config, i.provider, i.purpose, today)
+        if not senders:
+            out.append(
+                Problem(
+                    ("interventions", n),
+                    f"intervention {i.id!r}: no organisation can "
+                    f"lawfully refer to it (no active flow to {i.provider} for "
+                    f"purpose {i.purpose})",
+                )
+            )
+        elif not any(i.id in r.interventions for r in config.rules):
+            out.append(Problem(("interventions", n), f"intervention {i.id!r}: no rule selects it"))
+    for n, r in enumerate(config.rules):
+        reason = _never_fires(config, r, today)
+        if reason:
+            out.append(Problem(("rules", n), f"rule {r.id!r} can never route anyone: {reason}"))
+    return out
+
+
+def _lawful_senders(
+    config: RoutingConfiguration, provider: str, purpose: str, today: date
+) -> set[str]:
+    senders: set[str] = set()
+    for a in latest_agreements(config):
+        in_date = a.valid_from <= today and (a.valid_to is None or a.valid_to >= today)
+        if a.status is not AgreementStatus.ACTIVE or not in_date:
+            continue
+        for f in a.flows:
+            if provider in f.to_orgs and purpose in f.purposes:
+                senders |= set(f.from_orgs)
+    return senders
+
+
+def _never_fires(config: RoutingConfiguration, r: Rule, today: date) -> str | None:
+    w = r.when
+    if w.min_age is not None and w.max_age is not None and w.min_age > w.max_age:
+        return "min_age is above max_age"
+    kinds = {o.kind for o in config.organisations}
+    if w.source_kinds and not kinds & set(w.source_kinds):
+        return "no organisation is of the source kinds it requires"
+    for x in r.interventions:
+        i = config.intervention(x)
+        if i is None or i.status == "paused":
+            continue
+        e = i.eligibility
+        lo, hi = max(e.min_age, w.min_age or 0), min(e.max_age, w.max_age or 130)
+        areas_ok = not (w.areas and e.areas) or set(w.areas) & set(e.areas)
+        reasons_ok = not (w.reasons_any and e.reasons) or set(w.reasons_any) & set(e.reasons)
+        senders = _lawful_senders(config, i.provider, i.purpose, today)
+        kinds_ok = not w.source_kinds or any(
+            (o := config.organisation(s)) is not None and o.kind in w.source_kinds for s in senders
+        )
+        if lo <= hi and areas_ok and reasons_ok and senders and kinds_ok:
+            return None
+    return (
+        "none of its interventions is active, eligible under its conditions and lawfully reachable"
+    )
