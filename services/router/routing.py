@@ -64,10 +64,7 @@ async def route(
             event_id=cause,
             config_version=decision.config_version,
             outcome=decision.outcome,
-            detail=decision.model_dump(
-                mode="json",
-                exclude={"recipients": {"__all__": {"payload"}}, "hub": {"payload"}},
-            ),
+            detail=decision.to_json(payloads=False),
             facts=facts.to_json(),
             chosen=" ".join(r.intervention for r in decision.recipients),
             decided_at=now,
@@ -130,7 +127,7 @@ async def _publish(
         due = received_at + timedelta(hours=intervention.acceptance_sla_hours)
         await _disclose(conn, decision, referral, ref, r, intervention.title, due, [])
     if decision.outcome == "held":
-        hub = decision.hub or Recipient.model_construct(
+        hub = decision.hub or Recipient(
             organisation=config.hub,
             intervention="hub-triage",
             agreement_id="",
@@ -149,7 +146,14 @@ async def _publish(
         outcome=decision.outcome,
         config_version=decision.config_version,
         recipients=[
-            RecipientSummary.model_validate(r.model_dump(exclude={"payload"}))
+            RecipientSummary(
+                organisation=r.organisation,
+                intervention=r.intervention,
+                agreement_id=r.agreement_id,
+                agreement_version=r.agreement_version,
+                flow_id=r.flow_id,
+                items=r.items,
+            )
             for r in decision.recipients
         ],
         held_reasons=decision.held_reasons,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from vrp.domain.vocabulary import DataItem
 
@@ -32,11 +31,8 @@ class Rejection(StrEnum):
     NOT_SELECTED = "not-selected"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Candidate(_Model):
+@dataclass(frozen=True, slots=True)
+class Candidate:
     """An intervention a matched rule put forward, and the verdict on it."""
 
     intervention: str
@@ -46,7 +42,8 @@ class Candidate(_Model):
     detail: str = ""
 
 
-class Recipient(_Model):
+@dataclass(frozen=True, slots=True)
+class Recipient:
     """One organisation receiving a minimised referral, and the lawful basis for it."""
 
     organisation: str
@@ -55,10 +52,11 @@ class Recipient(_Model):
     agreement_version: int
     flow_id: str
     items: list[DataItem]
-    payload: dict[str, Any]
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
-class Decision(_Model):
+@dataclass(frozen=True, slots=True)
+class Decision:
     """The router's explainable decision; recorded with the configuration version."""
 
     referral_id: str
@@ -69,6 +67,20 @@ class Decision(_Model):
     recipients: list[Recipient]
     held_reasons: list[str]
     hub: Recipient | None = None
+
+    def to_json(self, payloads: bool = True) -> dict[str, Any]:
+        """Plain JSON-ready form; without payloads it holds no personal data."""
+        if payloads:
+            return asdict(self)
+        bare = replace(
+            self,
+            recipients=[replace(r, payload={}) for r in self.recipients],
+            hub=replace(self.hub, payload={}) if self.hub is not None else None,
+        )
+        data = asdict(bare)
+        for r in [*data["recipients"], *([data["hub"]] if data["hub"] else [])]:
+            del r["payload"]
+        return data
 
     def explain(self) -> str:
         """A readable account of the decision, for people."""

@@ -176,16 +176,14 @@ def decide(
         for x, v in verdicts.items():
             if x in selected:
                 candidates.append(
-                    Candidate.model_construct(
-                        intervention=x, rule=rule.id, chosen=True, rejection=None, detail=""
-                    )
+                    Candidate(intervention=x, rule=rule.id, chosen=True, rejection=None, detail="")
                 )
                 i = idx.interventions[x]
                 recipients.append(_recipient(i.provider, x, v, f, key, referral))
                 chosen.add(x)
             else:
                 candidates.append(
-                    Candidate.model_construct(
+                    Candidate(
                         intervention=x,
                         rule=rule.id,
                         chosen=False,
@@ -207,7 +205,7 @@ def decide(
         v = lawful_flow(idx, f, idx.hub, HUB_TRIAGE, [])
         if v.lawful is not None:
             hub = _recipient(idx.hub, HUB_TRIAGE, v, f, key, referral)
-    return Decision.model_construct(
+    return Decision(
         referral_id=f.referral_id,
         config_version=idx.version,
         outcome="routed" if recipients else "held",
@@ -224,13 +222,13 @@ def _recipient(
 ) -> Recipient:
     ref = v.lawful
     assert ref is not None
-    payload = minimise(referral, ref.flow.items, f.today, key) if referral is not None else {}
-    return Recipient.model_construct(
+    payload = minimise(referral, ref.plan, f.today, key) if referral is not None else {}
+    return Recipient(
         organisation=org,
         intervention=intervention,
         agreement_id=ref.agreement.id,
         agreement_version=ref.agreement.version,
         flow_id=ref.flow.id,
-        items=sorted(ref.shared),
+        items=ref.items,
         payload=payload,
     )

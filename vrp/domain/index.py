@@ -12,6 +12,7 @@ from vrp.domain.configuration import (
     Organisation,
     RoutingConfiguration,
 )
+from vrp.domain.minimise import plan
 from vrp.domain.vocabulary import DataItem, Treatment
 
 HUB_TRIAGE = "hub-triage"
@@ -24,6 +25,8 @@ class FlowRef:
     agreement: Agreement
     flow: Flow
     shared: frozenset[DataItem]
+    plan: tuple[tuple[DataItem, Treatment], ...]
+    items: list[DataItem]
 
 
 def latest_agreements(config: RoutingConfiguration) -> list[Agreement]:
@@ -53,8 +56,10 @@ class ConfigIndex:
                         for dst in p.to_orgs:
                             self.prohibited.setdefault((src, dst), f"{a.id}: {p.reason}")
             for f in a.flows:
-                shared = frozenset(i for i, t in f.items.items() if t is not Treatment.OMIT)
-                ref = FlowRef(a, f, shared)
+                disclosed = plan(f.items)
+                ref = FlowRef(
+                    a, f, frozenset(i for i, _ in disclosed), disclosed, [i for i, _ in disclosed]
+                )
                 for src in f.from_orgs:
                     for dst in f.to_orgs:
                         for purpose in f.purposes:

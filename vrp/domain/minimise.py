@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
 from vrp.domain.identifiers import pseudonym
-from vrp.domain.referral import Referral, age_on
+from vrp.domain.referral import Contact, Referral, age_on
 from vrp.domain.vocabulary import DataItem, Treatment
 
 _BANDS = ((0, 9), (10, 13), (14, 15), (16, 17), (18, 24), (25, 34), (35, 49), (50, 64))
@@ -21,9 +21,26 @@ def age_band(age: int) -> str:
     return "65+"
 
 
-def _contact(referral: Referral) -> Any:
-    c = referral.submission.subject.contact
-    return c.model_dump(exclude_none=True) if c is not None else None
+def _contact(c: Contact | None) -> dict[str, str] | None:
+    if c is None:
+        return None
+    return {k: v for k, v in (("email", c.email), ("phone", c.phone)) if v is not None}
+
+
+def _consent(r: Referral) -> dict[str, Any]:
+    c = r.submission.consent
+    out: dict[str, Any] = {"state": c.state.value}
+    if c.recorded_on is not None:
+        out["recorded_on"] = c.recorded_on.isoformat()
+    if c.override is not None:
+        o = c.override
+        out["override"] = {
+            "ground": o.ground,
+            "legal_condition": o.legal_condition,
+            "justification": o.justification,
+            "decision_maker": o.decision_maker,
+        }
+    return out
 
 
 _VALUES: dict[DataItem, Callable[[Referral], Any]] = {
@@ -35,36 +52,38 @@ _VALUES: dict[DataItem, Callable[[Referral], Any]] = {
     DataItem.SUBJECT_NHS_NUMBER: lambda r: r.submission.subject.nhs_number,
     DataItem.SUBJECT_POSTCODE: lambda r: r.submission.subject.postcode,
     DataItem.SUBJECT_AREA: lambda r: r.local_authority,
-    DataItem.SUBJECT_CONTACT: _contact,
+    DataItem.SUBJECT_CONTACT: lambda r: _contact(r.submission.subject.contact),
     DataItem.REFERRER_NAME: lambda r: r.submission.referrer.name,
     DataItem.REFERRER_ROLE: lambda r: r.submission.referrer.role,
-    DataItem.REFERRER_CONTACT: lambda r: r.submission.referrer.contact.model_dump(
-        exclude_none=True
-    ),
+    DataItem.REFERRER_CONTACT: lambda r: _contact(r.submission.referrer.contact),
     DataItem.REASONS: lambda r: list(r.submission.reasons),
     DataItem.RISK: lambda r: r.submission.risk.value,
-    DataItem.CONSENT: lambda r: r.submission.consent.model_dump(mode="json", exclude_none=True),
+    DataItem.CONSENT: _consent,
     DataItem.SUMMARY: lambda r: r.submission.summary,
 }
 
 
+def plan(items: Mapping[DataItem, Treatment]) -> tuple[tuple[DataItem, Treatment], ...]:
+    """The items a flow discloses, in a stable order, with their treatments (omitted dropped)."""
+    return tuple((i, t) for i, t in sorted(items.items()) if t is not Treatment.OMIT)
+
+
 def minimise(
     referral: Referral,
-    items: Mapping[DataItem, Treatment],
+    disclosed: Iterable[tuple[DataItem, Treatment]],
     today: date,
     key: bytes,
 ) -> dict[str, Any]:
-    """The payload for one recipient: permitted items only, treated; absent values left out."""
+    """The payload for one recipient: the planned items only, treated; absent values left out."""
     payload: dict[str, Any] = {}
-    for item, treatment in sorted(items.items()):
-        if treatment is Treatment.OMIT:
+    for item, treatment in disclosed:
+        if treatment is Treatment.AGE_BAND:
+            payload[item.value] = age_band(age_on(referral.submission.subject.date_of_birth, today))
             continue
         value = _VALUES[item](referral)
         if value is None:
             continue
         if treatment is Treatment.PSEUDONYMISE:
             value = pseudonym(key, item.value, repr(value))
-        elif treatment is Treatment.AGE_BAND:
-            value = age_band(age_on(referral.submission.subject.date_of_birth, today))
         payload[item.value] = value
     return payload
