@@ -23,6 +23,17 @@ REFERRERS = [
 ]
 
 
+def nhs_number(rng: random.Random) -> str:
+    """A random 10-digit number with a valid modulus-11 check digit (not a real person's)."""
+    while True:
+        digits = [rng.randint(0, 9) for _ in range(9)]
+        check = 11 - sum(d * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
+        if check == 11:
+            check = 0
+        if check != 10:
+            return "".join(map(str, digits)) + str(check)
+
+
 def submissions(n: int, seed: int = 7) -> list[tuple[str, ReferralSubmission]]:
     """n (source organisation, submission) pairs."""
     rng = random.Random(seed)
@@ -47,12 +58,12 @@ def submissions(n: int, seed: int = 7) -> list[tuple[str, ReferralSubmission]]:
                 "contact": {"email": "sam@partner.example"},
             },
             "subject": {
-                "given_name": "Alex",
-                "family_name": "Fictional",
+                "given_name": rng.choice(["Alex", "Sam", "Jo", "Kai", "Riley"]),
+                "family_name": f"Fictional{rng.randint(1, 10**6)}",
                 "date_of_birth": (
                     TODAY - timedelta(days=rng.randint(9, 60) * 365 + rng.randint(0, 364))
                 ).isoformat(),
-                "nhs_number": rng.choice([None, "9434765919"]),
+                "nhs_number": rng.choice([None, nhs_number(rng)]),
                 "postcode": f"{rng.choice(districts)} 1AA",
                 "contact": {"phone": "07700 900123"},
             },

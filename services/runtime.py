@@ -84,7 +84,14 @@ class Runtime:
         )
 
     def _worker(self, group: str, role: str, names: tuple[str, ...], handler: Handler) -> None:
-        worker = Worker(group, role, self.db, self._subscription(group, names), handler)
+        worker = Worker(
+            group,
+            role,
+            self.db,
+            self._subscription(group, names),
+            handler,
+            self.settings.consumer_batch,
+        )
         self._spawn(worker.run(self.stopping), group)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:

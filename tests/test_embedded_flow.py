@@ -228,3 +228,53 @@ async def test_a_poison_event_is_dead_lettered_and_the_next_one_still_routed(
         )
     assert len(letters) == 1
     assert b"invalid event" in letters[0].value and b"vrp-router" in letters[0].value
+
+
+async def test_one_poison_event_in_a_batch_does_not_hold_back_the_others(
+    app: Embedded,
+) -> None:
+    from datetime import UTC, datetime
+
+    from vrp.domain.identifiers import new_id
+    from vrp.domain.referral import Referral, ReferralSubmission
+    from vrp.events.envelope import Envelope
+    from vrp.events.models import ReferralReceived
+    from vrp.store import outbox as outbox_store
+
+    def received(source: str) -> Envelope:
+        referral = Referral(
+            id=str(new_id()),
+            source_org=source,
+            received_at=datetime.now(UTC).isoformat(),
+            local_authority="E08000025",
+            submission=ReferralSubmission.model_validate(example()),
+        )
+        return Envelope.wrap(ReferralReceived(referral=referral), "/test", referral.id)
+
+    events = [received("uhb"), received("not-a-partner"), received("uhb")]
+    async with app.runtime.db.transaction() as conn:  # one commit: one batch for the router
+        for e in events:
+            await outbox_store.add(conn, "intake", topics.RECEIVED, e.subject or "", e)
+    good = {events[0].subject, events[2].subject}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        async with app.runtime.db.engine.connect() as conn:
+            decided = {
+                r[0]
+                for r in await conn.execute(
+                    select(decisions.c.referral_id).where(decisions.c.referral_id.in_(good))
+                )
+            }
+            letters = [
+                r[0]
+                for r in await conn.execute(
+                    select(outbox.c.value).where(outbox.c.topic == topics.DEAD_LETTER)
+                )
+            ]
+        if decided == good and letters:
+            break
+        await asyncio.sleep(0.05)
+    assert decided == good
+    assert len(letters) == 1
+    assert b"organisation not in the configuration" in letters[0]
+    assert events[1].id.encode() in letters[0]

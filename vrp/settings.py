@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         default=False, description="Seed the demo partners' published API keys (demo only)."
     )
     poll_interval: float = Field(default=0.5, description="Seconds between idle outbox polls.")
+    consumer_batch: int = Field(
+        default=500, ge=1, description="Most events a consumer handles in one transaction."
+    )
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.followup import cancel, record_response
-from services.router.routing import route
+from services.router.routing import RoutingBatch, route
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralCancelled, ReferralReceived, ReferralResponded
-from vrp.transport.worker import PoisonEvent
+from vrp.transport.worker import Delivery, PoisonEvent
 
 
 class RouterHandler:
@@ -32,3 +32,27 @@ class RouterHandler:
             await record_response(conn, envelope.payload(ReferralResponded))
         else:
             raise PoisonEvent(f"router cannot handle event type {envelope.type}")
+
+    async def handle_batch(self, conn: AsyncConnection, deliveries: list[Delivery]) -> None:
+        """Route runs of received referrals together; other events one by one, in order."""
+        run: list[Delivery] = []
+        for d in deliveries:
+            if d.envelope.type == ReferralReceived.TYPE:
+                run.append(d)
+                continue
+            await self._route_run(conn, run)
+            run = []
+            with d.span():
+                await self(conn, d.envelope)
+        await self._route_run(conn, run)
+
+    async def _route_run(self, conn: AsyncConnection, run: list[Delivery]) -> None:
+        if not run:
+            return
+        batch = RoutingBatch(self._configuration(), self._key)
+        referrals = [d.envelope.payload(ReferralReceived).referral for d in run]
+        await batch.prepare(conn, referrals)
+        for d, referral in zip(run, referrals, strict=True):
+            with d.span():
+                batch.route(referral, d.envelope.id)
+        await batch.flush(conn)

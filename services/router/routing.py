@@ -17,8 +17,8 @@ from vrp.domain.referral import Referral
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import PartnerReferral, RecipientSummary, ReferralDecided
-from vrp.store import outbox
 from vrp.store.tables import decisions, disclosures, routed, subject_index
+from vrp.store.writes import Writes
 from vrp.transport.worker import PoisonEvent
 
 PRODUCER = "router"
@@ -35,31 +35,63 @@ def subject_pseudonym(key: bytes, referral: Referral) -> str:
     return pseudonym(key, "name-dob", name, s.date_of_birth.isoformat())
 
 
-async def route(
-    conn: AsyncConnection, config: RoutingConfiguration, key: bytes, referral: Referral, cause: str
-) -> Decision | None:
-    """Route one referral unless it was decided (or cancelled) already."""
-    done = await conn.execute(
-        select(decisions.c.referral_id).where(decisions.c.referral_id == referral.id)
-    )
-    if done.first() is not None:
-        return None  # a replayed event: the first decision stands
-    source = config.organisation(referral.source_org)
-    if source is None:
-        raise PoisonEvent("referral from an organisation not in the configuration")
-    received_at = datetime.fromisoformat(referral.received_at)
-    subject = subject_pseudonym(key, referral)
-    facts = Facts.of(
-        referral,
-        source.kind,
-        received_at.date(),
-        await _priors(conn, subject, referral.id, received_at),
-        await _load(conn, config),
-    )
-    decision = decide(facts, config, key, referral)
-    now = datetime.now(UTC)
-    await conn.execute(
-        decisions.insert().values(
+class RoutingBatch:
+    """Routes many referrals with a handful of statements: look up, decide, stage, flush."""
+
+    def __init__(self, config: RoutingConfiguration, key: bytes) -> None:
+        self.config = config
+        self.key = key
+        self.writes = Writes()
+        self._decided: set[str] = set()
+        self._priors: dict[str, list[date]] = {}
+        self._load: dict[str, int] = {}
+        self._window = max(
+            (r.when.repeat.within_days for r in config.rules if r.when.repeat), default=0
+        )
+
+    async def prepare(self, conn: AsyncConnection, referrals: list[Referral]) -> None:
+        """Fetch what the batch's decisions depend on: earlier decisions, history, load."""
+        ids = [r.id for r in referrals]
+        rows = await conn.execute(
+            select(decisions.c.referral_id).where(decisions.c.referral_id.in_(ids))
+        )
+        self._decided = {r[0] for r in rows}
+        if self._window:
+            subjects = {subject_pseudonym(self.key, r) for r in referrals}
+            earliest = min(datetime.fromisoformat(r.received_at) for r in referrals)
+            history = await conn.execute(
+                select(subject_index.c.pseudonym, subject_index.c.referred_at).where(
+                    subject_index.c.pseudonym.in_(subjects),
+                    subject_index.c.referred_at >= earliest - timedelta(days=self._window + 1),
+                )
+            )
+            for pseudo, at in history:
+                self._priors.setdefault(pseudo, []).append(at.date())
+        self._load = await _load(conn, self.config)
+
+    def route(self, referral: Referral, cause: str) -> Decision | None:
+        """Decide one referral and stage its rows and events; None if decided before."""
+        if referral.id in self._decided:
+            return None  # a replayed event: the first decision stands
+        source = self.config.organisation(referral.source_org)
+        if source is None:
+            raise PoisonEvent("referral from an organisation not in the configuration")
+        received_at = datetime.fromisoformat(referral.received_at)
+        subject = subject_pseudonym(self.key, referral)
+        history = self._priors.setdefault(subject, [])
+        facts = Facts.of(
+            referral,
+            source.kind,
+            received_at.date(),
+            tuple(sorted(d for d in history if d <= received_at.date())),
+            dict(self._load),
+        )
+        decision = decide(facts, self.config, self.key, referral)
+        self._decided.add(referral.id)
+        history.append(received_at.date())
+        w = self.writes
+        w.add(
+            decisions,
             referral_id=referral.id,
             event_id=cause,
             config_version=decision.config_version,
@@ -67,38 +99,35 @@ async def route(
             detail=decision.to_json(payloads=False),
             facts=facts.to_json(),
             chosen=" ".join(r.intervention for r in decision.recipients),
-            decided_at=now,
+            decided_at=datetime.now(UTC),
         )
-    )
-    await conn.execute(
-        subject_index.insert().values(
-            pseudonym=subject, referral_id=referral.id, referred_at=received_at
-        )
-    )
-    for r in decision.recipients:
-        await conn.execute(
-            routed.insert().values(
+        w.add(subject_index, pseudonym=subject, referral_id=referral.id, referred_at=received_at)
+        for r in decision.recipients:
+            w.add(
+                routed,
                 referral_id=referral.id,
                 intervention=r.intervention,
                 organisation=r.organisation,
                 status="open",
             )
-        )
-    await _publish(conn, config, decision, referral, received_at)
+            self._load[r.intervention] = self._load.get(r.intervention, 0) + 1
+        _publish(w, self.config, decision, referral, received_at)
+        return decision
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        """Write everything staged."""
+        await self.writes.flush(conn)
+
+
+async def route(
+    conn: AsyncConnection, config: RoutingConfiguration, key: bytes, referral: Referral, cause: str
+) -> Decision | None:
+    """Route one referral unless it was decided (or cancelled) already."""
+    batch = RoutingBatch(config, key)
+    await batch.prepare(conn, [referral])
+    decision = batch.route(referral, cause)
+    await batch.flush(conn)
     return decision
-
-
-async def _priors(
-    conn: AsyncConnection, subject: str, referral_id: str, at: datetime
-) -> tuple[date, ...]:
-    rows = await conn.execute(
-        select(subject_index.c.referred_at).where(
-            subject_index.c.pseudonym == subject,
-            subject_index.c.referral_id != referral_id,
-            subject_index.c.referred_at <= at,
-        )
-    )
-    return tuple(sorted(r[0].date() for r in rows))
 
 
 async def _load(conn: AsyncConnection, config: RoutingConfiguration) -> dict[str, int]:
@@ -113,8 +142,8 @@ async def _load(conn: AsyncConnection, config: RoutingConfiguration) -> dict[str
     return {r[0]: int(r[1]) for r in rows}
 
 
-async def _publish(
-    conn: AsyncConnection,
+def _publish(
+    w: Writes,
     config: RoutingConfiguration,
     decision: Decision,
     referral: Referral,
@@ -125,7 +154,7 @@ async def _publish(
         intervention = config.intervention(r.intervention)
         assert intervention is not None
         due = received_at + timedelta(hours=intervention.acceptance_sla_hours)
-        await _disclose(conn, decision, referral, ref, r, intervention.title, due, [])
+        _disclose(w, decision, referral, ref, r, intervention.title, due, [])
     if decision.outcome == "held":
         hub = decision.hub or Recipient(
             organisation=config.hub,
@@ -136,9 +165,7 @@ async def _publish(
             items=[],
             payload={},
         )
-        await _disclose(
-            conn, decision, referral, ref, hub, "Hub triage", received_at, decision.held_reasons
-        )
+        _disclose(w, decision, referral, ref, hub, "Hub triage", received_at, decision.held_reasons)
     decided = ReferralDecided(
         referral_id=referral.id,
         reference=ref,
@@ -159,12 +186,11 @@ async def _publish(
         held_reasons=decision.held_reasons,
         decided_at=datetime.now(UTC),
     )
-    envelope = Envelope.wrap(decided, SOURCE, referral.id)
-    await outbox.add(conn, PRODUCER, topics.DECIDED, referral.id, envelope)
+    w.event(PRODUCER, topics.DECIDED, referral.id, Envelope.wrap(decided, SOURCE, referral.id))
 
 
-async def _disclose(
-    conn: AsyncConnection,
+def _disclose(
+    w: Writes,
     decision: Decision,
     referral: Referral,
     ref: str,
@@ -173,7 +199,7 @@ async def _disclose(
     respond_by: datetime,
     held_reasons: list[str],
 ) -> None:
-    """Publish one minimised referral and record the disclosure in the same transaction."""
+    """Stage one minimised referral and the record of its disclosure (same transaction)."""
     event = PartnerReferral(
         referral_id=referral.id,
         reference=ref,
@@ -187,22 +213,23 @@ async def _disclose(
         data=r.payload,
         held_reasons=held_reasons,
     )
-    envelope = Envelope.wrap(event, SOURCE, referral.id)
-    await outbox.add(
-        conn, PRODUCER, topics.partner_referrals(r.organisation), referral.id, envelope
+    envelope = w.event(
+        PRODUCER,
+        topics.partner_referrals(r.organisation),
+        referral.id,
+        Envelope.wrap(event, SOURCE, referral.id),
     )
     if r.items:
-        await conn.execute(
-            disclosures.insert().values(
-                event_id=envelope.id,
-                referral_id=referral.id,
-                organisation=r.organisation,
-                intervention=r.intervention,
-                agreement_id=r.agreement_id,
-                agreement_version=r.agreement_version,
-                flow_id=r.flow_id,
-                items=[str(i) for i in r.items],
-                config_version=decision.config_version,
-                disclosed_at=datetime.now(UTC),
-            )
+        w.add(
+            disclosures,
+            event_id=envelope.id,
+            referral_id=referral.id,
+            organisation=r.organisation,
+            intervention=r.intervention,
+            agreement_id=r.agreement_id,
+            agreement_version=r.agreement_version,
+            flow_id=r.flow_id,
+            items=[str(i) for i in r.items],
+            config_version=decision.config_version,
+            disclosed_at=datetime.now(UTC),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -70,17 +70,39 @@ class Decision:
 
     def to_json(self, payloads: bool = True) -> dict[str, Any]:
         """Plain JSON-ready form; without payloads it holds no personal data."""
-        if payloads:
-            return asdict(self)
-        bare = replace(
-            self,
-            recipients=[replace(r, payload={}) for r in self.recipients],
-            hub=replace(self.hub, payload={}) if self.hub is not None else None,
-        )
-        data = asdict(bare)
-        for r in [*data["recipients"], *([data["hub"]] if data["hub"] else [])]:
-            del r["payload"]
-        return data
+
+        def recipient(r: Recipient) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "organisation": r.organisation,
+                "intervention": r.intervention,
+                "agreement_id": r.agreement_id,
+                "agreement_version": r.agreement_version,
+                "flow_id": r.flow_id,
+                "items": [str(i) for i in r.items],
+            }
+            if payloads:
+                out["payload"] = r.payload
+            return out
+
+        return {
+            "referral_id": self.referral_id,
+            "config_version": self.config_version,
+            "outcome": self.outcome,
+            "matched_rules": list(self.matched_rules),
+            "candidates": [
+                {
+                    "intervention": c.intervention,
+                    "rule": c.rule,
+                    "chosen": c.chosen,
+                    "rejection": str(c.rejection) if c.rejection else None,
+                    "detail": c.detail,
+                }
+                for c in self.candidates
+            ],
+            "recipients": [recipient(r) for r in self.recipients],
+            "held_reasons": list(self.held_reasons),
+            "hub": recipient(self.hub) if self.hub is not None else None,
+        }
 
     def explain(self) -> str:
         """A readable account of the decision, for people."""

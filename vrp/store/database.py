@@ -62,6 +62,14 @@ class Database:
         result = await conn.execute(ins.values(**values).on_conflict_do_nothing())
         return bool(result.rowcount == 1)
 
+    async def insert_ignore_returning(
+        self, conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], column: Any
+    ) -> set[Any]:
+        """Insert rows whose key is new, in one statement; returns column of those inserted."""
+        ins = sqlite_insert(table) if self.is_sqlite else pg_insert(table)
+        result = await conn.execute(ins.values(rows).on_conflict_do_nothing().returning(column))
+        return {r[0] for r in result}
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()

@@ -15,3 +15,16 @@ async def first_delivery(db: Database, conn: AsyncConnection, consumer: str, eve
     return await db.insert_ignore(
         conn, inbox, consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)
     )
+
+
+async def first_deliveries(
+    db: Database, conn: AsyncConnection, consumer: str, event_ids: list[str]
+) -> set[str]:
+    """Record many events at once; returns the ids not processed before."""
+    if not event_ids:
+        return set()
+    now = datetime.now(UTC)
+    rows = [
+        {"consumer": consumer, "event_id": e, "processed_at": now} for e in dict.fromkeys(event_ids)
+    ]
+    return await db.insert_ignore_returning(conn, inbox, rows, inbox.c.event_id)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
-from opentelemetry.trace import SpanKind
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Tracer
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,13 +20,52 @@ from vrp.events.envelope import Envelope
 from vrp.events.models import DeadLetter
 from vrp.store import outbox
 from vrp.store.database import Database
-from vrp.store.inbox import first_delivery
+from vrp.store.inbox import first_deliveries, first_delivery
 from vrp.telemetry import context_from, tracer
 from vrp.transport.base import Message, Subscription
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A parsed event with where it came from and the trace it continues."""
+
+    envelope: Envelope
+    message: Message
+    parent: Context
+    tracer: Tracer
+    consumer: str
+
+    @contextmanager
+    def span(self) -> Iterator[None]:
+        """Make this event's consumer span current (outbox rows written inside inherit it)."""
+        with self.tracer.start_as_current_span(
+            f"{self.consumer} process {self.message.topic}",
+            context=self.parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": self.message.topic,
+                "messaging.message.id": self.envelope.id,
+                "vrp.referral_id": self.envelope.subject or "",
+                "vrp.event_type": self.envelope.type,
+            },
+        ):
+            yield
+
+
+@runtime_checkable
+class BatchHandler(Protocol):
+    """A handler that can process a whole batch with a few statements (and one at a time)."""
+
+    async def __call__(self, conn: AsyncConnection, envelope: Envelope) -> None:
+        """Handle one event."""
+
+    async def handle_batch(self, conn: AsyncConnection, deliveries: list[Delivery]) -> None:
+        """Handle these events, in order; raise if any of them cannot be processed."""
 
 
 class PoisonEvent(Exception):
@@ -79,8 +122,13 @@ class Worker:
         while True:
             try:
                 async with self._db.transaction() as conn:
-                    for message in batch:
-                        await self._one(conn, message)
+                    deliveries = [d for m in batch if (d := await self._parse(conn, m))]
+                    if isinstance(self._handler, BatchHandler):
+                        await self._as_batch(conn, self._handler, deliveries)
+                    else:
+                        for d in deliveries:
+                            if await first_delivery(self._db, conn, self.name, d.envelope.id):
+                                await self._handle_one(conn, d)
                     await self._sub.stage(conn, batch)
                 return
             except (DBAPIError, OSError, TimeoutError) as exc:
@@ -92,36 +140,47 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _one(self, conn: AsyncConnection, message: Message) -> None:
+    async def _parse(self, conn: AsyncConnection, message: Message) -> Delivery | None:
         try:
             envelope = Envelope.from_bytes(message.value)
         except ValidationError as exc:
             await self._dead_letter(conn, message, None, safe_reason(exc))
-            return
+            return None
         parent = context_from(message.headers.get("traceparent") or envelope.traceparent)
-        with self._tracer.start_as_current_span(
-            f"{self.name} process {message.topic}",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": message.topic,
-                "messaging.message.id": envelope.id,
-                "vrp.referral_id": envelope.subject or "",
-                "vrp.event_type": envelope.type,
-            },
-        ):
-            if not await first_delivery(self._db, conn, self.name, envelope.id):
-                return
+        return Delivery(envelope, message, parent, self._tracer, self.name)
+
+    async def _as_batch(
+        self, conn: AsyncConnection, handler: BatchHandler, deliveries: list[Delivery]
+    ) -> None:
+        fresh_ids = await first_deliveries(
+            self._db, conn, self.name, [d.envelope.id for d in deliveries]
+        )
+        fresh, seen = [], set()
+        for d in deliveries:
+            if d.envelope.id in fresh_ids and d.envelope.id not in seen:
+                seen.add(d.envelope.id)
+                fresh.append(d)
+        try:
+            async with conn.begin_nested():
+                await handler.handle_batch(conn, fresh)
+        except DBAPIError:
+            raise
+        except Exception:  # noqa: BLE001 - some event in the batch cannot be processed
+            # Undo the batch and go one by one, so only the poison event is dead-lettered.
+            for d in fresh:
+                await self._handle_one(conn, d)
+
+    async def _handle_one(self, conn: AsyncConnection, d: Delivery) -> None:
+        with d.span():
             try:
                 async with conn.begin_nested():
-                    await self._handler(conn, envelope)
+                    await self._handler(conn, d.envelope)
             except DBAPIError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a deterministic failure of this event
                 # The savepoint undid the handler's writes; park the event with its reason
                 # on the dead-letter topic and move on rather than block the partition.
-                await self._dead_letter(conn, message, envelope.id, safe_reason(exc))
+                await self._dead_letter(conn, d.message, d.envelope.id, safe_reason(exc))
 
     async def _dead_letter(
         self, conn: AsyncConnection, message: Message, event_id: str | None, reason: str
