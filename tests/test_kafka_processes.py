@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
 from sqlalchemy import func, select
 
 from services.intake.keys import issue
@@ -22,6 +23,7 @@ from tests.support.cluster import Cluster
 from tests.support.otlp import OtlpReceiver
 from tests.support.referrals import example
 from tests.support.smtp import SmtpServer
+from tests.test_event_contract import validate_against_asyncapi
 from vrp.config_files import load_configuration
 from vrp.events import topics
 from vrp.settings import DEMO_CONFIG_DIR
@@ -136,7 +138,15 @@ async def read_topic(
             for records in batch.values():
                 for rec in records:
                     headers = {k: v.decode() for k, v in rec.headers}
-                    seen.append({"value": json.loads(rec.value), "headers": headers})
+                    seen.append(
+                        {
+                            "value": json.loads(rec.value),
+                            "headers": headers,
+                            "raw": KafkaMessage(
+                                headers=dict(rec.headers), key=rec.key, value=rec.value
+                            ),
+                        }
+                    )
     finally:
         await consumer.stop()
     return seen
@@ -169,6 +179,11 @@ async def test_three_processes_route_a_referral_to_the_partner_topic_and_email(
     assert data["subject.date_of_birth"] == "16-17"
     assert "9434765919" not in json.dumps(event)
     assert "traceparent" in messages[0]["headers"]
+    # What a partner's own tooling sees: a valid CloudEvent, valid under the published schema.
+    cloud_event = from_kafka_event(messages[0]["raw"])
+    assert cloud_event.get_type() == "uk.vrp.partner.referral.v1"
+    assert cloud_event.get_id() == event["id"]
+    validate_against_asyncapi("PartnerReferral", event)
     assert running.smtp.mailbox.wait_for(
         lambda ms: any(m["X-VRP-Referral"] == accepted["reference"] for m in ms), 15
     )

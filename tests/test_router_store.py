@@ -17,14 +17,22 @@ from vrp.store.database import Database
 from vrp.store.tables import decisions, disclosures, subject_index
 
 DEMO = load_configuration(DEMO_CONFIG_DIR)
-DOMESTIC_ABUSE = {"reasons": ["domestic-abuse"], "risk": "medium",
-                  "subject__date_of_birth": "1990-05-01"}
+DOMESTIC_ABUSE = {
+    "reasons": ["domestic-abuse"],
+    "risk": "medium",
+    "subject__date_of_birth": "1990-05-01",
+}
 
 
 def referral(source: str, day: str, **changes: object) -> Referral:
     sub = ReferralSubmission.model_validate(example(**{**DOMESTIC_ABUSE, **changes}))
-    return Referral(id=str(new_id()), source_org=source, received_at=f"{day}T10:00:00+00:00",
-                    local_authority=area_for(sub.subject.postcode), submission=sub)
+    return Referral(
+        id=str(new_id()),
+        source_org=source,
+        received_at=f"{day}T10:00:00+00:00",
+        local_authority=area_for(sub.subject.postcode),
+        submission=sub,
+    )
 
 
 async def test_third_referral_of_one_person_by_different_agencies_meets_marac_repeat(
@@ -32,16 +40,21 @@ async def test_third_referral_of_one_person_by_different_agencies_meets_marac_re
 ) -> None:
     key = b"pseudonym-key"
     chosen = []
-    for source, day in (("example-road-surgery", "2026-02-01"), ("uhb", "2026-06-01"),
-                        ("uhb", "2026-11-01")):
+    for source, day in (
+        ("example-road-surgery", "2026-02-01"),
+        ("uhb", "2026-06-01"),
+        ("uhb", "2026-11-01"),
+    ):
         async with sqlite_db.transaction() as conn:
             d = await route(conn, DEMO, key, referral(source, day), f"event-{day}")
         assert d is not None
         chosen.append((d.matched_rules[0], sorted(r.intervention for r in d.recipients)))
     assert chosen[0] == ("domestic-abuse-support", ["gp-domestic-abuse-advocates"])
     assert chosen[1] == ("domestic-abuse-support", ["gp-domestic-abuse-advocates"])
-    assert chosen[2] == ("repeat-domestic-abuse",
-                         ["gp-domestic-abuse-advocates", "marac-birmingham"])
+    assert chosen[2] == (
+        "repeat-domestic-abuse",
+        ["gp-domestic-abuse-advocates", "marac-birmingham"],
+    )
 
 
 async def test_a_referral_a_year_later_is_not_a_repeat(sqlite_db: Database) -> None:
@@ -60,10 +73,18 @@ async def test_router_tables_keep_no_identifiers_in_clear(sqlite_db: Database) -
     async with sqlite_db.transaction() as conn:
         await route(conn, DEMO, b"k", r, "e-1")
     async with sqlite_db.engine.connect() as conn:
-        stored = [json.dumps([list(row) for row in await conn.execute(select(t))], default=str)
-                  for t in (decisions, subject_index, disclosures)]
+        stored = [
+            json.dumps([list(row) for row in await conn.execute(select(t))], default=str)
+            for t in (decisions, subject_index, disclosures)
+        ]
     s = r.submission.subject
-    for value in (s.given_name, s.family_name, s.nhs_number, s.postcode,
-                  s.date_of_birth.isoformat(), r.submission.summary):
+    for value in (
+        s.given_name,
+        s.family_name,
+        s.nhs_number,
+        s.postcode,
+        s.date_of_birth.isoformat(),
+        r.submission.summary,
+    ):
         assert value and all(value not in text for text in stored)
     assert "gp-domestic-abuse-advocates" in stored[0]  # the decision itself is kept

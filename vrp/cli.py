@@ -182,6 +182,15 @@ def cmd_schemas_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schemas_release(args: argparse.Namespace) -> int:
+    """Record the current event schemas as released (breaking changes then fail tests)."""
+    from vrp.events.schemas import release
+
+    for path in release(Path(args.out)):
+        print(path)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser."""
     p = argparse.ArgumentParser(prog="vrp", description="VRP referral routing service")
@@ -213,6 +222,9 @@ def parser() -> argparse.ArgumentParser:
     ex = sc.add_parser("export", help=cmd_schemas_export.__doc__)
     ex.add_argument("--out", default="schemas")
     ex.set_defaults(fn=cmd_schemas_export)
+    rel = sc.add_parser("release", help=cmd_schemas_release.__doc__)
+    rel.add_argument("--out", default="schemas")
+    rel.set_defaults(fn=cmd_schemas_release)
     return p
 
 

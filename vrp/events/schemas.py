@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vrp.events.asyncapi import document as asyncapi_document
 from vrp.events.envelope import Envelope
 from vrp.events.models import ALL_EVENTS
 
@@ -55,6 +56,7 @@ def expected_files() -> dict[str, str]:
     files = {f"events/{name}": render(s) for name, s in event_schemas().items()}
     files.update({f"config/{name}": render(s) for name, s in configuration_schemas().items()})
     files["openapi.json"] = render(openapi())
+    files["asyncapi.json"] = render(asyncapi_document())
     return files
 
 
@@ -65,5 +67,19 @@ def write_all(root: Path) -> list[Path]:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+RELEASED = "released"
+
+
+def release(root: Path) -> list[Path]:
+    """Record the current event schemas as the released contract (compared by tests)."""
+    written = []
+    for name, schema in event_schemas().items():
+        path = root / RELEASED / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(schema), encoding="utf-8")
         written.append(path)
     return written

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vrp.events.asyncapi import CONTENT_TYPE
 from vrp.store import outbox
 from vrp.store.database import Database
 from vrp.telemetry import tracer
@@ -89,7 +90,11 @@ class Relay:
         # Each row carries the trace context of the span that wrote it, so the consumer's
         # span continues that trace; no per-row span here keeps the relay cheap.
         headers = [
-            {"ce_id": row.event_id, **({"traceparent": row.traceparent} if row.traceparent else {})}
+            {
+                # Structured mode: no ce_* headers, or CloudEvents SDKs read binary mode.
+                "content-type": CONTENT_TYPE,
+                **({"traceparent": row.traceparent} if row.traceparent else {}),
+            }
             for row in rows
         ]
         await self._publisher.publish(rows, headers)
