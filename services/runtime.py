@@ -25,6 +25,7 @@ from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import api_keys
 from vrp.transport.base import Subscription
+from vrp.transport.connection import aiokafka_options
 from vrp.transport.embedded import EmbeddedSubscription
 from vrp.transport.kafka import KafkaPublisher, KafkaSubscription
 from vrp.transport.relay import Relay
@@ -80,7 +81,7 @@ class Runtime:
             return EmbeddedSubscription(self.db, group, names, self.settings.poll_interval)
         client = f"{self.settings.kafka_client_id}-{group}"
         return KafkaSubscription(
-            self.settings.kafka_bootstrap, group, names, client, self.settings.kafka_namespace
+            aiokafka_options(self.settings), group, names, client, self.settings.kafka_namespace
         )
 
     def _worker(self, group: str, role: str, names: tuple[str, ...], handler: Handler) -> None:
@@ -155,7 +156,7 @@ class Runtime:
         if not self.embedded:
             for role in self.roles:
                 publisher = KafkaPublisher(
-                    self.settings.kafka_bootstrap,
+                    aiokafka_options(self.settings),
                     f"{self.settings.kafka_client_id}-{role}-relay",
                     self.settings.kafka_namespace,
                 )

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy import text
 
+from tests.support.kafka import KafkaEnv
 from tests.support.smtp import SmtpServer
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
@@ -16,7 +17,6 @@ from vrp.store.migrate import upgrade
 PG_URL = os.environ.get(
     "VRP_TEST_DATABASE_URL", "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_test"
 )
-KAFKA = os.environ.get("VRP_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REQUIRE_INFRA = os.environ.get("VRP_REQUIRE_INFRA") == "1"
 
 _passed: dict[str, int] = {"kafka": 0, "postgres": 0}
@@ -83,23 +83,24 @@ async def sqlite_db(tmp_path: object) -> AsyncIterator[Database]:
 
 
 @pytest.fixture(scope="session")
-async def kafka_bootstrap() -> str:
+async def kafka() -> KafkaEnv:
     """The test broker; fails (never skips) when Kafka is unreachable."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA, request_timeout_ms=5000)
+    env = KafkaEnv.from_environment()
+    admin = AIOKafkaAdminClient(**env.aiokafka(), request_timeout_ms=5000)
     try:
         await admin.start()
         await admin.list_topics()
     except Exception as exc:  # noqa: BLE001
         pytest.fail(
-            f"Kafka is not reachable at {KAFKA} ({type(exc).__name__}); "
-            "start it with deploy/kafka.sh start",
+            f"Kafka is not reachable at {env.bootstrap} as admin "
+            f"({type(exc).__name__}); start it with deploy/kafka.sh start",
             pytrace=False,
         )
     finally:
         await admin.close()
-    return KAFKA
+    return env
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ from sqlalchemy import func, select
 from services.intake.keys import issue
 from tests.conftest import free_port, reset_postgres
 from tests.support.cluster import Cluster
+from tests.support.kafka import KafkaEnv, wait_for_access
 from tests.support.otlp import OtlpReceiver
 from tests.support.referrals import example
 from tests.support.smtp import SmtpServer
@@ -29,6 +32,7 @@ from vrp.events import topics
 from vrp.settings import DEMO_CONFIG_DIR
 from vrp.store.database import Database
 from vrp.store.tables import decisions
+from vrp.transport.access import SERVICES
 from vrp.transport.admin import all_topics, ensure_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -38,7 +42,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 class Running:
     cluster: Cluster
     namespace: str
-    bootstrap: str
+    kafka: KafkaEnv
     auth: dict[str, str]
     smtp: SmtpServer
     otlp: OtlpReceiver
@@ -60,7 +64,7 @@ def otlp() -> Iterator[OtlpReceiver]:
 @pytest.fixture(scope="module")
 async def running(
     postgres_url: str,
-    kafka_bootstrap: str,
+    kafka: KafkaEnv,
     smtp_module: SmtpServer,
     otlp: OtlpReceiver,
     tmp_path_factory: pytest.TempPathFactory,
@@ -68,7 +72,16 @@ async def running(
     await reset_postgres(postgres_url)
     namespace = f"t{uuid.uuid4().hex[:8]}."
     config = load_configuration(DEMO_CONFIG_DIR)
-    await ensure_topics(kafka_bootstrap, all_topics(config), 3, 1, namespace)
+    await ensure_topics(kafka.aiokafka(), all_topics(config), 3, 1, namespace)
+    passwords: dict[str, str | None] = dict.fromkeys(SERVICES)
+    if kafka.secure:  # each service as its own least-privilege principal
+        passwords.update(kafka.access(namespace).provision_services())
+        for service, topic in (
+            ("vrp-intake", topics.DECIDED),
+            ("vrp-router", topics.RECEIVED),
+            ("vrp-notifier", topics.DECIDED),
+        ):
+            await wait_for_access(kafka, service, passwords[service] or "", namespace + topic)
     db = Database(postgres_url)
     async with db.transaction() as conn:
         key = await issue(conn, "uhb")
@@ -77,7 +90,6 @@ async def running(
     env = {
         "VRP_TRANSPORT": "kafka",
         "VRP_DATABASE_URL": postgres_url,
-        "VRP_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "VRP_KAFKA_NAMESPACE": namespace,
         "VRP_PORT": str(port),
         "VRP_PUBLIC_URL": intake_url,
@@ -89,7 +101,12 @@ async def running(
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
-    cluster = Cluster(env, tmp_path_factory.mktemp("logs"), intake_url)
+    role_env = {
+        role: kafka.process_env(f"vrp-{role}", passwords[f"vrp-{role}"])
+        for role in ("intake", "router", "notifier")
+    }
+    logs = Path(os.environ.get("VRP_TEST_LOGS") or tmp_path_factory.mktemp("logs"))
+    cluster = Cluster(env, logs, intake_url, role_env)
     for role in ("intake", "router", "notifier"):
         cluster.start(role)
     try:
@@ -97,7 +114,7 @@ async def running(
         yield Running(
             cluster,
             namespace,
-            kafka_bootstrap,
+            kafka,
             {"Authorization": f"Bearer {key}"},
             smtp_module,
             otlp,
@@ -125,7 +142,7 @@ async def read_topic(
     """Read a topic from the beginning with a plain aiokafka consumer until `until(messages)`."""
     consumer = AIOKafkaConsumer(
         run.namespace + topic,
-        bootstrap_servers=run.bootstrap,
+        **run.kafka.aiokafka(),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

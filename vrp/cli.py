@@ -83,7 +83,17 @@ def _service(role: str) -> Callable[[argparse.Namespace], int]:
             )
             return 2
         return asyncio.run(
-            _run(settings, (role,), lambda: print(f"vrp {role} running", flush=True))
+            _run(
+                settings,
+                (role,),
+                lambda: print(
+                    f"vrp {role} running (kafka {settings.kafka_bootstrap} "
+                    f"{settings.kafka_security_protocol.value} as "
+                    f"{settings.kafka_username or 'anonymous'}, namespace "
+                    f"'{settings.kafka_namespace}')",
+                    flush=True,
+                ),
+            )
         )
 
     run.__doc__ = f"Run the {role} service alone (Kafka + shared database)."
@@ -115,11 +125,12 @@ async def cmd_topics_create(args: argparse.Namespace) -> int:
     """Create internal and per-organisation topics on Kafka."""
     from vrp.config_files import load_configuration
     from vrp.transport.admin import all_topics, ensure_topics
+    from vrp.transport.connection import aiokafka_options
 
     settings = Settings()
     names = all_topics(load_configuration(settings.config_dir))
     created = await ensure_topics(
-        settings.kafka_bootstrap,
+        aiokafka_options(settings),
         names,
         settings.topic_partitions,
         settings.topic_replication,
@@ -215,9 +226,10 @@ def parser() -> argparse.ArgumentParser:
     pa.add_argument("action", choices=["add", "revoke", "list"])
     pa.add_argument("org", nargs="?")
     pa.set_defaults(fn=_async(cmd_partners))
-    from vrp import rules_commands
+    from vrp import kafka_commands, rules_commands
 
     rules_commands.add_parser(sub, _async)
+    kafka_commands.add_parser(sub)
     sc = sub.add_parser("schemas", help="contracts").add_subparsers(dest="s_cmd", required=True)
     ex = sc.add_parser("export", help=cmd_schemas_export.__doc__)
     ex.add_argument("--out", default="schemas")

@@ -18,6 +18,14 @@ class TransportKind(StrEnum):
     KAFKA = "kafka"
 
 
+class KafkaSecurity(StrEnum):
+    """How clients connect to the brokers."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
 class Settings(BaseSettings):
     """Every knob of the service; the defaults are the embedded single-process mode."""
 
@@ -34,6 +42,17 @@ class Settings(BaseSettings):
     )
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_client_id: str = Field(default="vrp", description="Prefix of Kafka client ids.")
+    kafka_security_protocol: KafkaSecurity = Field(
+        default=KafkaSecurity.PLAINTEXT,
+        description="PLAINTEXT, SASL_PLAINTEXT (loopback only) or SASL_SSL (over a network).",
+    )
+    kafka_username: str | None = Field(
+        default=None, description="SASL/SCRAM-SHA-512 user: this service's own principal."
+    )
+    kafka_password: SecretStr | None = Field(default=None, description="That user's password.")
+    kafka_ca_file: Path | None = Field(
+        default=None, description="CA certificate (PEM) that signed the brokers' (SASL_SSL)."
+    )
     kafka_namespace: str = Field(
         default="",
         description="Prefix of every topic and consumer group (e.g. 'staging.'), so several "

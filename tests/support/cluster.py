@@ -15,8 +15,15 @@ import httpx
 class Cluster:
     """Three `vrp <role>` processes sharing settings through VRP_* environment variables."""
 
-    def __init__(self, env: dict[str, str], logs: Path, intake_url: str) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        logs: Path,
+        intake_url: str,
+        role_env: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.env = {**os.environ, **env}
+        self.role_env = role_env or {}
         self.logs = logs
         self.intake_url = intake_url
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -25,7 +32,7 @@ class Cluster:
         log = (self.logs / f"{role}.log").open("ab")
         self.procs[role] = subprocess.Popen(
             [sys.executable, "-m", "vrp.cli", role],
-            env=self.env,
+            env={**self.env, **self.role_env.get(role, {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

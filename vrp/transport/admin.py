@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -17,11 +18,15 @@ def all_topics(config: RoutingConfiguration) -> list[str]:
 
 
 async def ensure_topics(
-    bootstrap: str, names: list[str], partitions: int, replication: int, namespace: str = ""
+    options: dict[str, Any],
+    names: list[str],
+    partitions: int,
+    replication: int,
+    namespace: str = "",
 ) -> list[str]:
     """Create the topics that do not exist yet; returns the ones created."""
     names = [namespace + n for n in names]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -20,7 +21,7 @@ class KafkaSubscription:
 
     def __init__(
         self,
-        bootstrap: str,
+        options: dict[str, Any],
         group: str,
         topics: tuple[str, ...],
         client_id: str,
@@ -29,7 +30,7 @@ class KafkaSubscription:
         self._ns = namespace
         self._consumer = AIOKafkaConsumer(
             *(namespace + t for t in topics),
-            bootstrap_servers=bootstrap,
+            **options,
             group_id=namespace + group,
             client_id=client_id,
             enable_auto_commit=False,
@@ -85,10 +86,10 @@ class KafkaSubscription:
 class KafkaPublisher:
     """Idempotent producer with acks=all: a row is marked sent only after the broker has it."""
 
-    def __init__(self, bootstrap: str, client_id: str, namespace: str = "") -> None:
+    def __init__(self, options: dict[str, Any], client_id: str, namespace: str = "") -> None:
         self._ns = namespace
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            **options,
             client_id=client_id,
             enable_idempotence=True,
             acks="all",

@@ -1,0 +1,50 @@
+"""`vrp kafka services|partner|acls`: broker principals and what they may touch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vrp.settings import KafkaSecurity, Settings
+
+
+def _access(settings: Settings) -> object:
+    from vrp.transport.access import Access
+    from vrp.transport.connection import confluent_options
+
+    return Access(confluent_options(settings), settings.kafka_namespace)
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    """Create (or rotate) the three services' Kafka users and apply their ACLs."""
+    from vrp.transport.access import Access
+
+    settings = Settings()
+    if settings.kafka_security_protocol is KafkaSecurity.PLAINTEXT:
+        print(
+            "set VRP_KAFKA_SECURITY_PROTOCOL and the admin's VRP_KAFKA_USERNAME/PASSWORD",
+            file=sys.stderr,
+        )
+        return 2
+    access = _access(settings)
+    assert isinstance(access, Access)
+    for user, password in access.provision_services().items():
+        print(f"{user}: VRP_KAFKA_USERNAME={user} VRP_KAFKA_PASSWORD={password}")
+    print("store these now: passwords are shown once", file=sys.stderr)
+    return 0
+
+
+def cmd_acls(args: argparse.Namespace) -> int:
+    """Print the service access table (what `vrp kafka services` applies)."""
+    from vrp.transport.access import access_table
+
+    print(access_table())
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `vrp kafka ...`."""
+    kafka = sub.add_parser("kafka", help="broker principals and ACLs (run as the broker admin)")
+    cmds = kafka.add_subparsers(dest="kafka_cmd", required=True)
+    cmds.add_parser("services", help=cmd_services.__doc__).set_defaults(fn=cmd_services)
+    cmds.add_parser("acls", help=cmd_acls.__doc__).set_defaults(fn=cmd_acls)

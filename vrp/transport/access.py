@@ -1,0 +1,173 @@
+"""Who may do what on the broker: service principals, partner principals, their ACLs.
+
+Deny by default (the broker runs the standard authorizer with no ACL meaning no access);
+this module is the one place that grants anything. Uses confluent-kafka's admin client,
+the only Python client that can manage SCRAM credentials.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+
+from vrp.events import topics
+
+READ, WRITE, DESCRIBE = AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE
+TOPIC, GROUP = ResourceType.TOPIC, ResourceType.GROUP
+LITERAL, PREFIXED = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
+PARTNER_PREFIX = "partner."
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One line of the access table."""
+
+    principal: str
+    resource: ResourceType
+    pattern: ResourcePatternType
+    name: str
+    operations: tuple[AclOperation, ...]
+
+
+def _consume(p: str, topic: str) -> Grant:
+    return Grant(p, TOPIC, LITERAL, topic, (READ, DESCRIBE))
+
+
+def _produce(p: str, topic: str) -> Grant:
+    return Grant(p, TOPIC, LITERAL, topic, (WRITE, DESCRIBE))
+
+
+SERVICE_GRANTS: tuple[Grant, ...] = (
+    # intake: writes referrals, cancellations and responses; reads decisions and alerts for
+    # the status view, and partner topics for the receivers' inbox.
+    _produce("vrp-intake", topics.RECEIVED),
+    _produce("vrp-intake", topics.STATUS),
+    _produce("vrp-intake", topics.DEAD_LETTER),
+    _consume("vrp-intake", topics.DECIDED),
+    _consume("vrp-intake", topics.ALERTS),
+    Grant("vrp-intake", TOPIC, PREFIXED, PARTNER_PREFIX, (READ, DESCRIBE)),
+    Grant("vrp-intake", GROUP, PREFIXED, topics.INTAKE_GROUP, (READ,)),
+    # router: reads referrals and responses; writes decisions and the partner topics.
+    _consume("vrp-router", topics.RECEIVED),
+    _consume("vrp-router", topics.STATUS),
+    _produce("vrp-router", topics.DECIDED),
+    _produce("vrp-router", topics.DEAD_LETTER),
+    Grant("vrp-router", TOPIC, PREFIXED, PARTNER_PREFIX, (WRITE, DESCRIBE)),
+    Grant("vrp-router", GROUP, PREFIXED, topics.ROUTER_GROUP, (READ,)),
+    # notifier: reads decisions, writes delivery records; never a partner topic.
+    _consume("vrp-notifier", topics.DECIDED),
+    _produce("vrp-notifier", topics.ALERTS),
+    _produce("vrp-notifier", topics.DEAD_LETTER),
+    Grant("vrp-notifier", GROUP, PREFIXED, topics.NOTIFIER_GROUP, (READ,)),
+)
+SERVICES = ("vrp-intake", "vrp-router", "vrp-notifier")
+
+
+def partner_grants(org: str) -> tuple[Grant, ...]:
+    """A partner organisation reads its own topics and uses its own consumer groups only."""
+    return (
+        Grant(org, TOPIC, PREFIXED, f"{PARTNER_PREFIX}{org}.", (READ, DESCRIBE)),
+        Grant(org, GROUP, PREFIXED, f"{org}.", (READ,)),
+    )
+
+
+def _bindings(grants: tuple[Grant, ...], namespace: str) -> list[AclBinding]:
+    return [
+        AclBinding(
+            g.resource,
+            namespace + g.name,
+            g.pattern,
+            f"User:{g.principal}",
+            "*",
+            op,
+            AclPermissionType.ALLOW,
+        )
+        for g in grants
+        for op in g.operations
+    ]
+
+
+class Access:
+    """Applies grants and manages SCRAM users, as the broker's admin."""
+
+    def __init__(self, admin_conf: dict[str, Any], namespace: str = "") -> None:
+        self._admin = AdminClient(admin_conf)
+        self._ns = namespace
+
+    def apply(self, grants: tuple[Grant, ...]) -> int:
+        """Create the ACLs (creating an existing one is a no-op); returns how many."""
+        bindings = _bindings(grants, self._ns)
+        for future in self._admin.create_acls(bindings, request_timeout=15).values():
+            future.result()
+        return len(bindings)
+
+    def set_password(self, user: str, password: str | None = None) -> str:
+        """Create the user or replace its credential; returns the (new) password."""
+        password = password or secrets.token_urlsafe(24)
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+        upsert = UserScramCredentialUpsertion(user, info, password.encode())
+        for future in self._admin.alter_user_scram_credentials([upsert]).values():
+            future.result()
+        return password
+
+    def remove(self, user: str) -> None:
+        """Delete the user's credential and every ACL naming it."""
+        deletion = UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)
+        for future in self._admin.alter_user_scram_credentials([deletion]).values():
+            try:
+                future.result()
+            except Exception as exc:
+                if "RESOURCE_NOT_FOUND" not in str(exc):
+                    raise
+        pattern = AclBindingFilter(
+            ResourceType.ANY,
+            None,
+            ResourcePatternType.ANY,
+            f"User:{user}",
+            None,
+            AclOperation.ANY,
+            AclPermissionType.ANY,
+        )
+        for future in self._admin.delete_acls([pattern], request_timeout=15).values():
+            future.result()
+
+    def provision_partner(self, org: str) -> str:
+        """A Kafka user for the organisation that can read only its own topics."""
+        password = self.set_password(org)
+        self.apply(partner_grants(org))
+        return password
+
+    def provision_services(self, passwords: dict[str, str] | None = None) -> dict[str, str]:
+        """Users for the three services with the access table above; returns passwords."""
+        passwords = passwords or {}
+        out = {s: self.set_password(s, passwords.get(s)) for s in SERVICES}
+        self.apply(SERVICE_GRANTS)
+        return out
+
+
+def access_table() -> str:
+    """The service access table as Markdown (kept in the README by a test)."""
+    rows = ["| Principal | Resource | Name | Operations |", "|---|---|---|---|"]
+    for g in SERVICE_GRANTS:
+        kind = "topic" if g.resource == TOPIC else "group"
+        name = f"`{g.name}`" + (" (prefix)" if g.pattern == PREFIXED else "")
+        ops = ", ".join(op.name for op in g.operations)
+        rows.append(f"| `{g.principal}` | {kind} | {name} | {ops} |")
+    rows.append("| `<org>` (each partner) | topic | `partner.<org>.` (prefix) | READ, DESCRIBE |")
+    rows.append("| `<org>` (each partner) | group | `<org>.` (prefix) | READ |")
+    return "\n".join(rows)
