@@ -27,7 +27,9 @@ def validate_against_asyncapi(message_name: str, event: dict[str, Any]) -> None:
     Draft202012Validator(schema, registry=registry).validate(event)
 
 
-@pytest.mark.parametrize("name", ["PartnerReferral", "PartnerReferralCancelled"])
+@pytest.mark.parametrize(
+    "name", ["PartnerReferral", "PartnerReferralCancelled", "PartnerReferralStatus"]
+)
 def test_every_asyncapi_example_is_valid_and_readable_with_the_cloudevents_sdk(name: str) -> None:
     message = document()["components"]["messages"][name]
     example = message["examples"][0]["payload"]

@@ -201,6 +201,14 @@ async def test_three_processes_route_a_referral_to_the_partner_topic_and_email(
     assert cloud_event.get_type() == "uk.vrp.partner.referral.v1"
     assert cloud_event.get_id() == event["id"]
     validate_against_asyncapi("PartnerReferral", event)
+    # The sender follows it on its own status topic: routed, to whom, no personal data.
+    statuses = mine(
+        await read_topic(running, topics.partner_status("uhb"), lambda ms: bool(mine(ms)))
+    )
+    assert [
+        (s["value"]["data"]["status"], s["value"]["data"]["organisation"]) for s in statuses
+    ] == [("routed", "navigators")]
+    validate_against_asyncapi("PartnerReferralStatus", statuses[0]["value"])
     assert running.smtp.mailbox.wait_for(
         lambda ms: any(m["X-VRP-Referral"] == accepted["reference"] for m in ms), 15
     )

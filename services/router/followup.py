@@ -13,7 +13,12 @@ from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.identifiers import reference
 from vrp.events import topics
 from vrp.events.envelope import Envelope
-from vrp.events.models import PartnerReferralCancelled, ReferralCancelled, ReferralResponded
+from vrp.events.models import (
+    PartnerReferralCancelled,
+    PartnerReferralStatus,
+    ReferralCancelled,
+    ReferralResponded,
+)
 from vrp.store import outbox
 from vrp.store.tables import decisions, routed
 
@@ -50,6 +55,20 @@ async def cancel(conn: AsyncConnection, config: RoutingConfiguration, c: Referra
         .values(status="cancelled")
     )
     ref = reference(uuid.UUID(c.referral_id))
+    status = PartnerReferralStatus(
+        referral_id=c.referral_id,
+        reference=ref,
+        status="cancelled",
+        reason=c.reason,
+        at=c.cancelled_at,
+    )
+    await outbox.add(
+        conn,
+        PRODUCER,
+        topics.partner_status(c.source_org),
+        c.referral_id,
+        Envelope.wrap(status, SOURCE, c.referral_id),
+    )
     for h in holders:
         event = PartnerReferralCancelled(
             referral_id=c.referral_id,
@@ -68,7 +87,7 @@ async def cancel(conn: AsyncConnection, config: RoutingConfiguration, c: Referra
 
 
 async def record_response(conn: AsyncConnection, r: ReferralResponded) -> None:
-    """Keep capacity right: declined and completed referrals free their place."""
+    """Keep capacity right (declined and completed free their place); tell the sender."""
     await conn.execute(
         update(routed)
         .where(
@@ -77,4 +96,28 @@ async def record_response(conn: AsyncConnection, r: ReferralResponded) -> None:
             routed.c.organisation == r.organisation,
         )
         .values(status=r.status)
+    )
+    row = (
+        await conn.execute(
+            select(decisions.c.facts).where(decisions.c.referral_id == r.referral_id)
+        )
+    ).first()
+    if row is None or not row.facts:
+        return  # not routed by us (or cancelled before routing): nobody to tell
+    status = PartnerReferralStatus(
+        referral_id=r.referral_id,
+        reference=reference(uuid.UUID(r.referral_id)),
+        status=r.status,
+        organisation=r.organisation,
+        intervention=r.intervention,
+        reason=r.reason,
+        outcome=r.outcome,
+        at=r.responded_at,
+    )
+    await outbox.add(
+        conn,
+        PRODUCER,
+        topics.partner_status(row.facts["source_org"]),
+        r.referral_id,
+        Envelope.wrap(status, SOURCE, r.referral_id),
     )

@@ -16,7 +16,12 @@ from vrp.domain.identifiers import pseudonym, reference
 from vrp.domain.referral import Referral
 from vrp.events import topics
 from vrp.events.envelope import Envelope
-from vrp.events.models import PartnerReferral, RecipientSummary, ReferralDecided
+from vrp.events.models import (
+    PartnerReferral,
+    PartnerReferralStatus,
+    RecipientSummary,
+    ReferralDecided,
+)
 from vrp.store.tables import decisions, disclosures, routed, subject_index
 from vrp.store.writes import Writes
 from vrp.transport.worker import PoisonEvent
@@ -187,6 +192,34 @@ def _publish(
         decided_at=datetime.now(UTC),
     )
     w.event(PRODUCER, topics.DECIDED, referral.id, Envelope.wrap(decided, SOURCE, referral.id))
+    # The sender follows its referral on its own status topic (ids and codes only).
+    now = datetime.now(UTC)
+    updates = [
+        PartnerReferralStatus(
+            referral_id=referral.id,
+            reference=ref,
+            status="routed",
+            organisation=r.organisation,
+            intervention=r.intervention,
+            at=now,
+        )
+        for r in decision.recipients
+    ] or [
+        PartnerReferralStatus(
+            referral_id=referral.id,
+            reference=ref,
+            status="held",
+            reason="; ".join(decision.held_reasons),
+            at=now,
+        )
+    ]
+    for update in updates:
+        w.event(
+            PRODUCER,
+            topics.partner_status(referral.source_org),
+            referral.id,
+            Envelope.wrap(update, SOURCE, referral.id),
+        )
 
 
 def _disclose(

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vrp.events.envelope import EventData
-from vrp.events.models import PartnerReferral, PartnerReferralCancelled
+from vrp.events.models import PartnerReferral, PartnerReferralCancelled, PartnerReferralStatus
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 _EXAMPLE_ID = "01a213be-199c-703e-b2b8-239618ae8fc2"
 _EXAMPLE_TIME = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+REFERRALS = ("PartnerReferral", "PartnerReferralCancelled")
 
 
 def _message_schema(model: type[EventData]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -65,8 +66,21 @@ def _examples() -> dict[str, dict[str, Any]]:
         reason="referred-in-error",
         cancelled_at=_EXAMPLE_TIME,
     )
+    status = PartnerReferralStatus(
+        referral_id=_EXAMPLE_ID,
+        reference="VRP-9618AE8FC2",
+        status="accepted",
+        organisation="navigators",
+        intervention="navigators-birmingham",
+        at=_EXAMPLE_TIME,
+    )
     out = {}
-    for name, event in (("PartnerReferral", referral), ("PartnerReferralCancelled", cancelled)):
+    pairs: tuple[tuple[str, EventData], ...] = (
+        ("PartnerReferral", referral),
+        ("PartnerReferralCancelled", cancelled),
+        ("PartnerReferralStatus", status),
+    )
+    for name, event in pairs:
         out[name] = {
             "specversion": "1.0",
             "id": "01a213be-19c7-7f9a-b88f-b1d5caa9d80e",
@@ -85,7 +99,7 @@ def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     examples = _examples()
-    for model in (PartnerReferral, PartnerReferralCancelled):
+    for model in (PartnerReferral, PartnerReferralCancelled, PartnerReferralStatus):
         schema, defs = _message_schema(model)
         schemas.update(defs)
         schemas[f"{model.__name__}Event"] = schema
@@ -142,8 +156,20 @@ def document() -> dict[str, Any]:
                         "description": "Your organisation id in the partnership configuration."
                     }
                 },
-                "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in messages},
-            }
+                "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in REFERRALS},
+            },
+            "partnerStatus": {
+                "address": "partner.{organisation}.status",
+                "title": "What happened to the referrals one organisation sent",
+                "parameters": {
+                    "organisation": {
+                        "description": "Your organisation id in the partnership configuration."
+                    }
+                },
+                "messages": {
+                    "PartnerReferralStatus": {"$ref": "#/components/messages/PartnerReferralStatus"}
+                },
+            },
         },
         "operations": {
             "receiveReferrals": {
@@ -151,9 +177,15 @@ def document() -> dict[str, Any]:
                 "channel": {"$ref": "#/channels/partnerReferrals"},
                 "summary": "Referrals (minimised for you) and their cancellations.",
                 "messages": [
-                    {"$ref": f"#/channels/partnerReferrals/messages/{name}"} for name in messages
+                    {"$ref": f"#/channels/partnerReferrals/messages/{name}"} for name in REFERRALS
                 ],
-            }
+            },
+            "followReferralsSent": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/partnerStatus"},
+                "summary": "Routed or held, each receiver's response, and cancellation.",
+                "messages": [{"$ref": "#/channels/partnerStatus/messages/PartnerReferralStatus"}],
+            },
         },
         "components": {
             "messages": messages,

@@ -87,6 +87,23 @@ class PartnerReferralCancelled(EventData):
     cancelled_at: datetime
 
 
+class PartnerReferralStatus(EventData):
+    """What happened to a referral an organisation sent: routed, held, a receiver's response,
+    or cancelled. Ids and codes only, never the person's details."""
+
+    TYPE = "uk.vrp.partner.referral-status.v1"
+    referral_id: str
+    reference: str
+    status: Literal[
+        "routed", "held", "accepted", "declined", "in-progress", "completed", "cancelled"
+    ]
+    organisation: str | None = None
+    intervention: str | None = None
+    reason: str | None = None
+    outcome: str | None = None
+    at: datetime
+
+
 class ReferralResponded(EventData):
     """A receiving organisation changed its response to a referral (on STATUS)."""
 
@@ -129,6 +146,7 @@ ALL_EVENTS: tuple[type[EventData], ...] = (
     ReferralDecided,
     PartnerReferral,
     PartnerReferralCancelled,
+    PartnerReferralStatus,
     ReferralResponded,
     AlertSent,
     DeadLetter,

@@ -28,3 +28,8 @@ def partner_referrals(org_id: str) -> str:
     hub-triage flow of the sender's agreement (or ids and reasons only, without one).
     """
     return f"partner.{org_id}.referrals"
+
+
+def partner_status(org_id: str) -> str:
+    """The topic on which one organisation follows the referrals it sent (ids and codes)."""
+    return f"partner.{org_id}.status"

@@ -13,8 +13,11 @@ from vrp.events import topics
 
 
 def all_topics(config: RoutingConfiguration) -> list[str]:
-    """Internal topics plus one referrals topic per organisation in the configuration."""
-    return [*topics.INTERNAL, *(topics.partner_referrals(o.id) for o in config.organisations)]
+    """Internal topics plus a referrals and a status topic per organisation."""
+    per_org = [
+        (topics.partner_referrals(o.id), topics.partner_status(o.id)) for o in config.organisations
+    ]
+    return [*topics.INTERNAL, *(name for pair in per_org for name in pair)]
 
 
 async def ensure_topics(
