@@ -38,3 +38,10 @@ async def test_migrations_build_exactly_the_declared_schema_on_sqlite(sqlite_db:
 async def test_migrations_build_exactly_the_declared_schema_on_postgres(pg_db: Database) -> None:
     async with pg_db.engine.connect() as conn:
         assert await conn.run_sync(_diff) == []
+
+
+def test_readme_shows_the_access_table_the_code_applies() -> None:
+    from vrp.transport.access import access_table
+
+    readme = (SCHEMAS.parent / "README.md").read_text()
+    assert access_table() in readme, "paste `vrp kafka acls` into the README"
