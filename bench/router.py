@@ -19,8 +19,10 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
 from bench.workload import referrals
@@ -28,14 +30,29 @@ from vrp.config_files import load_configuration
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralReceived
-from vrp.settings import DEMO_CONFIG_DIR
+from vrp.settings import DEMO_CONFIG_DIR, KafkaSecurity, Settings
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import decisions, outbox
+from vrp.transport.access import Access
 from vrp.transport.admin import all_topics, ensure_topics
+from vrp.transport.connection import aiokafka_options, confluent_options
 
 ADMIN_URL = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp?ssl=disable"
 BENCH_URL = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_bench?ssl=disable"
+
+
+def admin_settings(bootstrap: str) -> Settings:
+    """The broker admin, from var/kafka/admin.password when deploy/kafka.sh made one."""
+    password = Path("var/kafka/admin.password")
+    if not password.exists():
+        return Settings(kafka_bootstrap=bootstrap)
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        kafka_security_protocol=KafkaSecurity.SASL_PLAINTEXT,
+        kafka_username="admin",
+        kafka_password=SecretStr(password.read_text().strip()),
+    )
 
 
 async def fresh_database() -> Database:
@@ -51,11 +68,9 @@ async def fresh_database() -> Database:
     return db
 
 
-async def load_events(bootstrap: str, ns: str, n: int) -> None:
+async def load_events(options: dict[str, Any], ns: str, n: int) -> None:
     """Put n received-referral events on the namespace's received topic."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(**options, acks="all", linger_ms=20, enable_idempotence=True)
     await producer.start()
     try:
         futures = []
@@ -69,18 +84,16 @@ async def load_events(bootstrap: str, ns: str, n: int) -> None:
         await producer.stop()
 
 
-async def passthrough(bootstrap: str, ns: str, n: int) -> float:
+async def passthrough(options: dict[str, Any], ns: str, n: int) -> float:
     """Baseline: consume the same events and produce each to another topic; msgs/s."""
     consumer = AIOKafkaConsumer(
         ns + topics.RECEIVED,
-        bootstrap_servers=bootstrap,
+        **options,
         group_id=ns + "baseline",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2
-    )
+    producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True, linger_ms=2)
     await consumer.start()
     await producer.start()
     seen, started = 0, 0.0
@@ -114,10 +127,20 @@ async def main() -> None:
     n = args.referrals
     ns = f"bench{uuid.uuid4().hex[:6]}."
     config = load_configuration(DEMO_CONFIG_DIR)
-    await ensure_topics(args.bootstrap, all_topics(config), 3, 1, ns)
+    admin = admin_settings(args.bootstrap)
+    options = aiokafka_options(admin)
+    await ensure_topics(options, all_topics(config), 3, 1, ns)
+    router_env = {"VRP_KAFKA_SECURITY_PROTOCOL": admin.kafka_security_protocol.value}
+    if admin.kafka_security_protocol is not KafkaSecurity.PLAINTEXT:
+        passwords = Access(confluent_options(admin), ns).provision_services()
+        router_env |= {
+            "VRP_KAFKA_USERNAME": "vrp-router",
+            "VRP_KAFKA_PASSWORD": passwords["vrp-router"],
+        }
+        await asyncio.sleep(2)  # new credentials take a moment to reach the broker
     db = await fresh_database()
-    await load_events(args.bootstrap, ns, n)
-    baseline = await passthrough(args.bootstrap, ns, n)
+    await load_events(options, ns, n)
+    baseline = await passthrough(options, ns, n)
 
     env = {
         **os.environ,
@@ -125,6 +148,7 @@ async def main() -> None:
         "VRP_DATABASE_URL": BENCH_URL,
         "VRP_KAFKA_BOOTSTRAP": args.bootstrap,
         "VRP_KAFKA_NAMESPACE": ns,
+        **router_env,
         "VRP_PSEUDONYM_KEY": uuid.uuid4().hex,
         "VRP_POLL_INTERVAL": "0.2",
     }
