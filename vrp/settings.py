@@ -63,6 +63,19 @@ class Settings(BaseSettings):
         default=False, description="Seed the demo partners' published API keys (demo only)."
     )
     poll_interval: float = Field(default=0.5, description="Seconds between idle outbox polls.")
+    rate_limit_per_second: float = Field(
+        default=50.0,
+        description="Intake: sustained requests per second per partner organisation, per replica.",
+    )
+    rate_limit_burst: int = Field(
+        default=100, description="Intake: requests a partner may burst above the sustained rate."
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024, description="Intake: largest request body accepted (413 above)."
+    )
+    access_token_ttl: int = Field(
+        default=300, description="Intake: lifetime in seconds of OAuth access tokens."
+    )
 
     @property
     def is_sqlite(self) -> bool:

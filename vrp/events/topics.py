@@ -21,8 +21,23 @@ INTERNAL = (RECEIVED, DECIDED, HELD, STATUS, ALERTS, DEAD_LETTER)
 INTAKE_GROUP = "vrp-intake"
 ROUTER_GROUP = "vrp-router"
 NOTIFIER_GROUP = "vrp-notifier"
+INTAKE_INBOX_GROUP = "vrp-intake-inbox"
+"""Intake's consumer of every partner topic: it keeps each receiver's inbox for the API."""
 
 
 def partner_referrals(org_id: str) -> str:
     """The topic on which one organisation receives the referrals routed to it."""
     return f"partner.{org_id}.referrals"
+
+
+PARTNER_PREFIX = "partner."
+PARTNER_SUFFIX = ".referrals"
+"""Every partner topic is PARTNER_PREFIX + organisation id + PARTNER_SUFFIX."""
+
+
+def partner_of(topic: str) -> str | None:
+    """The organisation a partner referrals topic belongs to, or None for other topics."""
+    if topic.startswith(PARTNER_PREFIX) and topic.endswith(PARTNER_SUFFIX):
+        org = topic[len(PARTNER_PREFIX) : -len(PARTNER_SUFFIX)]
+        return org or None
+    return None

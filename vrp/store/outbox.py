@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.events.envelope import Envelope
@@ -74,9 +74,24 @@ async def mark_published(conn: AsyncConnection, ids: list[int]) -> None:
 
 
 async def read_log(
-    conn: AsyncConnection, after: int, topics: tuple[str, ...], limit: int
+    conn: AsyncConnection,
+    after: int,
+    topics: tuple[str, ...],
+    limit: int,
+    patterns: tuple[tuple[str, str], ...] = (),
 ) -> list[OutboxRow]:
-    """Embedded mode: rows after a position on the given topics, in commit order."""
+    """Embedded mode: rows after a position on the given topics (or topics named
+    prefix...suffix for each (prefix, suffix) pattern), in commit order."""
+    on_topic = or_(
+        outbox.c.topic.in_(topics),
+        *(
+            and_(
+                outbox.c.topic.startswith(prefix, autoescape=True),
+                outbox.c.topic.endswith(suffix, autoescape=True),
+            )
+            for prefix, suffix in patterns
+        ),
+    )
     rows = await conn.execute(
         select(
             outbox.c.id,
@@ -86,7 +101,7 @@ async def read_log(
             outbox.c.value,
             outbox.c.traceparent,
         )
-        .where(outbox.c.id > after, outbox.c.topic.in_(topics))
+        .where(outbox.c.id > after, on_topic)
         .order_by(outbox.c.id)
         .limit(limit)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
@@ -23,6 +24,10 @@ from vrp.transport.base import Message, Subscription
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, Envelope], Awaitable[None]]
+
+current_topic: ContextVar[str] = ContextVar("current_topic", default="")
+"""The topic (without namespace) of the event a handler is processing, for handlers of
+topic patterns that need to know which topic matched."""
 
 
 class PoisonEvent(Exception):
@@ -113,6 +118,7 @@ class Worker:
         ):
             if not await first_delivery(self._db, conn, self.name, envelope.id):
                 return
+            token = current_topic.set(message.topic)
             try:
                 async with conn.begin_nested():
                     await self._handler(conn, envelope)
@@ -122,6 +128,8 @@ class Worker:
                 # The savepoint undid the handler's writes; park the event with its reason
                 # on the dead-letter topic and move on rather than block the partition.
                 await self._dead_letter(conn, message, envelope.id, safe_reason(exc))
+            finally:
+                current_topic.reset(token)
 
     async def _dead_letter(
         self, conn: AsyncConnection, message: Message, event_id: str | None, reason: str
