@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from services.intake.app import create_app
+from services.intake.inbox import PARTNER_TOPICS, PartnerInboxHandler
 from services.intake.keys import issue
 from services.intake.timeline import TimelineHandler
 from services.notifier.alerts import DecisionHandler
@@ -24,7 +25,7 @@ from vrp.settings import Settings, TransportKind
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import api_keys
-from vrp.transport.base import Subscription
+from vrp.transport.base import Subscription, TopicPattern
 from vrp.transport.embedded import EmbeddedSubscription
 from vrp.transport.kafka import KafkaPublisher, KafkaSubscription
 from vrp.transport.relay import Relay
@@ -75,16 +76,33 @@ class Runtime:
         """True when events move through the outbox table instead of Kafka."""
         return self.settings.transport is TransportKind.EMBEDDED
 
-    def _subscription(self, group: str, names: tuple[str, ...]) -> Subscription:
+    def _subscription(
+        self, group: str, names: tuple[str, ...], patterns: tuple[TopicPattern, ...] = ()
+    ) -> Subscription:
         if self.embedded:
-            return EmbeddedSubscription(self.db, group, names, self.settings.poll_interval)
+            return EmbeddedSubscription(
+                self.db, group, names, self.settings.poll_interval, patterns
+            )
         client = f"{self.settings.kafka_client_id}-{group}"
         return KafkaSubscription(
-            self.settings.kafka_bootstrap, group, names, client, self.settings.kafka_namespace
+            self.settings.kafka_bootstrap,
+            group,
+            names,
+            client,
+            self.settings.kafka_namespace,
+            patterns,
         )
 
-    def _worker(self, group: str, role: str, names: tuple[str, ...], handler: Handler) -> None:
-        worker = Worker(group, role, self.db, self._subscription(group, names), handler)
+    def _worker(
+        self,
+        group: str,
+        role: str,
+        names: tuple[str, ...],
+        handler: Handler,
+        patterns: tuple[TopicPattern, ...] = (),
+    ) -> None:
+        subscription = self._subscription(group, names, patterns)
+        worker = Worker(group, role, self.db, subscription, handler)
         self._spawn(worker.run(self.stopping), group)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -121,6 +139,13 @@ class Runtime:
                 "intake",
                 (topics.DECIDED, topics.ALERTS),
                 TimelineHandler(self.db),
+            )
+            self._worker(
+                topics.INTAKE_INBOX_GROUP,
+                "intake",
+                (),
+                PartnerInboxHandler(self.db),
+                (PARTNER_TOPICS,),
             )
         if "router" in self.roles:
             self._worker(

@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.intake import problems
-from services.intake.routes import router
+from services.intake import problems, receivers, routes, token
+from services.intake.limits import BodySizeLimit, InFlight, RateLimiter
 from services.intake.tracing import TracingMiddleware
 from vrp.settings import Settings
 from vrp.store.database import Database
@@ -22,6 +22,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         own = db is None
         app.state.settings = settings
         app.state.db = db or Database(settings.database_url, settings.database_pool_size)
+        app.state.rate_limiter = RateLimiter(
+            settings.rate_limit_per_second, settings.rate_limit_burst
+        )
+        app.state.in_flight = InFlight()
         try:
             yield
         finally:
@@ -31,10 +35,14 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app = FastAPI(
         title="VRP referral intake",
         version="1.0.0",
-        summary="Submit referrals to the Violence Reduction Partnership and follow them.",
+        summary="Submit referrals to the Violence Reduction Partnership, follow them, and "
+        "respond to the referrals routed to your organisation.",
         lifespan=lifespan,
     )
-    app.include_router(router)
+    app.include_router(routes.router)
+    app.include_router(receivers.router)
+    app.include_router(token.router)
     problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(TracingMiddleware)
     return app

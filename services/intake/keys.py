@@ -7,9 +7,9 @@ import hmac
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.store.tables import api_keys
@@ -59,14 +59,41 @@ async def issue(
     return format_key(key_id, secret)
 
 
-async def revoke(conn: AsyncConnection, organisation: str) -> int:
-    """Revoke every live key of an organisation; returns how many."""
-    result = await conn.execute(
-        update(api_keys)
-        .where(api_keys.c.organisation == organisation, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
-    )
+def _live(now: datetime) -> ColumnElement[bool]:
+    return or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > now)
+
+
+async def revoke(conn: AsyncConnection, organisation: str, key_id: str | None = None) -> int:
+    """Revoke at once every live key of an organisation (or just key_id); returns how many."""
+    now = datetime.now(UTC)
+    where = [api_keys.c.organisation == organisation, _live(now)]
+    if key_id is not None:
+        where.append(api_keys.c.key_id == key_id)
+    result = await conn.execute(update(api_keys).where(*where).values(revoked_at=now))
     return int(result.rowcount)
+
+
+async def rotate(
+    conn: AsyncConnection, organisation: str, grace: timedelta = timedelta(hours=24)
+) -> str:
+    """Issue a new key with the scopes of the live ones; those stop working after grace."""
+    now = datetime.now(UTC)
+    live = list(
+        await conn.execute(
+            select(api_keys.c.key_id, api_keys.c.scopes).where(
+                api_keys.c.organisation == organisation, _live(now)
+            )
+        )
+    )
+    scopes = sorted({s for r in live for s in r.scopes.split()}) or list(SCOPES)
+    until = now + grace
+    for r in live:
+        await conn.execute(
+            update(api_keys)
+            .where(api_keys.c.key_id == r.key_id, _live(until))
+            .values(revoked_at=until)
+        )
+    return await issue(conn, organisation, tuple(scopes))
 
 
 async def authenticate(conn: AsyncConnection, token: str) -> Partner | None:
@@ -76,7 +103,7 @@ async def authenticate(conn: AsyncConnection, token: str) -> Partner | None:
         return None
     row = (
         await conn.execute(
-            select(api_keys).where(api_keys.c.key_id == parts[1], api_keys.c.revoked_at.is_(None))
+            select(api_keys).where(api_keys.c.key_id == parts[1], _live(datetime.now(UTC)))
         )
     ).first()
     if row is None or not hmac.compare_digest(row.secret_hash, _hash(parts[2])):
