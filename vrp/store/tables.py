@@ -83,7 +83,7 @@ consumer_positions = Table(
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("key_id", String(24), primary_key=True),
+    Column("key_id", String(64), primary_key=True),
     Column("organisation", String(64), nullable=False, index=True),
     Column("secret_hash", String(64), nullable=False),
     Column("scopes", String(200), nullable=False),

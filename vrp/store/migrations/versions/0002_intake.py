@@ -14,6 +14,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Demo key ids such as demo-example-road-surgery did not fit in 24 characters.
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.alter_column(
+            "key_id", existing_type=sa.String(length=24), type_=sa.String(length=64)
+        )
     op.create_table(
         "received_referrals",
         sa.Column("referral_id", sa.String(length=36), nullable=False),
@@ -80,3 +85,7 @@ def downgrade() -> None:
     op.drop_table("oauth_assertions")
     op.drop_table("oauth_clients")
     op.drop_table("received_referrals")
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.alter_column(
+            "key_id", existing_type=sa.String(length=64), type_=sa.String(length=24)
+        )
