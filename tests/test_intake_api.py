@@ -290,6 +290,7 @@ async def test_decline_needs_a_coded_reason_and_complete_a_coded_outcome(api: Ap
         ({"risk": "extreme"}, "risk"),
         ({"summary": "x" * 4001}, "summary"),
         ({"source_org": "wmp"}, "source_org"),
+        ({"subject__date_of_birth": 1262304000}, "subject.date_of_birth"),
     ],
 )
 async def test_invalid_input_is_422_naming_the_field_without_echoing_it(
@@ -414,3 +415,8 @@ async def test_rate_limit_is_per_organisation_with_retry_after(tmp_path: Path) -
             assert (await client.get("/v1/inbox", headers=UHB)).status_code == 200
     finally:
         await runtime.stop()
+
+
+async def test_unknown_query_parameters_are_422_not_ignored(api: Api) -> None:
+    r = await api.client.get("/v1/inbox", params={"stauts": "awaiting"}, headers=api.navigators)
+    assert_problem(r, 422, "stauts")

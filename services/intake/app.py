@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from services.intake import problems, receivers, routes, token
+from services.intake import problems as problem_handlers
+from services.intake import receivers, routes, token
+from services.intake.dependencies import known_query_parameters
 from services.intake.limits import BodySizeLimit, InFlight, RateLimiter
+from services.intake.schemas import problems
 from services.intake.tracing import TracingMiddleware
 from vrp.settings import Settings
 from vrp.store.database import Database
@@ -33,6 +36,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
                 await app.state.db.dispose()
 
     app = FastAPI(
+        dependencies=[Depends(known_query_parameters)],
+        responses=problems(422),
         title="VRP referral intake",
         version="1.0.0",
         summary="Submit referrals to the Violence Reduction Partnership, follow them, and "
@@ -42,7 +47,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(receivers.router)
     app.include_router(token.router)
-    problems.install(app)
+    problem_handlers.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(TracingMiddleware)
     return app

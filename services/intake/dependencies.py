@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.intake import keys, oauth
 from services.intake.keys import Partner
 from services.intake.limits import InFlight, RateLimiter
-from services.intake.problems import Problem
+from services.intake.problems import Problem, invalid
 from vrp.settings import Settings
 from vrp.store.database import Database
 
@@ -84,6 +86,29 @@ async def get_partner(
 
 
 PartnerDep = Annotated[Partner, Depends(get_partner)]
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def known_query_parameters(request: Request) -> None:
+    """422 for query parameters the operation does not define (typos must not be ignored)."""
+    route = request.scope.get("route")
+    if not request.query_params or not isinstance(route, APIRoute):
+        return
+    allowed = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise invalid(
+            [
+                {"field": name[:100], "detail": "is not a parameter of this operation"}
+                for name in unknown[:10]
+            ]
+        )
 
 
 def require(partner: Partner, scope: str) -> None:

@@ -94,7 +94,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        slug = {400: "malformed-request", 404: "not-found", 405: "method-not-allowed"}.get(
+            exc.status_code, "http-error"
+        )
         title = str(exc.detail) if isinstance(exc.detail, str) else "HTTP error"
         return problem_response(
             Problem(exc.status_code, slug, title, title, headers=dict(exc.headers or {})),

@@ -125,7 +125,7 @@ async def inbox_referral(referral_id: str, partner: PartnerDep, db: DbDep) -> In
 @router.post(
     "/v1/referrals/{referral_id}/response",
     response_model=InboxReferral,
-    responses=problems(*AUTHED, 404, 409, 413, 422),
+    responses=problems(*AUTHED, 400, 404, 409, 413, 422),
 )
 async def respond(
     referral_id: str,

@@ -47,7 +47,7 @@ router = APIRouter()
     status_code=202,
     response_model=AcceptedResponse,
     tags=["referrals"],
-    responses=problems(*AUTHED, 409, 413, 422),
+    responses=problems(*AUTHED, 400, 409, 413, 422),
 )
 async def submit_referral(
     body: Annotated[
@@ -153,7 +153,7 @@ async def referral_status(referral_id: str, partner: PartnerDep, db: DbDep) -> S
     "/v1/referrals/{referral_id}/cancel",
     response_model=StatusResponse,
     tags=["referrals"],
-    responses=problems(*AUTHED, 404, 409, 413, 422),
+    responses=problems(*AUTHED, 400, 404, 409, 413, 422),
 )
 async def cancel_referral(
     referral_id: str, body: CancelRequest, partner: PartnerDep, db: DbDep
