@@ -49,6 +49,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
         public_url=url,
         rate_limit_per_second=10_000,
         rate_limit_burst=10_000,
+        auth_cache_seconds=0,  # revocations must show at once in these tests
     )
     runtime = await build(settings, ("intake",))
     await runtime.start()
@@ -251,3 +252,19 @@ def test_partners_command_adds_rotates_revokes_and_lists(tmp_path: Path) -> None
     assert "2 key(s) and 1 OAuth client(s) revoked" in revoked.stdout
     listed = [json.loads(line) for line in vrp("partners", "list", "uhb").stdout.splitlines()]
     assert {x["state"] for x in listed} == {"revoked"}
+
+
+def test_auth_cache_forgets_after_its_ttl_and_at_token_expiry() -> None:
+    cache = keys.AuthCache(seconds=0.05)
+    partner = keys.Partner("uhb", "k", frozenset({"referrals:read"}))
+    cache.put("vrp_k_secret", partner)
+    assert cache.get("vrp_k_secret") == partner
+    assert cache.get("vrp_k_other") is None
+    time.sleep(0.06)
+    assert cache.get("vrp_k_secret") is None
+    expired = keys.Partner("uhb", "oauth:c", frozenset(), datetime.now(UTC) - timedelta(seconds=1))
+    cache.put("vat_x", expired)
+    assert cache.get("vat_x") is None
+    off = keys.AuthCache(seconds=0)
+    off.put("vrp_k_secret", partner)
+    assert off.get("vrp_k_secret") is None

@@ -38,6 +38,16 @@ async def _run(settings: Settings, roles: tuple[str, ...], banner: Callable[[], 
     return 0
 
 
+def _serve(coro: Coroutine[Any, Any, int]) -> int:
+    """Run a service on uvloop when it is installed (as uvicorn itself would), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows
+        return asyncio.run(coro)
+    result: int = uvloop.run(coro)
+    return result
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Embedded all-in-one: intake, router and notifier in one process on SQLite."""
     settings = _settings(
@@ -67,7 +77,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    return asyncio.run(_run(settings, ("intake", "router", "notifier"), banner))
+    return _serve(_run(settings, ("intake", "router", "notifier"), banner))
 
 
 def _service(role: str) -> Callable[[argparse.Namespace], int]:
@@ -83,9 +93,7 @@ def _service(role: str) -> Callable[[argparse.Namespace], int]:
                 file=sys.stderr,
             )
             return 2
-        return asyncio.run(
-            _run(settings, (role,), lambda: print(f"vrp {role} running", flush=True))
-        )
+        return _serve(_run(settings, (role,), lambda: print(f"vrp {role} running", flush=True)))
 
     run.__doc__ = f"Run the {role} service alone (Kafka + shared database)."
     return run

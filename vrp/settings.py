@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=64 * 1024, description="Intake: largest request body accepted (413 above)."
     )
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        description="Intake: seconds a verified credential is trusted without a database "
+        "lookup (so a revocation reaches each replica within this time; 0 disables).",
+    )
     access_token_ttl: int = Field(
         default=300, description="Intake: lifetime in seconds of OAuth access tokens."
     )

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from services.intake import problems as problem_handlers
 from services.intake import receivers, routes, token
 from services.intake.dependencies import known_query_parameters
+from services.intake.keys import AuthCache
 from services.intake.limits import BodySizeLimit, InFlight, RateLimiter
 from services.intake.schemas import problems
 from services.intake.tracing import TracingMiddleware
@@ -29,6 +30,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             settings.rate_limit_per_second, settings.rate_limit_burst
         )
         app.state.in_flight = InFlight()
+        app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
         try:
             yield
         finally:

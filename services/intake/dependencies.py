@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.intake import keys, oauth
-from services.intake.keys import Partner
+from services.intake.keys import AuthCache, Partner
 from services.intake.limits import InFlight, RateLimiter
 from services.intake.problems import Problem, invalid
 from vrp.settings import Settings
@@ -23,19 +23,19 @@ _bearer = HTTPBearer(
 )
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     """The process's database handle."""
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The process's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_in_flight(request: Request) -> InFlight:
+async def get_in_flight(request: Request) -> InFlight:
     """Idempotency keys being committed in this process."""
     in_flight: InFlight = request.app.state.in_flight
     return in_flight
@@ -63,14 +63,18 @@ async def get_partner(
     if credentials is None:
         raise unauthorised
     token = credentials.credentials
-    async with db.engine.connect() as conn:
-        if token.startswith(oauth.TOKEN_PREFIX):
-            partner = await oauth.authenticate(conn, token)
-        else:
-            partner = await keys.authenticate(conn, token)
-        await conn.rollback()
+    cache: AuthCache = request.app.state.auth_cache
+    partner = cache.get(token)
     if partner is None:
-        raise unauthorised
+        async with db.engine.connect() as conn:
+            if token.startswith(oauth.TOKEN_PREFIX):
+                partner = await oauth.authenticate(conn, token)
+            else:
+                partner = await keys.authenticate(conn, token)
+            await conn.rollback()
+        if partner is None:
+            raise unauthorised
+        cache.put(token, partner)
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.take(partner.organisation)
     if wait:

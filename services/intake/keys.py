@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 import string
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,39 @@ class Partner:
     organisation: str
     key_id: str
     scopes: frozenset[str]
+    expires_at: datetime | None = None
+
+
+class AuthCache:
+    """Recently verified credentials, so a busy partner costs no database round trip per
+    request. Revocation therefore takes up to `seconds` to reach each replica."""
+
+    def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Partner, float]] = {}
+
+    def get(self, token: str) -> Partner | None:
+        """The cached partner for a token, unless it is stale or expired."""
+        if self.seconds <= 0:
+            return None
+        entry = self._entries.get(_hash(token))
+        if entry is None:
+            return None
+        partner, until = entry
+        now = time.monotonic()
+        if now >= until or (partner.expires_at and partner.expires_at <= datetime.now(UTC)):
+            self._entries.pop(_hash(token), None)
+            return None
+        return partner
+
+    def put(self, token: str, partner: Partner) -> None:
+        """Remember a verified token (only its hash is kept)."""
+        if self.seconds <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[_hash(token)] = (partner, time.monotonic() + self.seconds)
 
 
 def _hash(secret: str) -> str:

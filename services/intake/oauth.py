@@ -202,4 +202,6 @@ async def authenticate(conn: AsyncConnection, token: str) -> Partner | None:
     ).first()
     if row is None:
         return None
-    return Partner(row.organisation, f"oauth:{row.client_id}", frozenset(row.scopes.split()))
+    return Partner(
+        row.organisation, f"oauth:{row.client_id}", frozenset(row.scopes.split()), row.expires_at
+    )

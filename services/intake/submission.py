@@ -19,6 +19,7 @@ from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralReceived
 from vrp.store import outbox
 from vrp.store.database import Database
+from vrp.store.tables import outbox as outbox_table
 from vrp.store.tables import referral_timeline, referrals
 
 PRODUCER = "intake"
@@ -54,32 +55,38 @@ async def accept(
         submission=submission,
     )
     envelope = Envelope.wrap(ReferralReceived(referral=referral), SOURCE, referral.id)
+    referral_row = referrals.insert().values(
+        id=referral.id,
+        reference=reference(rid),
+        source_org=partner.organisation,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        status="received",
+        local_authority=referral.local_authority,
+        body=envelope.data["referral"],
+        created_at=now,
+        updated_at=now,
+    )
+    timeline_row = referral_timeline.insert().values(
+        event_id=envelope.id, referral_id=referral.id, type="received", at=now, detail={}
+    )
+    event_row = outbox_table.insert().values(
+        **outbox.row_values(PRODUCER, topics.RECEIVED, referral.id, envelope)
+    )
     try:
         async with db.transaction() as conn:
-            await conn.execute(
-                referrals.insert().values(
-                    id=referral.id,
-                    reference=reference(rid),
-                    source_org=partner.organisation,
-                    idempotency_key=idempotency_key,
-                    request_hash=fingerprint,
-                    status="received",
-                    local_authority=referral.local_authority,
-                    body=referral.model_dump(mode="json"),
-                    created_at=now,
-                    updated_at=now,
+            if db.is_sqlite:
+                for statement in (referral_row, timeline_row, event_row):
+                    await conn.execute(statement)
+            else:
+                # One round trip: PostgreSQL runs data-modifying CTEs exactly once, in the
+                # same statement and transaction as the outer INSERT.
+                await conn.execute(
+                    event_row.add_cte(referral_row.returning(referrals.c.id).cte("r")).add_cte(
+                        timeline_row.returning(referral_timeline.c.event_id).cte("t")
+                    )
                 )
-            )
-            await conn.execute(
-                referral_timeline.insert().values(
-                    event_id=envelope.id,
-                    referral_id=referral.id,
-                    type="received",
-                    at=now,
-                    detail={},
-                )
-            )
-            await outbox.add(conn, PRODUCER, topics.RECEIVED, referral.id, envelope)
+            outbox.staged(conn)
     except IntegrityError:
         return await _replay(db, partner, idempotency_key, fingerprint)
     return Accepted(referral.id, reference(rid), replayed=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,25 +27,37 @@ class OutboxRow:
     traceparent: str | None
 
 
+def row_values(producer: str, topic: str, key: str, envelope: Envelope) -> dict[str, Any]:
+    """The outbox row for an event, with the current trace context if it carries none."""
+    traceparent = envelope.traceparent or current_traceparent()
+    if traceparent != envelope.traceparent:
+        envelope = envelope.model_copy(update={"traceparent": traceparent})
+    return {
+        "event_id": envelope.id,
+        "producer": producer,
+        "topic": topic,
+        "key": key,
+        "value": envelope.to_bytes(),
+        "traceparent": traceparent,
+        "created_at": datetime.now(UTC),
+    }
+
+
+def staged(conn: AsyncConnection) -> None:
+    """Record that this transaction wrote outbox rows itself (e.g. inside a combined
+    statement), so relays and embedded consumers are woken after the commit."""
+    conn.info[OUTBOX_WRITTEN] = True
+
+
 async def add(
     conn: AsyncConnection, producer: str, topic: str, key: str, envelope: Envelope
 ) -> Envelope:
     """Stage an event for topic, keyed (so one referral's events stay in order)."""
-    traceparent = envelope.traceparent or current_traceparent()
-    if traceparent != envelope.traceparent:
-        envelope = envelope.model_copy(update={"traceparent": traceparent})
-    await conn.execute(
-        outbox.insert().values(
-            event_id=envelope.id,
-            producer=producer,
-            topic=topic,
-            key=key,
-            value=envelope.to_bytes(),
-            traceparent=traceparent,
-            created_at=datetime.now(UTC),
-        )
-    )
-    conn.info[OUTBOX_WRITTEN] = True
+    values = row_values(producer, topic, key, envelope)
+    await conn.execute(outbox.insert().values(**values))
+    staged(conn)
+    if values["traceparent"] != envelope.traceparent:
+        envelope = envelope.model_copy(update={"traceparent": values["traceparent"]})
     return envelope
 
 
