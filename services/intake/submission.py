@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from services.intake.keys import Partner
@@ -24,6 +24,46 @@ from vrp.store.tables import referral_timeline, referrals
 
 PRODUCER = "intake"
 SOURCE = "/vrp/intake"
+
+
+def _insert(table: Table, columns: list[str]) -> Insert:
+    return table.insert().values(
+        {c: bindparam(f"{table.name}_{c}", type_=table.c[c].type) for c in columns}
+    )
+
+
+# One statement, one round trip, atomic and durable by itself (PostgreSQL runs
+# data-modifying CTEs exactly once, with the outer INSERT); compiled once per process.
+_COMBINED_INSERT = (
+    _insert(
+        outbox_table,
+        ["event_id", "producer", "topic", "key", "value", "traceparent", "created_at"],
+    )
+    .add_cte(
+        _insert(
+            referrals,
+            [
+                "id",
+                "reference",
+                "source_org",
+                "idempotency_key",
+                "request_hash",
+                "status",
+                "local_authority",
+                "body",
+                "created_at",
+                "updated_at",
+            ],
+        )
+        .returning(referrals.c.id)
+        .cte("r")
+    )
+    .add_cte(
+        _insert(referral_timeline, ["event_id", "referral_id", "type", "at", "detail"])
+        .returning(referral_timeline.c.event_id)
+        .cte("t")
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -55,37 +95,38 @@ async def accept(
         submission=submission,
     )
     envelope = Envelope.wrap(ReferralReceived(referral=referral), SOURCE, referral.id)
-    referral_row = referrals.insert().values(
-        id=referral.id,
-        reference=reference(rid),
-        source_org=partner.organisation,
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
-        status="received",
-        local_authority=referral.local_authority,
-        body=envelope.data["referral"],
-        created_at=now,
-        updated_at=now,
-    )
-    timeline_row = referral_timeline.insert().values(
-        event_id=envelope.id, referral_id=referral.id, type="received", at=now, detail={}
-    )
-    event_row = outbox_table.insert().values(
-        **outbox.row_values(PRODUCER, topics.RECEIVED, referral.id, envelope)
-    )
+    rows = {
+        referrals: {
+            "id": referral.id,
+            "reference": reference(rid),
+            "source_org": partner.organisation,
+            "idempotency_key": idempotency_key,
+            "request_hash": fingerprint,
+            "status": "received",
+            "local_authority": referral.local_authority,
+            "body": envelope.data["referral"],
+            "created_at": now,
+            "updated_at": now,
+        },
+        referral_timeline: {
+            "event_id": envelope.id,
+            "referral_id": referral.id,
+            "type": "received",
+            "at": now,
+            "detail": {},
+        },
+        outbox_table: outbox.row_values(PRODUCER, topics.RECEIVED, referral.id, envelope),
+    }
     try:
-        async with db.transaction() as conn:
+        async with db.transaction(single_statement=True) as conn:
             if db.is_sqlite:
-                for statement in (referral_row, timeline_row, event_row):
-                    await conn.execute(statement)
+                for table, values in rows.items():
+                    await conn.execute(table.insert(), values)
             else:
-                # One round trip: PostgreSQL runs data-modifying CTEs exactly once, in the
-                # same statement and transaction as the outer INSERT.
-                await conn.execute(
-                    event_row.add_cte(referral_row.returning(referrals.c.id).cte("r")).add_cte(
-                        timeline_row.returning(referral_timeline.c.event_id).cte("t")
-                    )
-                )
+                params = {
+                    f"{t.name}_{k}": v for t, values in rows.items() for k, v in values.items()
+                }
+                await conn.execute(_COMBINED_INSERT, params)
             outbox.staged(conn)
     except IntegrityError:
         return await _replay(db, partner, idempotency_key, fingerprint)

@@ -43,13 +43,22 @@ class Database:
         self._listeners.append(listener)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One unit of work: commits on success, rolls back on error."""
+    async def transaction(self, single_statement: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One unit of work: commits on success, rolls back on error.
+
+        single_statement: the caller executes exactly one SQL statement, which PostgreSQL
+        runs atomically and durably on its own, so BEGIN and COMMIT (two round trips) are
+        skipped. Ignored on SQLite.
+        """
         async with self.engine.connect() as conn:
             conn.info.pop(OUTBOX_WRITTEN, None)
             conn.info.pop(_AFTER_COMMIT, None)
-            async with conn.begin():
+            if single_statement and not self.is_sqlite:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
+            else:
+                async with conn.begin():
+                    yield conn
             callbacks: list[Callable[[], None]] = conn.info.pop(_AFTER_COMMIT, [])
             if conn.info.pop(OUTBOX_WRITTEN, False):
                 callbacks = [*self._listeners, *callbacks]
