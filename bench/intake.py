@@ -41,16 +41,30 @@ _LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
 class Connection:
     """A keep-alive HTTP/1.1 connection speaking just enough HTTP for this benchmark."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
 
     async def request(self, raw: bytes) -> int:
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        match = _LENGTH.search(head)
-        if match:
-            await self.reader.readexactly(int(match.group(1)))
-        return int(head[9:12])
+        """Send one request, return the status; reconnects once if the server closed an
+        idle connection (uvicorn's keep-alive timeout)."""
+        for attempt in (1, 2):
+            if self.reader is None or self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+            try:
+                self.writer.write(raw)
+                head = await self.reader.readuntil(b"\r\n\r\n")
+                match = _LENGTH.search(head)
+                if match:
+                    await self.reader.readexactly(int(match.group(1)))
+                return int(head[9:12])
+            except (asyncio.IncompleteReadError, ConnectionError):
+                self.writer.close()
+                self.reader = self.writer = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def _requests(port: int, token: str, run: str, body: bytes) -> Any:
@@ -67,7 +81,7 @@ def _requests(port: int, token: str, run: str, body: bytes) -> Any:
 async def _pool(port: int, size: int) -> asyncio.Queue[Connection]:
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(size):
-        pool.put_nowait(Connection(*await asyncio.open_connection("127.0.0.1", port)))
+        pool.put_nowait(Connection(port))
     return pool
 
 
@@ -126,9 +140,7 @@ async def closed_loop(
     """Max: `concurrency` clients, each sending its next request when answered."""
     latencies: list[float] = []
     counts = {"ok": 0, "errors": 0}
-    conns = [
-        Connection(*await asyncio.open_connection("127.0.0.1", port)) for _ in range(concurrency)
-    ]
+    conns = [Connection(port) for _ in range(concurrency)]
     start = time.perf_counter()
     stop_at = start + duration
 
@@ -259,10 +271,12 @@ def _step(port: int, token: str, rate: str, args: argparse.Namespace, body: Path
         ],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         cwd=ROOT,
         timeout=args.duration * 20 + 60,
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"load step failed: {out.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
