@@ -43,6 +43,7 @@ DEMO_PARTNERS = (
     "wm-probation",
     "wmp",
     "example-park-academy",
+    "navigators",
 )
 
 

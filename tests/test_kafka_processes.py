@@ -82,6 +82,8 @@ async def running(
         "VRP_SMTP_HOST": smtp_module.host,
         "VRP_SMTP_PORT": str(smtp_module.port),
         "VRP_POLL_INTERVAL": "0.2",
+        "VRP_RATE_LIMIT_PER_SECOND": "100000",  # the kill test posts 200 referrals at once
+        "VRP_RATE_LIMIT_BURST": "100000",
         "VRP_PSEUDONYM_KEY": uuid.uuid4().hex,
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
