@@ -302,6 +302,7 @@ def main_orchestrate(args: argparse.Namespace) -> None:
         "VRP_RATE_LIMIT_PER_SECOND": "1000000",
         "VRP_RATE_LIMIT_BURST": "1000000",
         "OTEL_TRACES_EXPORTER": "none",
+        **dict(kv.split("=", 1) for kv in args.intake_env),
     }
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -368,7 +369,8 @@ def _report(
 
     print(
         f"\nMedians of {args.runs} runs, {args.duration:g} s per step, one process each, "
-        f"PostgreSQL, loopback; max = {args.concurrency} concurrent clients\n"
+        f"PostgreSQL, loopback; max = {args.concurrency} concurrent clients; "
+        f"intake env: {' '.join(args.intake_env) or '(defaults)'}\n"
     )
     print(
         f"{'target':9} {'offered':>8} {'sustained/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
@@ -403,6 +405,13 @@ def main() -> None:
     p.add_argument("--rates", default="200,500,1000", help="fixed rates, then max")
     p.add_argument("--concurrency", type=int, default=32, help="clients for the max step")
     p.add_argument("--pool-size", type=int, default=10, help="database connections per server")
+    p.add_argument(
+        "--intake-env",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE",
+        help="extra environment for intake, e.g. VRP_DATABASE_PRE_PING=false (repeatable)",
+    )
     p.add_argument("--db", default=os.environ.get("VRP_BENCH_DATABASE_URL", DEFAULT_DB))
     p.add_argument("--kafka", default=os.environ.get("VRP_BENCH_KAFKA", "127.0.0.1:9092"))
     args = p.parse_args()

@@ -212,7 +212,7 @@ async def build(
     settings: Settings, roles: tuple[str, ...], mail: MailTransport | None = None
 ) -> Runtime:
     """Create the runtime; embedded mode migrates the schema itself."""
-    db = Database(settings.database_url, settings.database_pool_size)
+    db = Database(settings.database_url, settings.database_pool_size, settings.database_pre_ping)
     if settings.transport is TransportKind.EMBEDDED:
         await upgrade(db)
     if settings.demo_partners:

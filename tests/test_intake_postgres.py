@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import text
 
+from services.intake.app import create_app
 from services.intake.keys import issue
 from services.runtime import Runtime, build, demo_key
 from tests.conftest import free_port
@@ -176,3 +178,58 @@ async def test_a_referral_reaching_the_inbox_after_cancellation_is_stored_cancel
         f"/v1/referrals/{a['id']}/response", json={"status": "accepted"}, headers=pg.navigators
     )
     assert refused.status_code == 409
+
+
+async def test_submissions_survive_broken_pooled_connections_without_pre_ping(
+    pg_db: Database, postgres_url: str
+) -> None:
+    port = free_port()
+    settings = Settings(
+        database_url=postgres_url,
+        public_url=f"http://127.0.0.1:{port}",
+        database_pre_ping=False,
+        rate_limit_per_second=10_000,
+        rate_limit_burst=10_000,
+    )
+    async with pg_db.transaction() as conn:
+        key = {"Authorization": f"Bearer {await issue(conn, 'uhb')}"}
+    # The HTTP API alone (no consumers, which poll the database and would stop the process).
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+
+            async def post_one(idempotency_key: str) -> httpx.Response:
+                return await client.post(
+                    "/v1/referrals",
+                    json=example(),
+                    headers={**key, "Idempotency-Key": idempotency_key},
+                )
+
+            warm = await asyncio.gather(*(post_one(f"warm-{i:04d}") for i in range(5)))
+            assert {r.status_code for r in warm} == {202}
+            # Break every pooled connection, as a database restart would.
+            async with pg_db.engine.connect() as conn:
+                await conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        " AND usename = current_user AND backend_type = 'client backend'"
+                    )
+                )
+                await conn.commit()
+            r = await post_one("after-restart-0001")
+            assert r.status_code == 202, r.text
+            again = await client.get(r.json()["status_url"], headers=key)
+            assert again.status_code in (200, 503), again.text
+            if again.status_code == 503:
+                assert again.headers["Retry-After"] == "1"
+                again = await client.get(r.json()["status_url"], headers=key)
+            assert again.status_code == 200
+    finally:
+        server.should_exit = True
+        await task

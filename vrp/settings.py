@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
     )
     database_pool_size: int = Field(default=10, description="Connections per process (PostgreSQL).")
+    database_pre_ping: bool = Field(
+        default=True,
+        description="Check each pooled PostgreSQL connection before use (costs round trips; "
+        "intake, workers and relays also recover from broken connections without it).",
+    )
     transport: TransportKind = Field(
         default=TransportKind.EMBEDDED,
         description="embedded: consume the outbox table in-process; kafka: Apache Kafka.",

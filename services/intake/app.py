@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
@@ -18,6 +20,15 @@ from vrp.settings import Settings
 from vrp.store.database import Database
 
 
+def _without_native_telemetry() -> dict[str, Any]:
+    # FastAPI >= 0.16x traces requests itself once a tracer provider is installed. Our own
+    # middleware (ids only, never query strings, headers or bodies) is the one span per
+    # request; a second, differently redacted set would double the cost and the noise.
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {}
+
+
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     """Build the app; pass db to share one with other in-process services."""
 
@@ -25,7 +36,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = db is None
         app.state.settings = settings
-        app.state.db = db or Database(settings.database_url, settings.database_pool_size)
+        app.state.db = db or Database(
+            settings.database_url, settings.database_pool_size, settings.database_pre_ping
+        )
         app.state.rate_limiter = RateLimiter(
             settings.rate_limit_per_second, settings.rate_limit_burst
         )
@@ -38,8 +51,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
                 await app.state.db.dispose()
 
     app = FastAPI(
+        **_without_native_telemetry(),
         dependencies=[Depends(known_query_parameters)],
-        responses=problems(422),
+        responses=problems(422, 503),
         title="VRP referral intake",
         version="1.0.0",
         summary="Submit referrals to the Violence Reduction Partnership, follow them, and "

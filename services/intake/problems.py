@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
@@ -102,6 +103,23 @@ def install(app: FastAPI) -> None:
             Problem(exc.status_code, slug, title, title, headers=dict(exc.headers or {})),
             request.url.path,
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # Broken or refused database connections are transient: say so, never a 500.
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return problem_response(
+                Problem(
+                    503,
+                    "unavailable",
+                    "Service unavailable",
+                    "The database is briefly unavailable; retry (with the same "
+                    "Idempotency-Key) shortly.",
+                    headers={"Retry-After": "1"},
+                ),
+                request.url.path,
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

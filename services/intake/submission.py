@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Insert, Table, bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.intake.keys import Partner
 from services.intake.problems import Problem
@@ -118,19 +119,33 @@ async def accept(
         outbox_table: outbox.row_values(PRODUCER, topics.RECEIVED, referral.id, envelope),
     }
     try:
-        async with db.transaction(single_statement=True) as conn:
-            if db.is_sqlite:
-                for table, values in rows.items():
-                    await conn.execute(table.insert(), values)
-            else:
-                params = {
-                    f"{t.name}_{k}": v for t, values in rows.items() for k, v in values.items()
-                }
-                await conn.execute(_COMBINED_INSERT, params)
-            outbox.staged(conn)
+        await _store(db, rows)
     except IntegrityError:
         return await _replay(db, partner, idempotency_key, fingerprint)
     return Accepted(referral.id, reference(rid), replayed=False)
+
+
+async def _store(db: Database, rows: dict[Table, dict[str, Any]]) -> None:
+    for attempt in (1, 2):
+        try:
+            await _store_once(db, rows)
+            return
+        except DBAPIError as exc:
+            # A pooled connection broken by a database restart (no pre-ping): SQLAlchemy
+            # has replaced the pool; one retry is safe, the idempotency key dedupes it.
+            if not exc.connection_invalidated or attempt == 2 or isinstance(exc, IntegrityError):
+                raise
+
+
+async def _store_once(db: Database, rows: dict[Table, dict[str, Any]]) -> None:
+    async with db.transaction(single_statement=True) as conn:
+        if db.is_sqlite:
+            for table, values in rows.items():
+                await conn.execute(table.insert(), values)
+        else:
+            params = {f"{t.name}_{k}": v for t, values in rows.items() for k, v in values.items()}
+            await conn.execute(_COMBINED_INSERT, params)
+        outbox.staged(conn)
 
 
 async def _replay(db: Database, partner: Partner, key: str, fingerprint: str) -> Accepted:

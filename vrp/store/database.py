@@ -23,9 +23,14 @@ def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
 
 
 class Database:
-    """Owns the engine; notifies listeners after a commit that wrote outbox rows."""
+    """Owns the engine; notifies listeners after a commit that wrote outbox rows.
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    pre_ping checks every pooled connection before use (three round trips with asyncpg);
+    without it a connection broken by a database restart fails on first use instead, and
+    SQLAlchemy then replaces the whole pool, so callers must retry (workers and relays do).
+    """
+
+    def __init__(self, url: str, pool_size: int = 10, pre_ping: bool = True) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._listeners: list[Callable[[], None]] = []
@@ -35,7 +40,7 @@ class Database:
             _sqlite_durable_serial(self.engine)
         else:
             self.engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
             )
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
