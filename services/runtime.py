@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from services.intake.app import create_app
+from services.intake.inbox import PARTNER_TOPICS, PartnerInboxHandler
 from services.intake.keys import issue
 from services.intake.timeline import TimelineHandler
 from services.notifier.alerts import DecisionHandler
@@ -24,7 +25,7 @@ from vrp.settings import Settings, TransportKind
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import api_keys
-from vrp.transport.base import Subscription
+from vrp.transport.base import Subscription, TopicPattern
 from vrp.transport.connection import aiokafka_options
 from vrp.transport.embedded import EmbeddedSubscription
 from vrp.transport.kafka import KafkaPublisher, KafkaSubscription
@@ -43,6 +44,7 @@ DEMO_PARTNERS = (
     "wm-probation",
     "wmp",
     "example-park-academy",
+    "navigators",
 )
 
 
@@ -76,23 +78,33 @@ class Runtime:
         """True when events move through the outbox table instead of Kafka."""
         return self.settings.transport is TransportKind.EMBEDDED
 
-    def _subscription(self, group: str, names: tuple[str, ...]) -> Subscription:
+    def _subscription(
+        self, group: str, names: tuple[str, ...], patterns: tuple[TopicPattern, ...] = ()
+    ) -> Subscription:
         if self.embedded:
-            return EmbeddedSubscription(self.db, group, names, self.settings.poll_interval)
+            return EmbeddedSubscription(
+                self.db, group, names, self.settings.poll_interval, patterns
+            )
         client = f"{self.settings.kafka_client_id}-{group}"
         return KafkaSubscription(
-            aiokafka_options(self.settings), group, names, client, self.settings.kafka_namespace
+            aiokafka_options(self.settings),
+            group,
+            names,
+            client,
+            self.settings.kafka_namespace,
+            patterns,
         )
 
-    def _worker(self, group: str, role: str, names: tuple[str, ...], handler: Handler) -> None:
-        worker = Worker(
-            group,
-            role,
-            self.db,
-            self._subscription(group, names),
-            handler,
-            self.settings.consumer_batch,
-        )
+    def _worker(
+        self,
+        group: str,
+        role: str,
+        names: tuple[str, ...],
+        handler: Handler,
+        patterns: tuple[TopicPattern, ...] = (),
+    ) -> None:
+        subscription = self._subscription(group, names, patterns)
+        worker = Worker(group, role, self.db, subscription, handler, self.settings.consumer_batch)
         self._spawn(worker.run(self.stopping), group)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -129,6 +141,13 @@ class Runtime:
                 "intake",
                 (topics.DECIDED, topics.ALERTS),
                 TimelineHandler(self.db),
+            )
+            self._worker(
+                topics.INTAKE_INBOX_GROUP,
+                "intake",
+                (),
+                PartnerInboxHandler(self.db),
+                (PARTNER_TOPICS,),
             )
         if "router" in self.roles:
             self._worker(
@@ -194,7 +213,7 @@ async def build(
     settings: Settings, roles: tuple[str, ...], mail: MailTransport | None = None
 ) -> Runtime:
     """Create the runtime; embedded mode migrates the schema itself."""
-    db = Database(settings.database_url, settings.database_pool_size)
+    db = Database(settings.database_url, settings.database_pool_size, settings.database_pre_ping)
     if settings.transport is TransportKind.EMBEDDED:
         await upgrade(db)
     if settings.demo_partners:

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,16 @@ async def _run(settings: Settings, roles: tuple[str, ...], banner: Callable[[], 
     await runtime.stop()
     telemetry.shutdown()
     return 0
+
+
+def _serve(coro: Coroutine[Any, Any, int]) -> int:
+    """Run a service on uvloop when it is installed (as uvicorn itself would), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows
+        return asyncio.run(coro)
+    result: int = uvloop.run(coro)
+    return result
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -66,7 +77,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    return asyncio.run(_run(settings, ("intake", "router", "notifier"), banner))
+    return _serve(_run(settings, ("intake", "router", "notifier"), banner))
 
 
 def _service(role: str) -> Callable[[argparse.Namespace], int]:
@@ -82,7 +93,7 @@ def _service(role: str) -> Callable[[argparse.Namespace], int]:
                 file=sys.stderr,
             )
             return 2
-        return asyncio.run(
+        return _serve(
             _run(
                 settings,
                 (role,),
@@ -141,47 +152,82 @@ async def cmd_topics_create(args: argparse.Namespace) -> int:
 
 
 async def cmd_partners(args: argparse.Namespace) -> int:
-    """Add, revoke or list partner API keys."""
-    from sqlalchemy import select
-
-    from services.intake.keys import issue, revoke
+    """Add, rotate, revoke or list partner credentials (API keys and OAuth clients)."""
+    from services.intake import keys, oauth
     from vrp.config_files import load_configuration
     from vrp.store.database import Database
-    from vrp.store.tables import api_keys
 
     settings = Settings()
+    scopes = tuple(args.scopes.split(",")) if args.scopes else keys.SCOPES
+    unknown = set(scopes) - set(keys.SCOPES)
+    if unknown:
+        print(f"unknown scope(s) {sorted(unknown)}; use {','.join(keys.SCOPES)}", file=sys.stderr)
+        return 2
+    known = load_configuration(settings.config_dir).organisation(args.org or "") is not None
+    if args.action in ("add", "rotate") and not known:
+        print(f"unknown organisation {args.org!r}", file=sys.stderr)
+        return 2
+    jwks = json.loads(Path(args.jwks_file).read_text()) if args.jwks_file else None  # noqa: ASYNC240
     db = Database(settings.database_url)
     try:
-        if args.action == "add":
-            if load_configuration(settings.config_dir).organisation(args.org) is None:
-                print(f"unknown organisation {args.org!r}", file=sys.stderr)
-                return 2
+        if args.action == "add" and jwks is not None:
             async with db.transaction() as conn:
-                key = await issue(conn, args.org)
+                client_id = await oauth.register(conn, args.org, jwks, scopes)
+            print(client_id)
+            print(
+                f"OAuth client registered; token endpoint {settings.public_url}/oauth2/token",
+                file=sys.stderr,
+            )
+        elif args.action in ("add", "rotate"):
+            async with db.transaction() as conn:
+                if args.action == "add":
+                    key = await keys.issue(conn, args.org, scopes)
+                else:
+                    key = await keys.rotate(conn, args.org, timedelta(hours=args.grace_hours))
             print(key)
             print("store this key now: it is shown once and only its hash is kept", file=sys.stderr)
         elif args.action == "revoke":
             async with db.transaction() as conn:
-                n = await revoke(conn, args.org)
-            print(f"{n} key(s) revoked for {args.org}")
+                n = await keys.revoke(conn, args.org, args.key_id)
+                m = 0 if args.key_id else await oauth.revoke_clients(conn, args.org)
+            print(f"{n} key(s) and {m} OAuth client(s) revoked for {args.org}")
         else:
             async with db.engine.connect() as conn:
-                rows = await conn.execute(select(api_keys).order_by(api_keys.c.organisation))
-                for r in rows:
-                    state = "revoked" if r.revoked_at else "active"
-                    print(
-                        json.dumps(
-                            {
-                                "organisation": r.organisation,
-                                "key_id": r.key_id,
-                                "scopes": r.scopes,
-                                "state": state,
-                            }
-                        )
-                    )
+                for line in await _partner_lines(conn, args.org):
+                    print(json.dumps(line))
         return 0
     finally:
         await db.dispose()
+
+
+async def _partner_lines(conn: Any, org: str | None) -> list[dict[str, str]]:
+    from sqlalchemy import select
+
+    from vrp.store.tables import api_keys, oauth_clients
+
+    now = datetime.now(UTC)
+    lines = []
+    for r in await conn.execute(select(api_keys).order_by(api_keys.c.organisation)):
+        if org and r.organisation != org:
+            continue
+        state = "active" if r.revoked_at is None or r.revoked_at > now else "revoked"
+        if state == "active" and r.revoked_at is not None:
+            state = f"expires {r.revoked_at.isoformat()}"
+        lines.append(
+            {"organisation": r.organisation, "key_id": r.key_id, "scopes": r.scopes, "state": state}
+        )
+    for r in await conn.execute(select(oauth_clients).order_by(oauth_clients.c.organisation)):
+        if org and r.organisation != org:
+            continue
+        lines.append(
+            {
+                "organisation": r.organisation,
+                "client_id": r.client_id,
+                "scopes": r.scopes,
+                "state": "revoked" if r.revoked_at else "active",
+            }
+        )
+    return lines
 
 
 def cmd_schemas_export(args: argparse.Namespace) -> int:
@@ -223,8 +269,14 @@ def parser() -> argparse.ArgumentParser:
         fn=_async(cmd_topics_create)
     )
     pa = sub.add_parser("partners", help=cmd_partners.__doc__)
-    pa.add_argument("action", choices=["add", "revoke", "list"])
+    pa.add_argument("action", choices=["add", "rotate", "revoke", "list"])
     pa.add_argument("org", nargs="?")
+    pa.add_argument("--scopes", help="comma-separated scopes (default: all)")
+    pa.add_argument("--jwks-file", help="add: register an OAuth client with this public JWKS")
+    pa.add_argument("--key-id", help="revoke: only this API key")
+    pa.add_argument(
+        "--grace-hours", type=float, default=24.0, help="rotate: hours the old keys keep working"
+    )
     pa.set_defaults(fn=_async(cmd_partners))
     from vrp import kafka_commands, rules_commands
 
@@ -246,8 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("alembic", "aiokafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = parser().parse_args(argv)
-    if getattr(args, "action", None) in ("add", "revoke") and not args.org:
-        parser().error("partners add/revoke need an organisation id")
+    if getattr(args, "action", None) in ("add", "rotate", "revoke") and not args.org:
+        parser().error("partners add/rotate/revoke need an organisation id")
     result: int = args.fn(args)
     return result
 

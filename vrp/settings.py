@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
     )
     database_pool_size: int = Field(default=10, description="Connections per process (PostgreSQL).")
+    database_pre_ping: bool = Field(
+        default=True,
+        description="Check each pooled PostgreSQL connection before use (costs round trips; "
+        "intake, workers and relays also recover from broken connections without it).",
+    )
     transport: TransportKind = Field(
         default=TransportKind.EMBEDDED,
         description="embedded: consume the outbox table in-process; kafka: Apache Kafka.",
@@ -84,6 +89,24 @@ class Settings(BaseSettings):
     poll_interval: float = Field(default=0.5, description="Seconds between idle outbox polls.")
     consumer_batch: int = Field(
         default=500, ge=1, description="Most events a consumer handles in one transaction."
+    )
+    rate_limit_per_second: float = Field(
+        default=50.0,
+        description="Intake: sustained requests per second per partner organisation, per replica.",
+    )
+    rate_limit_burst: int = Field(
+        default=100, description="Intake: requests a partner may burst above the sustained rate."
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024, description="Intake: largest request body accepted (413 above)."
+    )
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        description="Intake: seconds a verified credential is trusted without a database "
+        "lookup (so a revocation reaches each replica within this time; 0 disables).",
+    )
+    access_token_ttl: int = Field(
+        default=300, description="Intake: lifetime in seconds of OAuth access tokens."
     )
 
     @property

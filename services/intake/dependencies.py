@@ -5,58 +5,117 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.intake.keys import Partner, authenticate
-from services.intake.problems import Problem
+from services.intake import keys, oauth
+from services.intake.keys import AuthCache, Partner
+from services.intake.limits import InFlight, RateLimiter
+from services.intake.problems import Problem, invalid
 from vrp.settings import Settings
 from vrp.store.database import Database
 
-_bearer = HTTPBearer(auto_error=False, description="Partner API key: vrp_<key id>_<secret>")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A partner API key (vrp_<key id>_<secret>) or an OAuth access token "
+    "from POST /oauth2/token.",
+)
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     """The process's database handle."""
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The process's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
+async def get_in_flight(request: Request) -> InFlight:
+    """Idempotency keys being committed in this process."""
+    in_flight: InFlight = request.app.state.in_flight
+    return in_flight
+
+
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+InFlightDep = Annotated[InFlight, Depends(get_in_flight)]
 
 
 async def get_partner(
+    request: Request,
     db: DbDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Partner:
-    """The organisation behind the API key; 401 when missing, unknown or revoked."""
+    """The organisation behind the credentials (401 when missing, unknown, revoked or
+    expired), rate limited per organisation (429 with Retry-After)."""
     unauthorised = Problem(
         401,
         "unauthorised",
         "Unauthorised",
-        "Send a valid partner API key as a Bearer token.",
+        "Send a valid partner API key or OAuth access token as a Bearer token.",
         headers={"WWW-Authenticate": "Bearer"},
     )
     if credentials is None:
         raise unauthorised
-    async with db.engine.connect() as conn:
-        partner = await authenticate(conn, credentials.credentials)
-        await conn.rollback()
+    token = credentials.credentials
+    cache: AuthCache = request.app.state.auth_cache
+    partner = cache.get(token)
     if partner is None:
-        raise unauthorised
+        async with db.engine.connect() as conn:
+            if token.startswith(oauth.TOKEN_PREFIX):
+                partner = await oauth.authenticate(conn, token)
+            else:
+                partner = await keys.authenticate(conn, token)
+            await conn.rollback()
+        if partner is None:
+            raise unauthorised
+        cache.put(token, partner)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.take(partner.organisation)
+    if wait:
+        raise Problem(
+            429,
+            "rate-limited",
+            "Too many requests",
+            f"This organisation may make {limiter.rate:g} requests per second "
+            f"(bursts of {limiter.burst:g}); retry after {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
     return partner
 
 
 PartnerDep = Annotated[Partner, Depends(get_partner)]
 
 
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def known_query_parameters(request: Request) -> None:
+    """422 for query parameters the operation does not define (typos must not be ignored)."""
+    route = request.scope.get("route")
+    if not request.query_params or not isinstance(route, APIRoute):
+        return
+    allowed = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise invalid(
+            [
+                {"field": name[:100], "detail": "is not a parameter of this operation"}
+                for name in unknown[:10]
+            ]
+        )
+
+
 def require(partner: Partner, scope: str) -> None:
-    """403 unless the key carries the scope."""
+    """403 unless the credentials carry the scope."""
     if scope not in partner.scopes:
-        raise Problem(403, "forbidden", "Forbidden", f"This API key lacks the '{scope}' scope.")
+        raise Problem(403, "forbidden", "Forbidden", f"These credentials lack the '{scope}' scope.")

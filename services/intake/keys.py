@@ -6,10 +6,11 @@ import hashlib
 import hmac
 import secrets
 import string
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.store.tables import api_keys
@@ -25,6 +26,39 @@ class Partner:
     organisation: str
     key_id: str
     scopes: frozenset[str]
+    expires_at: datetime | None = None
+
+
+class AuthCache:
+    """Recently verified credentials, so a busy partner costs no database round trip per
+    request. Revocation therefore takes up to `seconds` to reach each replica."""
+
+    def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Partner, float]] = {}
+
+    def get(self, token: str) -> Partner | None:
+        """The cached partner for a token, unless it is stale or expired."""
+        if self.seconds <= 0:
+            return None
+        entry = self._entries.get(_hash(token))
+        if entry is None:
+            return None
+        partner, until = entry
+        now = time.monotonic()
+        if now >= until or (partner.expires_at and partner.expires_at <= datetime.now(UTC)):
+            self._entries.pop(_hash(token), None)
+            return None
+        return partner
+
+    def put(self, token: str, partner: Partner) -> None:
+        """Remember a verified token (only its hash is kept)."""
+        if self.seconds <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[_hash(token)] = (partner, time.monotonic() + self.seconds)
 
 
 def _hash(secret: str) -> str:
@@ -59,14 +93,41 @@ async def issue(
     return format_key(key_id, secret)
 
 
-async def revoke(conn: AsyncConnection, organisation: str) -> int:
-    """Revoke every live key of an organisation; returns how many."""
-    result = await conn.execute(
-        update(api_keys)
-        .where(api_keys.c.organisation == organisation, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
-    )
+def _live(now: datetime) -> ColumnElement[bool]:
+    return or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > now)
+
+
+async def revoke(conn: AsyncConnection, organisation: str, key_id: str | None = None) -> int:
+    """Revoke at once every live key of an organisation (or just key_id); returns how many."""
+    now = datetime.now(UTC)
+    where = [api_keys.c.organisation == organisation, _live(now)]
+    if key_id is not None:
+        where.append(api_keys.c.key_id == key_id)
+    result = await conn.execute(update(api_keys).where(*where).values(revoked_at=now))
     return int(result.rowcount)
+
+
+async def rotate(
+    conn: AsyncConnection, organisation: str, grace: timedelta = timedelta(hours=24)
+) -> str:
+    """Issue a new key with the scopes of the live ones; those stop working after grace."""
+    now = datetime.now(UTC)
+    live = list(
+        await conn.execute(
+            select(api_keys.c.key_id, api_keys.c.scopes).where(
+                api_keys.c.organisation == organisation, _live(now)
+            )
+        )
+    )
+    scopes = sorted({s for r in live for s in r.scopes.split()}) or list(SCOPES)
+    until = now + grace
+    for r in live:
+        await conn.execute(
+            update(api_keys)
+            .where(api_keys.c.key_id == r.key_id, _live(until))
+            .values(revoked_at=until)
+        )
+    return await issue(conn, organisation, tuple(scopes))
 
 
 async def authenticate(conn: AsyncConnection, token: str) -> Partner | None:
@@ -76,7 +137,7 @@ async def authenticate(conn: AsyncConnection, token: str) -> Partner | None:
         return None
     row = (
         await conn.execute(
-            select(api_keys).where(api_keys.c.key_id == parts[1], api_keys.c.revoked_at.is_(None))
+            select(api_keys).where(api_keys.c.key_id == parts[1], _live(datetime.now(UTC)))
         )
     ).first()
     if row is None or not hmac.compare_digest(row.secret_hash, _hash(parts[2])):

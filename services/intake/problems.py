@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
@@ -24,25 +25,50 @@ class Problem(Exception):
         detail: str,
         errors: list[dict[str, str]] | None = None,
         headers: dict[str, str] | None = None,
+        extensions: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.errors = errors or []
         self.headers = headers or {}
+        self.extensions = extensions or {}
+
+
+def problem_body(status: int, slug: str, title: str, detail: str, instance: str) -> dict[str, Any]:
+    """The RFC 9457 members of a problem."""
+    return {
+        "type": _BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
 
 
 def problem_response(p: Problem, instance: str) -> JSONResponse:
     """Render a Problem."""
-    body: dict[str, Any] = {
-        "type": _BASE + p.slug,
-        "title": p.title,
-        "status": p.status,
-        "detail": p.detail,
-        "instance": instance,
-    }
+    body = problem_body(p.status, p.slug, p.title, p.detail, instance)
     if p.errors:
         body["errors"] = p.errors
+    body.update(p.extensions)
     return JSONResponse(body, status_code=p.status, media_type=PROBLEM, headers=p.headers)
+
+
+def invalid(errors: list[dict[str, str]]) -> Problem:
+    """422 naming each offending field (never its value)."""
+    first = errors[0]["field"] if errors else "(body)"
+    return Problem(
+        422,
+        "invalid-request",
+        "The request is not valid",
+        f"{len(errors)} problem(s), first at '{first}'",
+        errors,
+    )
+
+
+def conflict(detail: str, headers: dict[str, str] | None = None) -> Problem:
+    """409: the request conflicts with the referral's current state."""
+    return Problem(409, "conflict", "Conflict with the current state", detail, headers=headers)
 
 
 def field_errors(errors: list[dict[str, Any]], skip_prefix: int) -> list[dict[str, str]]:
@@ -65,26 +91,35 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(list(exc.errors()), skip_prefix=1)
-        first = errors[0]["field"] if errors else "(body)"
-        return problem_response(
-            Problem(
-                422,
-                "invalid-request",
-                "The request is not valid",
-                f"{len(errors)} problem(s), first at '{first}'",
-                errors,
-            ),
-            request.url.path,
-        )
+        return problem_response(invalid(errors), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        slug = {400: "malformed-request", 404: "not-found", 405: "method-not-allowed"}.get(
+            exc.status_code, "http-error"
+        )
         title = str(exc.detail) if isinstance(exc.detail, str) else "HTTP error"
         return problem_response(
             Problem(exc.status_code, slug, title, title, headers=dict(exc.headers or {})),
             request.url.path,
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # Broken or refused database connections are transient: say so, never a 500.
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return problem_response(
+                Problem(
+                    503,
+                    "unavailable",
+                    "Service unavailable",
+                    "The database is briefly unavailable; retry (with the same "
+                    "Idempotency-Key) shortly.",
+                    headers={"Retry-After": "1"},
+                ),
+                request.url.path,
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

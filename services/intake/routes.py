@@ -1,47 +1,82 @@
-"""The /v1 partner API."""
+"""The /v1 API for originators (submit, follow, cancel) and reference data."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Body, Header, Response
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
-from services.intake.dependencies import DbDep, PartnerDep, SettingsDep, require
-from services.intake.problems import Problem
-from services.intake.schemas import AcceptedResponse, StatusResponse, TimelineEntry, Vocabulary
+from services.intake import changes
+from services.intake.changes import NOT_FOUND
+from services.intake.dependencies import DbDep, InFlightDep, PartnerDep, SettingsDep, require
+from services.intake.problems import Problem, conflict, invalid
+from services.intake.schemas import (
+    AUTHED,
+    SUBMISSION_EXAMPLE,
+    AcceptedResponse,
+    CancelRequest,
+    HealthResponse,
+    RecipientView,
+    StatusResponse,
+    TimelineEntry,
+    Vocabulary,
+    problems,
+)
 from services.intake.submission import accept
+from vrp.domain.lifecycle import RecipientState, ReferralState
 from vrp.domain.referral import ReferralSubmission
-from vrp.domain.vocabulary import OVERRIDE_GROUNDS, REASONS, ConsentState, RiskLevel
-from vrp.store.tables import referral_timeline, referrals
+from vrp.domain.vocabulary import (
+    CANCEL_REASONS,
+    DECLINE_REASONS,
+    OUTCOMES,
+    OVERRIDE_GROUNDS,
+    REASONS,
+    ConsentState,
+    RiskLevel,
+)
+from vrp.store.tables import received_referrals, referral_timeline, referrals
 
 router = APIRouter()
-_NOT_FOUND = Problem(404, "not-found", "Not found", "No referral with this id is visible to you.")
 
 
-@router.post("/v1/referrals", status_code=202, response_model=AcceptedResponse, tags=["referrals"])
+@router.post(
+    "/v1/referrals",
+    status_code=202,
+    response_model=AcceptedResponse,
+    tags=["referrals"],
+    responses=problems(*AUTHED, 400, 409, 413, 422),
+)
 async def submit_referral(
-    body: ReferralSubmission,
+    body: Annotated[
+        ReferralSubmission,
+        Body(openapi_examples={"a-and-e": {"summary": "From A&E", "value": SUBMISSION_EXAMPLE}}),
+    ],
     partner: PartnerDep,
     db: DbDep,
     settings: SettingsDep,
+    in_flight: InFlightDep,
     response: Response,
-    idempotency_key: Annotated[str, Header(min_length=8, max_length=200)],
+    idempotency_key: Annotated[
+        str, Header(min_length=8, max_length=200, pattern=r"^[\x21-\x7e]+$")
+    ],
 ) -> AcceptedResponse:
-    """Submit a referral. 202 means it is stored durably; the same key and body replay."""
+    """Submit a referral. 202 means it is stored durably. The same Idempotency-Key and body
+    replay the original answer; a different body is 422; while the first request with the
+    key is still being committed, 409 with Retry-After."""
     require(partner, "referrals:submit")
-    today_problems = body.check_dates(_today())
-    if today_problems:
-        errors = [{"field": f, "detail": d} for f, d in today_problems]
-        raise Problem(
-            422,
-            "invalid-request",
-            "The request is not valid",
-            f"{len(errors)} problem(s), first at '{errors[0]['field']}'",
-            errors,
-        )
-    accepted = await accept(db, partner, idempotency_key, body)
+    date_problems = body.check_dates(_today())
+    if date_problems:
+        raise invalid([{"field": f, "detail": d} for f, d in date_problems])
+    with in_flight.claim(partner.organisation, idempotency_key) as mine:
+        if not mine:
+            raise conflict(
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+                headers={"Retry-After": "1"},
+            )
+        accepted = await accept(db, partner, idempotency_key, body)
     status_url = f"{settings.public_url}/v1/referrals/{accepted.referral_id}"
     response.headers["Location"] = status_url
     if accepted.replayed:
@@ -54,9 +89,14 @@ async def submit_referral(
     )
 
 
-@router.get("/v1/referrals/{referral_id}", response_model=StatusResponse, tags=["referrals"])
+@router.get(
+    "/v1/referrals/{referral_id}",
+    response_model=StatusResponse,
+    tags=["referrals"],
+    responses=problems(*AUTHED, 404),
+)
 async def referral_status(referral_id: str, partner: PartnerDep, db: DbDep) -> StatusResponse:
-    """Status and timeline of a referral you sent (404 for anyone else's)."""
+    """Status, timeline and recipients of a referral you sent (404 for anyone else's)."""
     require(partner, "referrals:read")
     async with db.engine.connect() as conn:
         row = (
@@ -66,6 +106,7 @@ async def referral_status(referral_id: str, partner: PartnerDep, db: DbDep) -> S
                     referrals.c.reference,
                     referrals.c.status,
                     referrals.c.created_at,
+                    referrals.c.updated_at,
                 ).where(
                     referrals.c.id == referral_id, referrals.c.source_org == partner.organisation
                 )
@@ -73,47 +114,102 @@ async def referral_status(referral_id: str, partner: PartnerDep, db: DbDep) -> S
         ).first()
         if row is None:
             await conn.rollback()
-            raise _NOT_FOUND
+            raise NOT_FOUND
         events = await conn.execute(
             select(referral_timeline.c.type, referral_timeline.c.at, referral_timeline.c.detail)
             .where(referral_timeline.c.referral_id == referral_id)
             .order_by(referral_timeline.c.at, referral_timeline.c.event_id)
         )
         timeline = [TimelineEntry(type=e.type, at=e.at, detail=e.detail) for e in events]
+        recipients = [
+            RecipientView(
+                organisation=r.organisation,
+                intervention=r.intervention,
+                status=RecipientState(r.status),
+                reason=r.reason,
+                outcome=r.outcome,
+                received_at=r.received_at,
+                updated_at=r.updated_at,
+            )
+            for r in await conn.execute(
+                select(received_referrals)
+                .where(received_referrals.c.referral_id == referral_id)
+                .order_by(received_referrals.c.received_at, received_referrals.c.intervention)
+            )
+        ]
         await conn.rollback()
     return StatusResponse(
         id=row.id,
         reference=row.reference,
         status=row.status,
         received_at=row.created_at,
+        updated_at=row.updated_at,
         timeline=timeline,
+        recipients=recipients,
     )
 
 
-@router.get("/v1/vocabularies", response_model=dict[str, Vocabulary], tags=["reference"])
+@router.post(
+    "/v1/referrals/{referral_id}/cancel",
+    response_model=StatusResponse,
+    tags=["referrals"],
+    responses=problems(*AUTHED, 400, 404, 409, 413, 422),
+)
+async def cancel_referral(
+    referral_id: str, body: CancelRequest, partner: PartnerDep, db: DbDep
+) -> StatusResponse:
+    """Withdraw a referral you sent, only before any receiving organisation accepted it
+    (409 otherwise). Repeating a cancellation is harmless."""
+    require(partner, "referrals:submit")
+    await changes.cancel(db, partner, referral_id, body.reason)
+    return await referral_status(referral_id, partner, db)
+
+
+@router.get(
+    "/v1/vocabularies",
+    response_model=dict[str, Vocabulary],
+    tags=["reference"],
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {"risk-levels": {"codes": {"high": "high"}}},
+                }
+            }
+        }
+    },
+)
 async def vocabularies() -> dict[str, Vocabulary]:
-    """Every coded value a referral may carry, with its label."""
+    """Every coded value the API uses, with its label."""
     return {
         "reasons": Vocabulary(codes=REASONS),
         "risk-levels": Vocabulary(codes={r.value: r.value for r in RiskLevel}),
         "consent-states": Vocabulary(codes={c.value: c.value for c in ConsentState}),
         "override-grounds": Vocabulary(codes=OVERRIDE_GROUNDS),
+        "cancel-reasons": Vocabulary(codes=CANCEL_REASONS),
+        "decline-reasons": Vocabulary(codes=DECLINE_REASONS),
+        "outcomes": Vocabulary(codes=OUTCOMES),
+        "referral-states": Vocabulary(codes={s.value: s.value for s in ReferralState}),
+        "response-states": Vocabulary(codes={s.value: s.value for s in RecipientState}),
     }
 
 
-@router.get("/health", tags=["operations"])
-async def health() -> dict[str, str]:
+@router.get("/health", response_model=HealthResponse, tags=["operations"])
+async def health() -> HealthResponse:
     """Liveness: the process answers."""
-    return {"status": "ok"}
+    return HealthResponse(status="ok")
 
 
-@router.get("/ready", tags=["operations"])
-async def ready(db: DbDep) -> dict[str, str]:
-    """Readiness: the database answers."""
-    async with db.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
-        await conn.rollback()
-    return {"status": "ready"}
+@router.get("/ready", response_model=HealthResponse, tags=["operations"], responses=problems(503))
+async def ready(db: DbDep) -> HealthResponse:
+    """Readiness: the database answers (503 when it does not)."""
+    try:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            await conn.rollback()
+    except (DBAPIError, OSError, TimeoutError):
+        raise Problem(503, "unavailable", "Not ready", "The database is unreachable.") from None
+    return HealthResponse(status="ready")
 
 
 def _today() -> date:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, Table, bindparam, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.intake.keys import Partner
 from services.intake.problems import Problem
@@ -19,10 +20,51 @@ from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralReceived
 from vrp.store import outbox
 from vrp.store.database import Database
+from vrp.store.tables import outbox as outbox_table
 from vrp.store.tables import referral_timeline, referrals
 
 PRODUCER = "intake"
 SOURCE = "/vrp/intake"
+
+
+def _insert(table: Table, columns: list[str]) -> Insert:
+    return table.insert().values(
+        {c: bindparam(f"{table.name}_{c}", type_=table.c[c].type) for c in columns}
+    )
+
+
+# One statement, one round trip, atomic and durable by itself (PostgreSQL runs
+# data-modifying CTEs exactly once, with the outer INSERT); compiled once per process.
+_COMBINED_INSERT = (
+    _insert(
+        outbox_table,
+        ["event_id", "producer", "topic", "key", "value", "traceparent", "created_at"],
+    )
+    .add_cte(
+        _insert(
+            referrals,
+            [
+                "id",
+                "reference",
+                "source_org",
+                "idempotency_key",
+                "request_hash",
+                "status",
+                "local_authority",
+                "body",
+                "created_at",
+                "updated_at",
+            ],
+        )
+        .returning(referrals.c.id)
+        .cte("r")
+    )
+    .add_cte(
+        _insert(referral_timeline, ["event_id", "referral_id", "type", "at", "detail"])
+        .returning(referral_timeline.c.event_id)
+        .cte("t")
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -54,35 +96,56 @@ async def accept(
         submission=submission,
     )
     envelope = Envelope.wrap(ReferralReceived(referral=referral), SOURCE, referral.id)
+    rows = {
+        referrals: {
+            "id": referral.id,
+            "reference": reference(rid),
+            "source_org": partner.organisation,
+            "idempotency_key": idempotency_key,
+            "request_hash": fingerprint,
+            "status": "received",
+            "local_authority": referral.local_authority,
+            "body": envelope.data["referral"],
+            "created_at": now,
+            "updated_at": now,
+        },
+        referral_timeline: {
+            "event_id": envelope.id,
+            "referral_id": referral.id,
+            "type": "received",
+            "at": now,
+            "detail": {},
+        },
+        outbox_table: outbox.row_values(PRODUCER, topics.RECEIVED, referral.id, envelope),
+    }
     try:
-        async with db.transaction() as conn:
-            await conn.execute(
-                referrals.insert().values(
-                    id=referral.id,
-                    reference=reference(rid),
-                    source_org=partner.organisation,
-                    idempotency_key=idempotency_key,
-                    request_hash=fingerprint,
-                    status="received",
-                    local_authority=referral.local_authority,
-                    body=referral.model_dump(mode="json"),
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            await conn.execute(
-                referral_timeline.insert().values(
-                    event_id=envelope.id,
-                    referral_id=referral.id,
-                    type="received",
-                    at=now,
-                    detail={},
-                )
-            )
-            await outbox.add(conn, PRODUCER, topics.RECEIVED, referral.id, envelope)
+        await _store(db, rows)
     except IntegrityError:
         return await _replay(db, partner, idempotency_key, fingerprint)
     return Accepted(referral.id, reference(rid), replayed=False)
+
+
+async def _store(db: Database, rows: dict[Table, dict[str, Any]]) -> None:
+    for attempt in (1, 2):
+        try:
+            await _store_once(db, rows)
+            return
+        except DBAPIError as exc:
+            # A pooled connection broken by a database restart (no pre-ping): SQLAlchemy
+            # has replaced the pool; one retry is safe, the idempotency key dedupes it.
+            if not exc.connection_invalidated or attempt == 2 or isinstance(exc, IntegrityError):
+                raise
+
+
+async def _store_once(db: Database, rows: dict[Table, dict[str, Any]]) -> None:
+    async with db.transaction(single_statement=True) as conn:
+        if db.is_sqlite:
+            for table, values in rows.items():
+                await conn.execute(table.insert(), values)
+        else:
+            params = {f"{t.name}_{k}": v for t, values in rows.items() for k, v in values.items()}
+            await conn.execute(_COMBINED_INSERT, params)
+        outbox.staged(conn)
 
 
 async def _replay(db: Database, partner: Partner, key: str, fingerprint: str) -> Accepted:

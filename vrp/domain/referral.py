@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from vrp.domain.geography import normalise_postcode
 from vrp.domain.identifiers import nhs_number_is_valid
@@ -38,7 +38,15 @@ def _ground(value: str) -> str:
     return value
 
 
+def _calendar_date(value: object) -> object:
+    # JSON numbers would otherwise be read as Unix timestamps; a date must be YYYY-MM-DD.
+    if isinstance(value, int | float):
+        raise ValueError("must be a date written as YYYY-MM-DD")
+    return value
+
+
 NhsNumber = Annotated[str, AfterValidator(_nhs_number)]
+CalendarDate = Annotated[date, BeforeValidator(_calendar_date)]
 Postcode = Annotated[str, AfterValidator(_postcode)]
 ReasonCode = Annotated[str, AfterValidator(_reason)]
 OverrideGround = Annotated[str, AfterValidator(_ground)]
@@ -77,7 +85,7 @@ class Subject(_Model):
 
     given_name: Text
     family_name: Text
-    date_of_birth: date
+    date_of_birth: CalendarDate
     nhs_number: NhsNumber | None = None
     postcode: Postcode
     contact: Contact | None = None
@@ -96,7 +104,7 @@ class Consent(_Model):
     """The person's consent to sharing, or a recorded override."""
 
     state: ConsentState
-    recorded_on: date | None = None
+    recorded_on: CalendarDate | None = None
     override: ConsentOverride | None = None
 
     @model_validator(mode="after")

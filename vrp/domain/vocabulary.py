@@ -87,3 +87,66 @@ class Treatment(StrEnum):
     OMIT = "omit"
     PSEUDONYMISE = "pseudonymise"
     AGE_BAND = "age-band"
+
+
+class DeclineReason(StrEnum):
+    """Why a receiving organisation declined a referral (FHIR Task 'rejected' reasons)."""
+
+    NO_CAPACITY = "no-capacity"
+    NOT_ELIGIBLE = "not-eligible"
+    OUT_OF_AREA = "out-of-area"
+    ALREADY_SUPPORTED = "already-supported"
+    INSUFFICIENT_INFORMATION = "insufficient-information"
+    RISK_BEYOND_SERVICE = "risk-beyond-service"
+    REFERRED_ELSEWHERE = "referred-elsewhere"
+
+
+DECLINE_REASONS: dict[str, str] = {
+    DeclineReason.NO_CAPACITY: "The service has no capacity",
+    DeclineReason.NOT_ELIGIBLE: "The person does not meet the service's eligibility criteria",
+    DeclineReason.OUT_OF_AREA: "The person lives outside the service's area",
+    DeclineReason.ALREADY_SUPPORTED: "The person is already supported by the service",
+    DeclineReason.INSUFFICIENT_INFORMATION: "Not enough information to accept the referral",
+    DeclineReason.RISK_BEYOND_SERVICE: "The risk is beyond what the service can safely manage",
+    DeclineReason.REFERRED_ELSEWHERE: "A more suitable service was recommended",
+}
+
+
+class Outcome(StrEnum):
+    """How a completed referral ended (closed-loop outcome)."""
+
+    ENGAGED = "engaged"
+    COULD_NOT_CONTACT = "could-not-contact"
+    DECLINED_BY_PERSON = "declined-by-person"
+    REFERRED_ELSEWHERE = "referred-elsewhere"
+    MOVED_OUT_OF_AREA = "moved-out-of-area"
+    NO_LONGER_NEEDED = "no-longer-needed"
+
+
+OUTCOMES: dict[str, str] = {
+    Outcome.ENGAGED: "The person engaged with the intervention",
+    Outcome.COULD_NOT_CONTACT: "The person could not be contacted",
+    Outcome.DECLINED_BY_PERSON: "The person declined the support offered",
+    Outcome.REFERRED_ELSEWHERE: "The person was referred on to another service",
+    Outcome.MOVED_OUT_OF_AREA: "The person moved out of the area",
+    Outcome.NO_LONGER_NEEDED: "Support was no longer needed",
+}
+
+
+class CancelReason(StrEnum):
+    """Why the originator withdrew a referral."""
+
+    ENTERED_IN_ERROR = "entered-in-error"
+    NO_LONGER_NEEDED = "no-longer-needed"
+    CONSENT_WITHDRAWN = "consent-withdrawn"
+    REFERRED_ELSEWHERE = "referred-elsewhere"
+    DUPLICATE = "duplicate"
+
+
+CANCEL_REASONS: dict[str, str] = {
+    CancelReason.ENTERED_IN_ERROR: "The referral was made in error",
+    CancelReason.NO_LONGER_NEEDED: "The referral is no longer needed",
+    CancelReason.CONSENT_WITHDRAWN: "The person withdrew consent to the referral",
+    CancelReason.REFERRED_ELSEWHERE: "The person was referred to another service instead",
+    CancelReason.DUPLICATE: "The referral duplicates another one",
+}

@@ -19,6 +19,8 @@ INTERNAL = (RECEIVED, DECIDED, STATUS, ALERTS, DEAD_LETTER)
 INTAKE_GROUP = "vrp-intake"
 ROUTER_GROUP = "vrp-router"
 NOTIFIER_GROUP = "vrp-notifier"
+INTAKE_INBOX_GROUP = "vrp-intake-inbox"
+"""Intake's consumer of every partner topic: it keeps each receiver's inbox for the API."""
 
 
 def partner_referrals(org_id: str) -> str:
@@ -33,3 +35,16 @@ def partner_referrals(org_id: str) -> str:
 def partner_status(org_id: str) -> str:
     """The topic on which one organisation follows the referrals it sent (ids and codes)."""
     return f"partner.{org_id}.status"
+
+
+PARTNER_PREFIX = "partner."
+PARTNER_SUFFIX = ".referrals"
+"""Every partner topic is PARTNER_PREFIX + organisation id + PARTNER_SUFFIX."""
+
+
+def partner_of(topic: str) -> str | None:
+    """The organisation a partner referrals topic belongs to, or None for other topics."""
+    if topic.startswith(PARTNER_PREFIX) and topic.endswith(PARTNER_SUFFIX):
+        org = topic[len(PARTNER_PREFIX) : -len(PARTNER_SUFFIX)]
+        return org or None
+    return None

@@ -23,9 +23,14 @@ def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
 
 
 class Database:
-    """Owns the engine; notifies listeners after a commit that wrote outbox rows."""
+    """Owns the engine; notifies listeners after a commit that wrote outbox rows.
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    pre_ping checks every pooled connection before use (three round trips with asyncpg);
+    without it a connection broken by a database restart fails on first use instead, and
+    SQLAlchemy then replaces the whole pool, so callers must retry (workers and relays do).
+    """
+
+    def __init__(self, url: str, pool_size: int = 10, pre_ping: bool = True) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._listeners: list[Callable[[], None]] = []
@@ -35,7 +40,7 @@ class Database:
             _sqlite_durable_serial(self.engine)
         else:
             self.engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
             )
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
@@ -43,13 +48,22 @@ class Database:
         self._listeners.append(listener)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One unit of work: commits on success, rolls back on error."""
+    async def transaction(self, single_statement: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One unit of work: commits on success, rolls back on error.
+
+        single_statement: the caller executes exactly one SQL statement, which PostgreSQL
+        runs atomically and durably on its own, so BEGIN and COMMIT (two round trips) are
+        skipped. Ignored on SQLite.
+        """
         async with self.engine.connect() as conn:
             conn.info.pop(OUTBOX_WRITTEN, None)
             conn.info.pop(_AFTER_COMMIT, None)
-            async with conn.begin():
+            if single_statement and not self.is_sqlite:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
                 yield conn
+            else:
+                async with conn.begin():
+                    yield conn
             callbacks: list[Callable[[], None]] = conn.info.pop(_AFTER_COMMIT, [])
             if conn.info.pop(OUTBOX_WRITTEN, False):
                 callbacks = [*self._listeners, *callbacks]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.events.envelope import Envelope
@@ -26,25 +27,37 @@ class OutboxRow:
     traceparent: str | None
 
 
+def row_values(producer: str, topic: str, key: str, envelope: Envelope) -> dict[str, Any]:
+    """The outbox row for an event, with the current trace context if it carries none."""
+    traceparent = envelope.traceparent or current_traceparent()
+    if traceparent != envelope.traceparent:
+        envelope = envelope.model_copy(update={"traceparent": traceparent})
+    return {
+        "event_id": envelope.id,
+        "producer": producer,
+        "topic": topic,
+        "key": key,
+        "value": envelope.to_bytes(),
+        "traceparent": traceparent,
+        "created_at": datetime.now(UTC),
+    }
+
+
+def staged(conn: AsyncConnection) -> None:
+    """Record that this transaction wrote outbox rows itself (e.g. inside a combined
+    statement), so relays and embedded consumers are woken after the commit."""
+    conn.info[OUTBOX_WRITTEN] = True
+
+
 async def add(
     conn: AsyncConnection, producer: str, topic: str, key: str, envelope: Envelope
 ) -> Envelope:
     """Stage an event for topic, keyed (so one referral's events stay in order)."""
-    traceparent = envelope.traceparent or current_traceparent()
-    if traceparent != envelope.traceparent:
-        envelope = envelope.model_copy(update={"traceparent": traceparent})
-    await conn.execute(
-        outbox.insert().values(
-            event_id=envelope.id,
-            producer=producer,
-            topic=topic,
-            key=key,
-            value=envelope.to_bytes(),
-            traceparent=traceparent,
-            created_at=datetime.now(UTC),
-        )
-    )
-    conn.info[OUTBOX_WRITTEN] = True
+    values = row_values(producer, topic, key, envelope)
+    await conn.execute(outbox.insert().values(**values))
+    staged(conn)
+    if values["traceparent"] != envelope.traceparent:
+        envelope = envelope.model_copy(update={"traceparent": values["traceparent"]})
     return envelope
 
 
@@ -74,9 +87,24 @@ async def mark_published(conn: AsyncConnection, ids: list[int]) -> None:
 
 
 async def read_log(
-    conn: AsyncConnection, after: int, topics: tuple[str, ...], limit: int
+    conn: AsyncConnection,
+    after: int,
+    topics: tuple[str, ...],
+    limit: int,
+    patterns: tuple[tuple[str, str], ...] = (),
 ) -> list[OutboxRow]:
-    """Embedded mode: rows after a position on the given topics, in commit order."""
+    """Embedded mode: rows after a position on the given topics (or topics named
+    prefix...suffix for each (prefix, suffix) pattern), in commit order."""
+    on_topic = or_(
+        outbox.c.topic.in_(topics),
+        *(
+            and_(
+                outbox.c.topic.startswith(prefix, autoescape=True),
+                outbox.c.topic.endswith(suffix, autoescape=True),
+            )
+            for prefix, suffix in patterns
+        ),
+    )
     rows = await conn.execute(
         select(
             outbox.c.id,
@@ -86,7 +114,7 @@ async def read_log(
             outbox.c.value,
             outbox.c.traceparent,
         )
-        .where(outbox.c.id > after, outbox.c.topic.in_(topics))
+        .where(outbox.c.id > after, on_topic)
         .order_by(outbox.c.id)
         .limit(limit)
     )

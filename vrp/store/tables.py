@@ -83,7 +83,7 @@ consumer_positions = Table(
 api_keys = Table(
     "api_keys",
     metadata,
-    Column("key_id", String(24), primary_key=True),
+    Column("key_id", String(64), primary_key=True),
     Column("organisation", String(64), nullable=False, index=True),
     Column("secret_hash", String(64), nullable=False),
     Column("scopes", String(200), nullable=False),
@@ -180,4 +180,54 @@ notifications = Table(
     Column("next_attempt_at", _Time, nullable=False),
     Column("sent_at", _Time),
     Index("ix_notifications_due", "status", "next_attempt_at"),
+)
+
+# Intake: each partner's inbox of referrals routed to it, exactly as minimised for it.
+received_referrals = Table(
+    "received_referrals",
+    metadata,
+    Column("referral_id", String(36), primary_key=True),
+    Column("intervention", String(64), primary_key=True),
+    Column("organisation", String(64), nullable=False),
+    Column("reference", String(16), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reason", String(40)),
+    Column("outcome", String(40)),
+    Column("received_at", _Time, nullable=False),
+    Column("updated_at", _Time, nullable=False),
+    Index("ix_received_referrals_inbox", "organisation", "received_at", "referral_id"),
+)
+
+# Intake: OAuth 2.0 clients (RFC 7523 private_key_jwt) with their registered public keys.
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("organisation", String(64), nullable=False, index=True),
+    Column("jwks", JSON, nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("created_at", _Time, nullable=False),
+    Column("revoked_at", _Time),
+)
+
+# Intake: client-assertion ids already used (replay protection until they expire).
+oauth_assertions = Table(
+    "oauth_assertions",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("jti", String(200), primary_key=True),
+    Column("expires_at", _Time, nullable=False, index=True),
+)
+
+# Intake: short-lived opaque access tokens, stored only as hashes.
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("organisation", String(64), nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("expires_at", _Time, nullable=False, index=True),
 )

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vrp.store.database import Database
 from vrp.store.outbox import read_log
 from vrp.store.tables import consumer_positions
-from vrp.transport.base import Message
+from vrp.transport.base import Message, TopicPattern
 
 
 class EmbeddedSubscription:
@@ -19,11 +19,17 @@ class EmbeddedSubscription:
     so a crash replays nothing twice and loses nothing (SQLite commits in id order)."""
 
     def __init__(
-        self, db: Database, consumer: str, topics: tuple[str, ...], poll_interval: float
+        self,
+        db: Database,
+        consumer: str,
+        topics: tuple[str, ...],
+        poll_interval: float,
+        patterns: tuple[TopicPattern, ...] = (),
     ) -> None:
         self._db = db
         self._consumer = consumer
         self._topics = topics
+        self._patterns = tuple((p.prefix, p.suffix) for p in patterns)
         self._poll = poll_interval
         self._position = 0
         self._wake = asyncio.Event()
@@ -54,7 +60,7 @@ class EmbeddedSubscription:
 
     async def _read(self, max_records: int) -> list[Message]:
         async with self._db.engine.connect() as conn:
-            rows = await read_log(conn, self._position, self._topics, max_records)
+            rows = await read_log(conn, self._position, self._topics, max_records, self._patterns)
             await conn.rollback()
         return [
             Message(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -11,7 +12,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.store.outbox import OutboxRow
-from vrp.transport.base import Message
+from vrp.transport.base import Message, TopicPattern
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +27,27 @@ class KafkaSubscription:
         topics: tuple[str, ...],
         client_id: str,
         namespace: str = "",
+        patterns: tuple[TopicPattern, ...] = (),
     ) -> None:
         self._ns = namespace
         self._consumer = AIOKafkaConsumer(
-            *(namespace + t for t in topics),
             **options,
             group_id=namespace + group,
             client_id=client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            # Pattern subscriptions discover new topics on each metadata refresh.
+            metadata_max_age_ms=30_000,
         )
+        if patterns:
+            # Kafka subscribes to either names or one pattern: names join the alternation.
+            alternatives = [re.escape(namespace + t) for t in topics] + [
+                re.escape(namespace + p.prefix) + r"[^.]+" + re.escape(p.suffix) for p in patterns
+            ]
+            self._consumer.subscribe(pattern="^(?:" + "|".join(alternatives) + ")$")
+        else:
+            self._consumer.subscribe(topics=[namespace + t for t in topics])
 
     async def start(self) -> None:
         """Connect and join the group."""

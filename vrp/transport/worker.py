@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -27,6 +28,10 @@ from vrp.transport.base import Message, Subscription
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncConnection, Envelope], Awaitable[None]]
+
+current_topic: ContextVar[str] = ContextVar("current_topic", default="")
+"""The topic (without namespace) of the event a handler is processing, for handlers of
+topic patterns that need to know which topic matched."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,7 @@ class Worker:
 
     async def _handle_one(self, conn: AsyncConnection, d: Delivery) -> None:
         with d.span():
+            token = current_topic.set(d.message.topic)
             try:
                 async with conn.begin_nested():
                     await self._handler(conn, d.envelope)
@@ -181,6 +187,8 @@ class Worker:
                 # The savepoint undid the handler's writes; park the event with its reason
                 # on the dead-letter topic and move on rather than block the partition.
                 await self._dead_letter(conn, d.message, d.envelope.id, safe_reason(exc))
+            finally:
+                current_topic.reset(token)
 
     async def _dead_letter(
         self, conn: AsyncConnection, message: Message, event_id: str | None, reason: str

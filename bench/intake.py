@@ -1,0 +1,430 @@
+"""Benchmark: POST /v1/referrals on PostgreSQL, against a one-INSERT FastAPI baseline.
+
+    .venv/bin/python -m bench.intake [--runs 3] [--duration 8] [--rates 200,500,1000]
+
+Starts the real `vrp intake` process (Kafka transport: API, outbox relay and consumers in
+one process, uvicorn on 127.0.0.1) on a fresh PostgreSQL database, and the baseline app
+(bench/baseline_app.py: FastAPI, one INSERT per request) on the same database. A separate
+load process drives each at fixed rates (open loop: latency is measured from the scheduled
+send time, so a server that falls behind is charged for the queue) and at "max" (closed
+loop, fixed concurrency). Every 2xx from intake is a durable referral (committed with its
+outbox event). Prints sustained throughput and p50/p99 per step, medians over the runs, and
+intake's share of the baseline's maximum throughput. Needs PostgreSQL and Kafka running
+(deploy/). Not a test; stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DB = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_bench_intake"
+_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------- load process
+
+
+class Connection:
+    """A keep-alive HTTP/1.1 connection speaking just enough HTTP for this benchmark."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, raw: bytes) -> int:
+        """Send one request, return the status; reconnects once if the server closed an
+        idle connection (uvicorn's keep-alive timeout)."""
+        for attempt in (1, 2):
+            if self.reader is None or self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+            try:
+                self.writer.write(raw)
+                head = await self.reader.readuntil(b"\r\n\r\n")
+                match = _LENGTH.search(head)
+                if match:
+                    await self.reader.readexactly(int(match.group(1)))
+                return int(head[9:12])
+            except (asyncio.IncompleteReadError, ConnectionError):
+                self.writer.close()
+                self.reader = self.writer = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _requests(port: int, token: str, run: str, body: bytes) -> Any:
+    i = 0
+    while True:
+        i += 1
+        yield (
+            f"POST /v1/referrals HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {token}\r\nIdempotency-Key: bench-{run}-{i:09d}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+
+async def _pool(port: int, size: int) -> asyncio.Queue[Connection]:
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(size):
+        pool.put_nowait(Connection(port))
+    return pool
+
+
+def _summary(latencies: list[float], ok: int, errors: int, elapsed: float) -> dict[str, Any]:
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0
+        )
+
+    return {
+        "throughput": ok / elapsed if elapsed > 0 else 0.0,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "ok": ok,
+        "errors": errors,
+    }
+
+
+async def fixed_rate(port: int, requests: Any, rate: float, duration: float) -> dict[str, Any]:
+    """Open loop: send at `rate` regardless of answers; latency from the scheduled time."""
+    pool = await _pool(port, 128)
+    latencies: list[float] = []
+    counts = {"ok": 0, "errors": 0}
+    last_done = 0.0
+
+    async def one(raw: bytes, scheduled: float) -> None:
+        nonlocal last_done
+        conn = await pool.get()
+        try:
+            status = await conn.request(raw)
+        finally:
+            pool.put_nowait(conn)
+        done = time.perf_counter()
+        last_done = max(last_done, done)
+        latencies.append(done - scheduled)
+        counts["ok" if 200 <= status < 300 else "errors"] += 1
+
+    n = int(rate * duration)
+    start = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(n):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(next(requests), scheduled)))
+    await asyncio.gather(*tasks)
+    return _summary(latencies, counts["ok"], counts["errors"], last_done - start)
+
+
+async def closed_loop(
+    port: int, requests: Any, concurrency: int, duration: float
+) -> dict[str, Any]:
+    """Max: `concurrency` clients, each sending its next request when answered."""
+    latencies: list[float] = []
+    counts = {"ok": 0, "errors": 0}
+    conns = [Connection(port) for _ in range(concurrency)]
+    start = time.perf_counter()
+    stop_at = start + duration
+
+    async def client(conn: Connection) -> None:
+        while time.perf_counter() < stop_at:
+            sent = time.perf_counter()
+            status = await conn.request(next(requests))
+            latencies.append(time.perf_counter() - sent)
+            counts["ok" if 200 <= status < 300 else "errors"] += 1
+
+    await asyncio.gather(*(client(c) for c in conns))
+    return _summary(latencies, counts["ok"], counts["errors"], time.perf_counter() - start)
+
+
+async def load_main(args: argparse.Namespace) -> None:
+    """The load process: one step, result as JSON on stdout."""
+    body = Path(args.body).read_bytes()
+    requests = _requests(args.port, args.token, args.run, body)
+    # Warm up connections, caches and the database's plans.
+    await fixed_rate(args.port, requests, 100, 1.0)
+    if args.rate == "max":
+        result = await closed_loop(args.port, requests, args.concurrency, args.duration)
+    else:
+        result = await fixed_rate(args.port, requests, float(args.rate), args.duration)
+    print(json.dumps(result), flush=True)
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _prepare_database(url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from vrp.store.database import Database
+    from vrp.store.migrate import upgrade
+
+    name = url.rsplit("/", 1)[-1]
+    admin = create_async_engine(url.rsplit("/", 1)[0] + "/vrp", isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        exists = await conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        )
+        if exists.first() is None:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await upgrade(db)
+    await db.dispose()
+
+
+async def _issue_key(url: str) -> str:
+    from services.intake.keys import issue
+    from vrp.store.database import Database
+
+    db = Database(url)
+    async with db.transaction() as conn:
+        key = await issue(conn, "uhb")
+    await db.dispose()
+    return key
+
+
+async def _topics(bootstrap: str, namespace: str, create: bool) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from vrp.config_files import load_configuration
+    from vrp.settings import DEMO_CONFIG_DIR
+    from vrp.transport.admin import all_topics, ensure_topics
+
+    names = all_topics(load_configuration(DEMO_CONFIG_DIR))
+    if create:
+        await ensure_topics(bootstrap, names, 3, 1, namespace)
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([namespace + n for n in names])
+    finally:
+        await admin.close()
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("server did not become ready")
+
+
+def _step(port: int, token: str, rate: str, args: argparse.Namespace, body: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.intake",
+            "--load",
+            "--port",
+            str(port),
+            "--token",
+            token,
+            "--run",
+            uuid.uuid4().hex[:8],
+            "--rate",
+            rate,
+            "--duration",
+            str(args.duration),
+            "--concurrency",
+            str(args.concurrency),
+            "--body",
+            str(body),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=args.duration * 20 + 60,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"load step failed: {out.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main_orchestrate(args: argparse.Namespace) -> None:
+    """Start both servers, run every step args.runs times, print the medians."""
+    url = args.db
+    namespace = f"bench{uuid.uuid4().hex[:8]}."
+    asyncio.run(_prepare_database(url))
+    token = asyncio.run(_issue_key(url))
+    asyncio.run(_topics(args.kafka, namespace, create=True))
+    tmp = Path(tempfile.mkdtemp(prefix="vrp-bench-"))
+    body = tmp / "referral.json"
+    body.write_text(json.dumps(json.loads((ROOT / "deploy/examples/referral.json").read_text())))
+    intake_port, base_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "VRP_TRANSPORT": "kafka",
+        "VRP_DATABASE_URL": url,
+        "VRP_DATABASE_POOL_SIZE": str(args.pool_size),
+        "VRP_KAFKA_BOOTSTRAP": args.kafka,
+        "VRP_KAFKA_NAMESPACE": namespace,
+        "VRP_RATE_LIMIT_PER_SECOND": "1000000",
+        "VRP_RATE_LIMIT_BURST": "1000000",
+        "OTEL_TRACES_EXPORTER": "none",
+        **dict(kv.split("=", 1) for kv in args.intake_env),
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, port, cmd in (
+            ("intake", intake_port, ["-m", "vrp.cli", "intake", "--port", str(intake_port)]),
+            (
+                "baseline",
+                base_port,
+                [
+                    "-m",
+                    "bench.baseline_app",
+                    "--port",
+                    str(base_port),
+                    "--db",
+                    url,
+                    "--pool-size",
+                    str(args.pool_size),
+                ],
+            ),
+        ):
+            log = tmp / f"{name}.log"
+            proc = subprocess.Popen(
+                [sys.executable, *cmd],
+                env=env,
+                cwd=ROOT,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            procs.append(proc)
+            _wait_ready(port, proc, log)
+            print(f"{name}: pid {proc.pid}, http://127.0.0.1:{port}, log {log}", flush=True)
+        rates = [*args.rates.split(","), "max"]
+        results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for run in range(args.runs):
+            for rate in rates:
+                for name, port in (("intake", intake_port), ("baseline", base_port)):
+                    r = _step(port, token, rate, args, body)
+                    results.setdefault((name, rate), []).append(r)
+                    print(
+                        f"run {run + 1} {name:8} {rate:>5}/s: {r['throughput']:7.0f}/s "
+                        f"p50 {r['p50_ms']:6.1f} ms p99 {r['p99_ms']:7.1f} ms "
+                        f"errors {r['errors']}",
+                        flush=True,
+                    )
+        _report(results, rates, args)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        with contextlib.suppress(Exception):
+            asyncio.run(_topics(args.kafka, namespace, create=False))
+
+
+def _report(
+    results: dict[tuple[str, str], list[dict[str, Any]]], rates: list[str], args: argparse.Namespace
+) -> None:
+    def med(name: str, rate: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[(name, rate)])
+
+    print(
+        f"\nMedians of {args.runs} runs, {args.duration:g} s per step, one process each, "
+        f"PostgreSQL, loopback; max = {args.concurrency} concurrent clients; "
+        f"intake env: {' '.join(args.intake_env) or '(defaults)'}\n"
+    )
+    print(
+        f"{'target':9} {'offered':>8} {'sustained/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+    )
+    for rate in rates:
+        for name in ("intake", "baseline"):
+            errors = sum(r["errors"] for r in results[(name, rate)])
+            print(
+                f"{name:9} {rate:>8} {med(name, rate, 'throughput'):12.0f} "
+                f"{med(name, rate, 'p50_ms'):8.1f} {med(name, rate, 'p99_ms'):8.1f} {errors:7d}"
+            )
+    ratio = med("intake", "max", "throughput") / med("baseline", "max", "throughput")
+    print(f"\nintake / baseline at max: {ratio:.2f}")
+    p99_200 = med("intake", "200", "p99_ms") if ("intake", "200") in results else float("nan")
+    print(
+        f"goals: >= 1000 durable referrals/s -> {med('intake', 'max', 'throughput'):.0f}/s; "
+        f"p99 <= 50 ms at 200/s -> {p99_200:.1f} ms; ratio >= 0.6 -> {ratio:.2f}"
+    )
+
+
+def main() -> None:
+    """Entry point: orchestrate, or (with --load) run one load step."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int)
+    p.add_argument("--token")
+    p.add_argument("--run")
+    p.add_argument("--rate", default="max")
+    p.add_argument("--body")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per step")
+    p.add_argument("--rates", default="200,500,1000", help="fixed rates, then max")
+    p.add_argument("--concurrency", type=int, default=32, help="clients for the max step")
+    p.add_argument("--pool-size", type=int, default=10, help="database connections per server")
+    p.add_argument(
+        "--intake-env",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE",
+        help="extra environment for intake, e.g. VRP_DATABASE_PRE_PING=false (repeatable)",
+    )
+    p.add_argument("--db", default=os.environ.get("VRP_BENCH_DATABASE_URL", DEFAULT_DB))
+    p.add_argument("--kafka", default=os.environ.get("VRP_BENCH_KAFKA", "127.0.0.1:9092"))
+    args = p.parse_args()
+    if args.load:
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(load_main(args))
+        else:
+            uvloop.run(load_main(args))
+    else:
+        main_orchestrate(args)
+
+
+if __name__ == "__main__":
+    main()

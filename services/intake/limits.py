@@ -1,0 +1,118 @@
+"""Request limits: body size (ASGI middleware), per-partner rate, in-flight idempotency keys."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.intake.problems import PROBLEM, problem_body
+
+
+class BodySizeLimit:
+    """413 problem+json for bodies above max_bytes, without ever reading more than that."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the declared length, or buffer a chunked body up to the limit."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await self._too_large(scope, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        if b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
+            return
+        buffered: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            buffered.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._too_large(scope, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return buffered.pop(0) if buffered else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        body = json.dumps(
+            problem_body(
+                413,
+                "payload-too-large",
+                "Request body too large",
+                f"Request bodies are limited to {self.max_bytes} bytes.",
+                scope["path"],
+            )
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class RateLimiter:
+    """A token bucket per organisation, in this process (each replica limits separately)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(max(burst, 1))
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str) -> int:
+        """0 when a request may proceed, else whole seconds to wait (for Retry-After)."""
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            return 0
+        self._buckets[key] = (tokens, now)
+        return max(1, math.ceil((1.0 - tokens) / self.rate))
+
+
+class InFlight:
+    """Idempotency keys whose first request is still being committed in this process."""
+
+    def __init__(self) -> None:
+        self._claimed: set[tuple[str, str]] = set()
+
+    @contextmanager
+    def claim(self, organisation: str, key: str) -> Iterator[bool]:
+        """Yields True when this request owns the key, False when another one is in flight."""
+        token = (organisation, key)
+        if token in self._claimed:
+            yield False
+            return
+        self._claimed.add(token)
+        try:
+            yield True
+        finally:
+            self._claimed.discard(token)

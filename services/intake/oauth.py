@@ -1,0 +1,207 @@
+"""OAuth 2.0 client credentials with a signed JWT client assertion (RFC 7523 private_key_jwt).
+
+The NHS API platform pattern: a partner registers a public key (JWKS); to get an access
+token it POSTs a short-lived JWT signed with the private key (iss = sub = client id,
+aud = our token endpoint URL, exp at most 5 minutes ahead, a unique jti). Tokens are
+opaque random strings, stored only as hashes, usable as Bearer tokens for 5 minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.intake.keys import SCOPES, Partner
+from vrp.store.database import Database
+from vrp.store.tables import access_tokens, oauth_assertions, oauth_clients
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")
+MAX_ASSERTION_LIFETIME = 300
+LEEWAY = 30
+TOKEN_PREFIX = "vat_"  # noqa: S105 - a prefix, not a secret
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+class OAuthError(Exception):
+    """An RFC 6749 section 5.2 error; the description never quotes the request."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+
+@dataclass(frozen=True)
+class Token:
+    """An issued access token (shown once to the client)."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_jwks(document: dict[str, Any]) -> jwt.PyJWKSet:
+    """Validate a JWKS document (raises jwt.PyJWKSetError or jwt.PyJWKError when invalid)."""
+    keys = jwt.PyJWKSet.from_dict(document)
+    for key in keys.keys:
+        if key.algorithm_name not in ALGORITHMS:
+            raise jwt.PyJWKError(f"algorithm {key.algorithm_name} is not accepted")
+    return keys
+
+
+async def register(
+    conn: AsyncConnection,
+    organisation: str,
+    jwks: dict[str, Any],
+    scopes: tuple[str, ...] = SCOPES,
+    client_id: str | None = None,
+) -> str:
+    """Register an OAuth client with its public keys; returns the client id."""
+    parse_jwks(jwks)
+    client_id = client_id or f"{organisation}-" + "".join(
+        secrets.choice(_ALPHABET) for _ in range(10)
+    )
+    await conn.execute(
+        oauth_clients.insert().values(
+            client_id=client_id,
+            organisation=organisation,
+            jwks=jwks,
+            scopes=" ".join(scopes),
+            created_at=datetime.now(UTC),
+        )
+    )
+    return client_id
+
+
+async def revoke_clients(conn: AsyncConnection, organisation: str) -> int:
+    """Revoke every OAuth client of an organisation and its live tokens; returns how many."""
+    now = datetime.now(UTC)
+    result = await conn.execute(
+        update(oauth_clients)
+        .where(oauth_clients.c.organisation == organisation, oauth_clients.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await conn.execute(delete(access_tokens).where(access_tokens.c.organisation == organisation))
+    return int(result.rowcount)
+
+
+def _claims(assertion: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        raise OAuthError("invalid_client", "client_assertion is not a JWT", 401) from None
+    return claims
+
+
+async def issue_token(
+    db: Database,
+    assertion: str,
+    token_url: str,
+    ttl: int,
+    requested_scope: str | None,
+    client_id: str | None = None,
+) -> Token:
+    """Verify a client assertion and issue an access token."""
+    issuer = _claims(assertion).get("iss")
+    if not isinstance(issuer, str) or (client_id is not None and client_id != issuer):
+        raise OAuthError("invalid_client", "iss must be the client id", 401)
+    now = datetime.now(UTC)
+    async with db.transaction() as conn:
+        row = (
+            await conn.execute(
+                select(oauth_clients).where(
+                    oauth_clients.c.client_id == issuer, oauth_clients.c.revoked_at.is_(None)
+                )
+            )
+        ).first()
+        if row is None:
+            raise OAuthError("invalid_client", "unknown or revoked client", 401)
+        claims = _verify(assertion, row.jwks, issuer, token_url)
+        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        if expires > now + timedelta(seconds=MAX_ASSERTION_LIFETIME + LEEWAY):
+            raise OAuthError("invalid_client", "exp is more than 5 minutes ahead", 401)
+        await conn.execute(delete(oauth_assertions).where(oauth_assertions.c.expires_at < now))
+        await conn.execute(delete(access_tokens).where(access_tokens.c.expires_at < now))
+        fresh = await db.insert_ignore(
+            conn,
+            oauth_assertions,
+            client_id=issuer,
+            jti=str(claims["jti"])[:200],
+            expires_at=expires,
+        )
+        if not fresh:
+            raise OAuthError("invalid_client", "this client_assertion (jti) was already used", 401)
+        allowed = set(row.scopes.split())
+        wanted = set(requested_scope.split()) if requested_scope else allowed
+        if not wanted or not wanted <= allowed:
+            raise OAuthError("invalid_scope", "the requested scope is not granted to this client")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        scope = " ".join(sorted(wanted))
+        await conn.execute(
+            access_tokens.insert().values(
+                token_hash=_hash(token),
+                client_id=issuer,
+                organisation=row.organisation,
+                scopes=scope,
+                expires_at=now + timedelta(seconds=ttl),
+            )
+        )
+    return Token(token, ttl, scope)
+
+
+def _verify(assertion: str, jwks: dict[str, Any], client_id: str, token_url: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(assertion)
+        keys = parse_jwks(jwks)
+        kid = header.get("kid")
+        candidates = [k for k in keys.keys if kid is None or k.key_id == kid]
+        if not candidates:
+            raise OAuthError("invalid_client", "no registered key has this kid", 401)
+        key = candidates[0]
+        claims: dict[str, Any] = jwt.decode(
+            assertion,
+            key=key.key,
+            algorithms=[key.algorithm_name],
+            audience=token_url,
+            issuer=client_id,
+            leeway=LEEWAY,
+            options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+        )
+    except (jwt.InvalidTokenError, jwt.PyJWKError, jwt.PyJWKSetError) as exc:
+        raise OAuthError(
+            "invalid_client", f"client_assertion rejected: {type(exc).__name__}", 401
+        ) from None
+    if claims.get("sub") != client_id:
+        raise OAuthError("invalid_client", "sub must equal iss (the client id)", 401)
+    return claims
+
+
+async def authenticate(conn: AsyncConnection, token: str) -> Partner | None:
+    """The partner an access token was issued to, or None when unknown or expired."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = (
+        await conn.execute(
+            select(access_tokens).where(
+                access_tokens.c.token_hash == _hash(token),
+                access_tokens.c.expires_at > datetime.now(UTC),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return Partner(
+        row.organisation, f"oauth:{row.client_id}", frozenset(row.scopes.split()), row.expires_at
+    )

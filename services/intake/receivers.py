@@ -1,0 +1,142 @@
+"""The /v1 API for receiving organisations: their inbox and their responses."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from sqlalchemy import Row, select, tuple_
+
+from services.intake import changes
+from services.intake.changes import NOT_FOUND
+from services.intake.dependencies import DbDep, PartnerDep, require
+from services.intake.problems import invalid
+from services.intake.schemas import (
+    AUTHED,
+    InboxItem,
+    InboxPage,
+    InboxReferral,
+    ResponseRequest,
+    problems,
+)
+from vrp.domain.lifecycle import RecipientState
+from vrp.store.tables import received_referrals
+
+router = APIRouter(tags=["receivers"])
+_RESPONSE_EXAMPLES: dict[str, Any] = {
+    "accept": {"summary": "Accept", "value": {"status": "accepted"}},
+    "decline": {"summary": "Decline", "value": {"status": "declined", "reason": "no-capacity"}},
+    "start": {"summary": "Work started", "value": {"status": "in-progress"}},
+    "complete": {"summary": "Completed", "value": {"status": "completed", "outcome": "engaged"}},
+}
+
+
+def _item(row: Row[Any]) -> InboxItem:
+    return InboxItem(
+        referral_id=row.referral_id,
+        reference=row.reference,
+        intervention=row.intervention,
+        status=RecipientState(row.status),
+        reason=row.reason,
+        outcome=row.outcome,
+        received_at=row.received_at,
+        updated_at=row.updated_at,
+        referral=row.payload,
+    )
+
+
+def _cursor(row: Row[Any]) -> str:
+    raw = f"{row.received_at.isoformat()}|{row.referral_id}|{row.intervention}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _position(cursor: str) -> tuple[datetime, str, str]:
+    try:
+        at, rid, intervention = base64.urlsafe_b64decode(cursor).decode().split("|")
+        return datetime.fromisoformat(at), rid, intervention
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise invalid(
+            [{"field": "cursor", "detail": "is not a cursor this API returned"}]
+        ) from None
+
+
+@router.get("/v1/inbox", response_model=InboxPage, responses=problems(*AUTHED, 422))
+async def inbox(
+    partner: PartnerDep,
+    db: DbDep,
+    status: Annotated[
+        RecipientState | None, Query(description="Only entries in this state")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+) -> InboxPage:
+    """Referrals routed to your organisation, oldest first, each exactly as minimised for
+    you under the information-sharing agreement."""
+    require(partner, "referrals:respond")
+    t = received_referrals.c
+    query = select(received_referrals).where(t.organisation == partner.organisation)
+    if status is not None:
+        query = query.where(t.status == status)
+    if cursor is not None:
+        query = query.where(
+            tuple_(t.received_at, t.referral_id, t.intervention) > _position(cursor)
+        )
+    query = query.order_by(t.received_at, t.referral_id, t.intervention).limit(limit + 1)
+    async with db.engine.connect() as conn:
+        rows = list(await conn.execute(query))
+        await conn.rollback()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return InboxPage(
+        items=[_item(r) for r in rows], next_cursor=_cursor(rows[-1]) if more else None
+    )
+
+
+async def _mine(db: DbDep, partner: PartnerDep, referral_id: str) -> InboxReferral:
+    async with db.engine.connect() as conn:
+        rows = list(
+            await conn.execute(
+                select(received_referrals)
+                .where(
+                    received_referrals.c.referral_id == referral_id,
+                    received_referrals.c.organisation == partner.organisation,
+                )
+                .order_by(received_referrals.c.intervention)
+            )
+        )
+        await conn.rollback()
+    if not rows:
+        raise NOT_FOUND
+    return InboxReferral(referral_id=referral_id, items=[_item(r) for r in rows])
+
+
+@router.get(
+    "/v1/inbox/{referral_id}", response_model=InboxReferral, responses=problems(*AUTHED, 404)
+)
+async def inbox_referral(referral_id: str, partner: PartnerDep, db: DbDep) -> InboxReferral:
+    """One referral routed to your organisation (404 if it was not routed to you)."""
+    require(partner, "referrals:respond")
+    return await _mine(db, partner, referral_id)
+
+
+@router.post(
+    "/v1/referrals/{referral_id}/response",
+    response_model=InboxReferral,
+    responses=problems(*AUTHED, 400, 404, 409, 413, 422),
+)
+async def respond(
+    referral_id: str,
+    body: Annotated[ResponseRequest, Body(openapi_examples=_RESPONSE_EXAMPLES)],
+    partner: PartnerDep,
+    db: DbDep,
+) -> InboxReferral:
+    """Respond to a referral routed to you: accept, decline (coded reason), in progress,
+    completed (coded outcome). Transitions that break the lifecycle are 409; repeating the
+    current response is harmless. `intervention` is needed only when several of your
+    interventions received the referral."""
+    require(partner, "referrals:respond")
+    await changes.respond(db, partner, referral_id, body)
+    return await _mine(db, partner, referral_id)

@@ -1,0 +1,427 @@
+"""The partner-facing API through real HTTP: one embedded process (intake, router, notifier)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from services.intake.keys import issue
+from services.runtime import Runtime, build, demo_key
+from tests.conftest import free_port
+from tests.support.referrals import example
+from vrp.events import topics
+from vrp.settings import Settings
+from vrp.store.tables import outbox
+
+UHB = {"Authorization": f"Bearer {demo_key('uhb')}"}
+WMP = {"Authorization": f"Bearer {demo_key('wmp')}"}
+
+
+@dataclass
+class Api:
+    runtime: Runtime
+    client: httpx.AsyncClient
+    navigators: dict[str, str]
+    submit_only: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    tmp = tmp_path_factory.mktemp("intake-api")
+    port = free_port()
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp}/vrp.db",
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        mail_dir=tmp / "mail",
+        demo_partners=True,
+        poll_interval=0.1,
+        rate_limit_per_second=10_000,
+        rate_limit_burst=10_000,
+    )
+    runtime = await build(settings, ("intake", "router", "notifier"))
+    async with runtime.db.transaction() as conn:
+        navigators = await issue(conn, "navigators")
+        submit_only = await issue(conn, "uhcw", scopes=("referrals:submit",))
+    await runtime.start()
+    await runtime.wait_started()
+    async with httpx.AsyncClient(base_url=settings.public_url, timeout=10) as client:
+        yield Api(
+            runtime,
+            client,
+            {"Authorization": f"Bearer {navigators}"},
+            {"Authorization": f"Bearer {submit_only}"},
+        )
+    await runtime.stop()
+
+
+_counter = iter(range(1_000_000))
+
+
+async def submit(api: Api, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
+    key = key or f"api-test-{next(_counter):06d}-{time.time_ns()}"
+    r = await api.client.post(
+        "/v1/referrals", json=body or example(), headers={**UHB, "Idempotency-Key": key}
+    )
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+async def delivered(api: Api, referral_id: str, timeout: float = 5.0) -> dict[str, Any]:
+    """Wait until the referral is in the navigators' inbox; return the inbox entry."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await api.client.get(f"/v1/inbox/{referral_id}", headers=api.navigators)
+        if r.status_code == 200:
+            item: dict[str, Any] = r.json()["items"][0]
+            return item
+        assert time.monotonic() < deadline, "never reached the navigators' inbox"
+        await asyncio.sleep(0.05)
+
+
+async def respond(api: Api, referral_id: str, **body: Any) -> httpx.Response:
+    return await api.client.post(
+        f"/v1/referrals/{referral_id}/response", json=body, headers=api.navigators
+    )
+
+
+def assert_problem(r: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = r.json()
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    if field is not None:
+        assert field in [e["field"] for e in problem["errors"]], problem
+    return problem
+
+
+async def test_originator_sees_status_timeline_and_recipients_but_not_their_data(
+    api: Api,
+) -> None:
+    accepted = await submit(api)
+    await delivered(api, accepted["id"])
+    deadline = time.monotonic() + 5
+    while True:  # the decision and the delivery reach intake through different consumers
+        r = await api.client.get(accepted["status_url"], headers=UHB)
+        assert r.status_code == 200
+        status = r.json()
+        if status["status"] != "received" or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert status["status"] == "routed"
+    assert {"received", "routed", "delivered"} <= {e["type"] for e in status["timeline"]}
+    [recipient] = status["recipients"]
+    assert recipient["organisation"] == "navigators"
+    assert recipient["status"] == "awaiting" and recipient["received_at"]
+    assert "Alex" not in r.text and "data" not in recipient
+
+
+async def test_receiver_inbox_is_exactly_the_minimised_event_published_for_it(api: Api) -> None:
+    accepted = await submit(api)
+    item = await delivered(api, accepted["id"])
+    async with api.runtime.db.engine.connect() as conn:
+        [published] = list(
+            await conn.execute(
+                select(outbox.c.value).where(
+                    outbox.c.topic == topics.partner_referrals("navigators"),
+                    outbox.c.key == accepted["id"],
+                )
+            )
+        )
+    assert item["referral"] == json.loads(published.value)["data"]
+    assert item["status"] == "awaiting" and item["reference"] == accepted["reference"]
+    data = item["referral"]["data"]
+    assert "subject.nhs_number" not in data and "9434765919" not in json.dumps(item)
+    page = (await api.client.get("/v1/inbox", headers=api.navigators)).json()
+    assert accepted["id"] in {i["referral_id"] for i in page["items"]}
+
+
+async def test_other_organisations_get_404_at_object_level(api: Api) -> None:
+    accepted = await submit(api)
+    rid = accepted["id"]
+    await delivered(api, rid)
+    # Another partner, a receiver, and the originator on the receiver's endpoints.
+    assert_problem(await api.client.get(f"/v1/referrals/{rid}", headers=WMP), 404)
+    assert_problem(await api.client.get(f"/v1/referrals/{rid}", headers=api.navigators), 404)
+    cancel = {"reason": "duplicate"}
+    assert_problem(
+        await api.client.post(f"/v1/referrals/{rid}/cancel", json=cancel, headers=WMP), 404
+    )
+    assert_problem(
+        await api.client.post(f"/v1/referrals/{rid}/cancel", json=cancel, headers=api.navigators),
+        404,
+    )
+    assert_problem(await api.client.get(f"/v1/inbox/{rid}", headers=WMP), 404)
+    assert_problem(await api.client.get(f"/v1/inbox/{rid}", headers=UHB), 404)
+    ok = {"status": "accepted"}
+    assert_problem(
+        await api.client.post(f"/v1/referrals/{rid}/response", json=ok, headers=WMP), 404
+    )
+    assert_problem(
+        await api.client.post(f"/v1/referrals/{rid}/response", json=ok, headers=UHB), 404
+    )
+    wmp_inbox = (await api.client.get("/v1/inbox", headers=WMP)).json()
+    assert rid not in {i["referral_id"] for i in wmp_inbox["items"]}
+    missing = "00000000-0000-0000-0000-000000000000"
+    unknown = assert_problem(await api.client.get(f"/v1/referrals/{missing}", headers=UHB), 404)
+    theirs = assert_problem(await api.client.get(f"/v1/referrals/{rid}", headers=WMP), 404)
+    assert unknown["detail"] == theirs["detail"], "no existence leak"
+
+
+async def test_property_level_receivers_cannot_change_the_referral(api: Api) -> None:
+    accepted = await submit(api)
+    await delivered(api, accepted["id"])
+    r = await respond(api, accepted["id"], status="accepted", risk="standard")
+    assert_problem(r, 422, "accepted.risk")
+
+
+async def test_closed_loop_accept_in_progress_completed(api: Api) -> None:
+    accepted = await submit(api)
+    rid = accepted["id"]
+    await delivered(api, rid)
+    r = await respond(api, rid, status="accepted")
+    assert r.status_code == 200, r.text
+    assert r.json()["items"][0]["status"] == "accepted"
+    again = await respond(api, rid, status="accepted")
+    assert again.status_code == 200, "repeating the current response is harmless"
+    assert (await respond(api, rid, status="in-progress")).status_code == 200
+    done = await respond(api, rid, status="completed", outcome="engaged")
+    assert done.json()["items"][0]["outcome"] == "engaged"
+    status = (await api.client.get(accepted["status_url"], headers=UHB)).json()
+    assert status["status"] == "completed"
+    assert status["recipients"][0]["status"] == "completed"
+    kinds = [e["type"] for e in status["timeline"]]
+    assert kinds.count("accepted") == 1
+    assert {"accepted", "in-progress", "completed"} <= set(kinds)
+    async with api.runtime.db.engine.connect() as conn:
+        values = list(
+            (
+                await conn.execute(
+                    select(outbox.c.value).where(
+                        outbox.c.topic == topics.STATUS, outbox.c.key == rid
+                    )
+                )
+            ).scalars()
+        )
+    events = [json.loads(v) for v in values]
+    assert [e["data"]["status"] for e in events] == ["accepted", "in-progress", "completed"]
+    assert all(e["type"] == "uk.vrp.referral.responded.v1" for e in events)
+    conflict = assert_problem(await respond(api, rid, status="declined", reason="no-capacity"), 409)
+    assert "'completed' cannot become 'declined'" in conflict["detail"]
+
+
+async def test_cancel_before_acceptance_then_accept_is_409(api: Api) -> None:
+    accepted = await submit(api)
+    rid = accepted["id"]
+    await delivered(api, rid)
+    r = await api.client.post(
+        f"/v1/referrals/{rid}/cancel", json={"reason": "no-longer-needed"}, headers=UHB
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled"
+    assert r.json()["recipients"][0]["status"] == "cancelled"
+    again = await api.client.post(
+        f"/v1/referrals/{rid}/cancel", json={"reason": "no-longer-needed"}, headers=UHB
+    )
+    assert again.status_code == 200, "a repeated cancellation is harmless"
+    problem = assert_problem(await respond(api, rid, status="accepted"), 409)
+    assert "cancelled" in problem["detail"]
+    inbox = (await api.client.get(f"/v1/inbox/{rid}", headers=api.navigators)).json()
+    assert inbox["items"][0]["status"] == "cancelled"
+    async with api.runtime.db.engine.connect() as conn:
+        values = list(
+            (
+                await conn.execute(
+                    select(outbox.c.value).where(
+                        outbox.c.topic == topics.RECEIVED, outbox.c.key == rid
+                    )
+                )
+            ).scalars()
+        )
+    types = [json.loads(v)["type"] for v in values]
+    assert types == ["uk.vrp.referral.received.v1", "uk.vrp.referral.cancelled.v1"]
+
+
+async def test_cancel_after_acceptance_is_409(api: Api) -> None:
+    accepted = await submit(api)
+    rid = accepted["id"]
+    await delivered(api, rid)
+    assert (await respond(api, rid, status="accepted")).status_code == 200
+    r = await api.client.post(
+        f"/v1/referrals/{rid}/cancel", json={"reason": "duplicate"}, headers=UHB
+    )
+    problem = assert_problem(r, 409)
+    assert "before any receiving organisation accepted" in problem["detail"]
+
+
+async def test_decline_needs_a_coded_reason_and_complete_a_coded_outcome(api: Api) -> None:
+    accepted = await submit(api)
+    rid = accepted["id"]
+    await delivered(api, rid)
+    assert_problem(await respond(api, rid, status="declined"), 422, "declined.reason")
+    assert_problem(
+        await respond(api, rid, status="declined", reason="bored"), 422, "declined.reason"
+    )
+    assert_problem(await respond(api, rid, status="completed"), 422, "completed.outcome")
+    assert_problem(await respond(api, rid, status="on-hold"), 422)
+    premature = assert_problem(await respond(api, rid, status="completed", outcome="engaged"), 409)
+    assert "'awaiting' cannot become 'completed'" in premature["detail"]
+    r = await respond(api, rid, status="declined", reason="no-capacity")
+    assert r.status_code == 200
+    status = (await api.client.get(accepted["status_url"], headers=UHB)).json()
+    assert status["status"] == "declined"
+    assert status["recipients"][0]["reason"] == "no-capacity"
+    assert_problem(await respond(api, rid, status="accepted"), 409)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"subject__nhs_number": "9434765918"}, "subject.nhs_number"),
+        ({"subject__postcode": "NOT A POSTCODE"}, "subject.postcode"),
+        ({"subject__date_of_birth": "2099-01-01"}, "subject.date_of_birth"),
+        ({"reasons": ["assault-injury", "jaywalking"]}, "reasons.1"),
+        ({"consent": {"state": "refused"}}, "consent"),
+        ({"consent": {"state": "not-sought"}}, "consent"),
+        ({"risk": "extreme"}, "risk"),
+        ({"summary": "x" * 4001}, "summary"),
+        ({"source_org": "wmp"}, "source_org"),
+        ({"subject__date_of_birth": 1262304000}, "subject.date_of_birth"),
+    ],
+)
+async def test_invalid_input_is_422_naming_the_field_without_echoing_it(
+    api: Api, changes: dict[str, Any], field: str
+) -> None:
+    r = await api.client.post(
+        "/v1/referrals",
+        json=example(**changes),
+        headers={**UHB, "Idempotency-Key": f"invalid-{time.time_ns()}"},
+    )
+    problem = assert_problem(r, 422, field)
+    for value in ("9434765918", "NOT A POSTCODE", "jaywalking", "2099-01-01", "extreme"):
+        assert value not in r.text
+    assert problem["type"].endswith("invalid-request")
+
+
+async def test_missing_idempotency_key_and_malformed_json_are_422(api: Api) -> None:
+    r = await api.client.post("/v1/referrals", json=example(), headers=UHB)
+    assert_problem(r, 422, "idempotency-key")
+    r = await api.client.post(
+        "/v1/referrals",
+        content=b"{not json",
+        headers={**UHB, "Idempotency-Key": "malformed-1", "Content-Type": "application/json"},
+    )
+    assert_problem(r, 422)
+
+
+async def test_idempotent_replay_and_key_reuse_with_another_body(api: Api) -> None:
+    first = await api.client.post(
+        "/v1/referrals", json=example(), headers={**UHB, "Idempotency-Key": "replay-0001"}
+    )
+    again = await api.client.post(
+        "/v1/referrals", json=example(), headers={**UHB, "Idempotency-Key": "replay-0001"}
+    )
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json() and again.headers["Idempotent-Replayed"] == "true"
+    other = await api.client.post(
+        "/v1/referrals",
+        json=example(risk="medium"),
+        headers={**UHB, "Idempotency-Key": "replay-0001"},
+    )
+    assert_problem(other, 422, "Idempotency-Key")
+    # The key is per organisation: another partner may use the same string.
+    theirs = await api.client.post(
+        "/v1/referrals", json=example(), headers={**WMP, "Idempotency-Key": "replay-0001"}
+    )
+    assert theirs.status_code == 202 and theirs.json()["id"] != first.json()["id"]
+
+
+async def test_scopes_are_enforced(api: Api) -> None:
+    assert_problem(await api.client.get("/v1/inbox", headers=api.submit_only), 403)
+    r = await api.client.get("/v1/referrals/x", headers=api.submit_only)
+    assert_problem(r, 403)
+    assert_problem(await api.client.get("/v1/inbox"), 401)
+    bad = {"Authorization": "Bearer vrp_nope_nope"}
+    assert_problem(await api.client.get("/v1/inbox", headers=bad), 401)
+
+
+async def test_inbox_pages_filters_and_rejects_a_forged_cursor(api: Api) -> None:
+    ids = [(await submit(api))["id"] for _ in range(3)]
+    for rid in ids:
+        await delivered(api, rid)
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await api.client.get("/v1/inbox", params=params, headers=api.navigators)).json()
+        seen += [i["referral_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) and set(ids) <= set(seen)
+    awaiting = await api.client.get(
+        "/v1/inbox", params={"status": "awaiting", "limit": 200}, headers=api.navigators
+    )
+    assert {i["status"] for i in awaiting.json()["items"]} == {"awaiting"}
+    forged = await api.client.get("/v1/inbox", params={"cursor": "!!"}, headers=api.navigators)
+    assert_problem(forged, 422, "cursor")
+
+
+async def test_body_size_limit_is_413_problem(api: Api) -> None:
+    big = b'{"summary": "' + b"x" * 70_000 + b'"}'
+    headers = {**UHB, "Idempotency-Key": "big-0001", "Content-Type": "application/json"}
+    assert_problem(await api.client.post("/v1/referrals", content=big, headers=headers), 413)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(70):
+            yield b" " * 1024
+
+    chunked = await api.client.post("/v1/referrals", content=chunks(), headers=headers)
+    assert_problem(chunked, 413)
+
+
+async def test_vocabularies_health_and_readiness(api: Api) -> None:
+    vocab = (await api.client.get("/v1/vocabularies")).json()
+    assert "no-capacity" in vocab["decline-reasons"]["codes"]
+    assert "could-not-contact" in vocab["outcomes"]["codes"]
+    assert "knife-crime" in vocab["reasons"]["codes"]
+    assert (await api.client.get("/health")).json() == {"status": "ok"}
+    assert (await api.client.get("/ready")).json() == {"status": "ready"}
+
+
+async def test_rate_limit_is_per_organisation_with_retry_after(tmp_path: Path) -> None:
+    port = free_port()
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/vrp.db",
+        port=port,
+        demo_partners=True,
+        rate_limit_per_second=0.5,
+        rate_limit_burst=3,
+    )
+    runtime = await build(settings, ("intake",))
+    await runtime.start()
+    await runtime.wait_started()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            codes = [(await client.get("/v1/inbox", headers=WMP)).status_code for _ in range(4)]
+            assert codes == [200, 200, 200, 429]
+            r = await client.get("/v1/inbox", headers=WMP)
+            assert_problem(r, 429)
+            assert int(r.headers["Retry-After"]) >= 1
+            assert (await client.get("/v1/inbox", headers=UHB)).status_code == 200
+    finally:
+        await runtime.stop()
+
+
+async def test_unknown_query_parameters_are_422_not_ignored(api: Api) -> None:
+    r = await api.client.get("/v1/inbox", params={"stauts": "awaiting"}, headers=api.navigators)
+    assert_problem(r, 422, "stauts")

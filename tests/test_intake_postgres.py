@@ -1,0 +1,235 @@
+"""Intake on PostgreSQL through real HTTP: in-flight duplicates and racing state changes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+
+from services.intake.app import create_app
+from services.intake.keys import issue
+from services.runtime import Runtime, build, demo_key
+from tests.conftest import free_port
+from tests.support.referrals import example
+from vrp.events import topics
+from vrp.events.envelope import Envelope
+from vrp.events.models import PartnerReferral
+from vrp.settings import Settings
+from vrp.store import outbox
+from vrp.store.database import Database
+
+pytestmark = pytest.mark.postgres
+UHB = {"Authorization": f"Bearer {demo_key('uhb')}"}
+
+
+@dataclass
+class Pg:
+    runtime: Runtime
+    client: httpx.AsyncClient
+    navigators: dict[str, str]
+
+
+@pytest.fixture
+async def pg(pg_db: Database, postgres_url: str) -> AsyncIterator[Pg]:
+    port = free_port()
+    settings = Settings(
+        database_url=postgres_url,
+        port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        demo_partners=True,
+        poll_interval=0.1,
+        rate_limit_per_second=10_000,
+        rate_limit_burst=10_000,
+    )
+    # Intake alone: the test plays the router by writing partner events to the outbox.
+    runtime = await build(settings, ("intake",))
+    async with runtime.db.transaction() as conn:
+        navigators = await issue(conn, "navigators")
+    await runtime.start()
+    await runtime.wait_started()
+    async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
+        yield Pg(runtime, client, {"Authorization": f"Bearer {navigators}"})
+    await runtime.stop()
+
+
+async def route_to_navigators(db: Database, accepted: dict[str, Any]) -> None:
+    """Publish what the router would: the minimised referral on the navigators' topic."""
+    event = PartnerReferral(
+        referral_id=accepted["id"],
+        reference=accepted["reference"],
+        intervention="navigators-birmingham",
+        intervention_title="A&E youth violence navigators, Birmingham and Solihull",
+        from_organisation="uhb",
+        agreement_id="isa-ae-navigators",
+        agreement_version=2,
+        flow_id="ae-to-navigators",
+        respond_by=datetime.now(UTC) + timedelta(hours=24),
+        data={"risk": "high", "reasons": ["knife-crime"]},
+    )
+    async with db.transaction() as conn:
+        await outbox.add(
+            conn,
+            "router",
+            topics.partner_referrals("navigators"),
+            accepted["id"],
+            Envelope.wrap(event, "/vrp/router", accepted["id"]),
+        )
+
+
+async def inbox_status(pg: Pg, referral_id: str, timeout: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await pg.client.get(f"/v1/inbox/{referral_id}", headers=pg.navigators)
+        if r.status_code == 200:
+            status: str = r.json()["items"][0]["status"]
+            return status
+        assert time.monotonic() < deadline, "never reached the inbox"
+        await asyncio.sleep(0.05)
+
+
+async def post(pg: Pg, key: str, **changes: Any) -> httpx.Response:
+    return await pg.client.post(
+        "/v1/referrals", json=example(**changes), headers={**UHB, "Idempotency-Key": key}
+    )
+
+
+async def test_a_duplicate_while_the_first_is_in_flight_is_409_then_replays(pg: Pg) -> None:
+    blocker = await pg.runtime.db.engine.connect()
+    await blocker.begin()
+    # An uncommitted row with the same (organisation, key) holds the first request inside
+    # its INSERT until we roll back.
+    await blocker.execute(
+        text(
+            "INSERT INTO referrals (id, reference, source_org, idempotency_key, request_hash,"
+            " status, body, created_at, updated_at) VALUES ('blocker', 'X', 'uhb',"
+            " 'inflight-0001', 'h', 'received', '{}', now(), now())"
+        )
+    )
+    first = asyncio.create_task(post(pg, "inflight-0001"))
+    await asyncio.sleep(0.5)
+    assert not first.done()
+    second = await post(pg, "inflight-0001")
+    assert second.status_code == 409, second.text
+    assert second.headers["Retry-After"] == "1"
+    assert second.headers["content-type"] == "application/problem+json"
+    await blocker.rollback()
+    await blocker.close()
+    done = await first
+    assert done.status_code == 202, done.text
+    replay = await post(pg, "inflight-0001")
+    assert replay.status_code == 202 and replay.json() == done.json()
+
+
+async def test_concurrent_identical_requests_make_one_referral(pg: Pg) -> None:
+    results = await asyncio.gather(*(post(pg, "burst-0001") for _ in range(8)))
+    ok = [r for r in results if r.status_code == 202]
+    assert ok and all(r.status_code in (202, 409) for r in results)
+    assert len({r.json()["id"] for r in ok}) == 1
+    async with pg.runtime.db.engine.connect() as conn:
+        n = await conn.execute(
+            text("SELECT count(*) FROM referrals WHERE idempotency_key = 'burst-0001'")
+        )
+        assert n.scalar_one() == 1
+
+
+async def test_cancel_racing_accept_has_exactly_one_winner(pg: Pg) -> None:
+    accepted = [(await post(pg, f"race-{i:04d}")).json() for i in range(6)]
+    for a in accepted:
+        await route_to_navigators(pg.runtime.db, a)
+    for a in accepted:
+        assert await inbox_status(pg, a["id"]) == "awaiting"
+
+    async def cancel(rid: str) -> httpx.Response:
+        return await pg.client.post(
+            f"/v1/referrals/{rid}/cancel", json={"reason": "duplicate"}, headers=UHB
+        )
+
+    async def accept(rid: str) -> httpx.Response:
+        return await pg.client.post(
+            f"/v1/referrals/{rid}/response", json={"status": "accepted"}, headers=pg.navigators
+        )
+
+    for a in accepted:
+        c, r = await asyncio.gather(cancel(a["id"]), accept(a["id"]))
+        assert sorted([c.status_code, r.status_code]) == [200, 409], (c.text, r.text)
+        final = (await pg.client.get(a["status_url"], headers=UHB)).json()["status"]
+        assert final == ("cancelled" if c.status_code == 200 else "accepted")
+
+
+async def test_a_referral_reaching_the_inbox_after_cancellation_is_stored_cancelled(
+    pg: Pg,
+) -> None:
+    a = (await post(pg, "late-0001")).json()
+    r = await pg.client.post(
+        f"/v1/referrals/{a['id']}/cancel", json={"reason": "entered-in-error"}, headers=UHB
+    )
+    assert r.status_code == 200
+    await route_to_navigators(pg.runtime.db, a)
+    assert await inbox_status(pg, a["id"]) == "cancelled"
+    refused = await pg.client.post(
+        f"/v1/referrals/{a['id']}/response", json={"status": "accepted"}, headers=pg.navigators
+    )
+    assert refused.status_code == 409
+
+
+async def test_submissions_survive_broken_pooled_connections_without_pre_ping(
+    pg_db: Database, postgres_url: str
+) -> None:
+    port = free_port()
+    settings = Settings(
+        database_url=postgres_url,
+        public_url=f"http://127.0.0.1:{port}",
+        database_pre_ping=False,
+        rate_limit_per_second=10_000,
+        rate_limit_burst=10_000,
+    )
+    async with pg_db.transaction() as conn:
+        key = {"Authorization": f"Bearer {await issue(conn, 'uhb')}"}
+    # The HTTP API alone (no consumers, which poll the database and would stop the process).
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+
+            async def post_one(idempotency_key: str) -> httpx.Response:
+                return await client.post(
+                    "/v1/referrals",
+                    json=example(),
+                    headers={**key, "Idempotency-Key": idempotency_key},
+                )
+
+            warm = await asyncio.gather(*(post_one(f"warm-{i:04d}") for i in range(5)))
+            assert {r.status_code for r in warm} == {202}
+            # Break every pooled connection, as a database restart would.
+            async with pg_db.engine.connect() as conn:
+                await conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        " AND usename = current_user AND backend_type = 'client backend'"
+                    )
+                )
+                await conn.commit()
+            r = await post_one("after-restart-0001")
+            assert r.status_code == 202, r.text
+            again = await client.get(r.json()["status_url"], headers=key)
+            assert again.status_code in (200, 503), again.text
+            if again.status_code == 503:
+                assert again.headers["Retry-After"] == "1"
+                again = await client.get(r.json()["status_url"], headers=key)
+            assert again.status_code == 200
+    finally:
+        server.should_exit = True
+        await task
