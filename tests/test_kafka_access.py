@@ -256,3 +256,48 @@ async def _start_and_stop(consumer: AIOKafkaConsumer) -> None:
         await consumer.start()
     finally:
         await consumer.stop()
+
+
+async def test_partners_command_provisions_rotates_and_revokes_the_kafka_user(
+    broker: Broker, tmp_path: Path
+) -> None:
+    import os
+    import sys
+
+    org = "example-park-academy"
+    await ensure_topics(broker.kafka.aiokafka(), [topics.partner_referrals(org)], 1, 1, broker.ns)
+    admin = broker.kafka.process_env("admin", broker.kafka.admin_password)
+    env = {
+        **os.environ,
+        **admin,
+        "VRP_KAFKA_NAMESPACE": broker.ns,
+        "VRP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/partners.db",
+    }
+
+    def vrp(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "vrp.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-800:]
+        return result.stdout
+
+    def kafka_password(output: str) -> str:
+        [line] = [x for x in output.splitlines() if x.startswith(f"kafka user {org} password ")]
+        return line.rsplit(" ", 1)[1]
+
+    await asyncio.to_thread(vrp, "db", "upgrade")
+    first = kafka_password(await asyncio.to_thread(vrp, "partners", "add", org))
+    topic = broker.ns + topics.partner_referrals(org)
+    await wait_for_access(broker.kafka, org, first, topic)
+    second = kafka_password(await asyncio.to_thread(vrp, "partners", "rotate", org))
+    await wait_for_access(broker.kafka, org, second, topic)
+    with pytest.raises(KafkaConnectionError):
+        await _connect(broker.kafka, org, first)
+    assert "removed" in await asyncio.to_thread(vrp, "partners", "revoke", org)
+    await asyncio.sleep(1.5)
+    with pytest.raises(KafkaConnectionError):
+        await _connect(broker.kafka, org, second)

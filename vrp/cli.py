@@ -186,11 +186,14 @@ async def cmd_partners(args: argparse.Namespace) -> int:
                     key = await keys.rotate(conn, args.org, timedelta(hours=args.grace_hours))
             print(key)
             print("store this key now: it is shown once and only its hash is kept", file=sys.stderr)
+            _kafka_partner(args.action, args.org, settings)
         elif args.action == "revoke":
             async with db.transaction() as conn:
                 n = await keys.revoke(conn, args.org, args.key_id)
                 m = 0 if args.key_id else await oauth.revoke_clients(conn, args.org)
             print(f"{n} key(s) and {m} OAuth client(s) revoked for {args.org}")
+            if not args.key_id:
+                _kafka_partner("revoke", args.org, settings)
         else:
             async with db.engine.connect() as conn:
                 for line in await _partner_lines(conn, args.org):
@@ -198,6 +201,18 @@ async def cmd_partners(args: argparse.Namespace) -> int:
         return 0
     finally:
         await db.dispose()
+
+
+def _kafka_partner(action: str, org: str, settings: Settings) -> None:
+    """Provision, rotate or remove the organisation's Kafka user (with Kafka security on)."""
+    from vrp.kafka_commands import partner_credentials
+
+    password = partner_credentials(action, org, settings)
+    if password is not None:
+        print(f"kafka user {org} password {password}")
+        print("Kafka password shown once; it reads partner." + org + ".* only", file=sys.stderr)
+    elif action == "revoke" and settings.kafka_security_protocol.value != "PLAINTEXT":
+        print(f"kafka user {org} and its ACLs removed")
 
 
 async def _partner_lines(conn: Any, org: str | None) -> list[dict[str, str]]:

@@ -48,3 +48,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     cmds = kafka.add_subparsers(dest="kafka_cmd", required=True)
     cmds.add_parser("services", help=cmd_services.__doc__).set_defaults(fn=cmd_services)
     cmds.add_parser("acls", help=cmd_acls.__doc__).set_defaults(fn=cmd_acls)
+
+
+def partner_credentials(action: str, org: str, settings: Settings) -> str | None:
+    """Kafka side of `vrp partners add|rotate|revoke`: the organisation's broker user.
+
+    Runs only where Kafka security is configured (as the broker admin); returns a new
+    password to show once, or None.
+    """
+    if settings.kafka_security_protocol is KafkaSecurity.PLAINTEXT:
+        return None
+    from vrp.transport.access import Access, partner_grants
+
+    access = _access(settings)
+    assert isinstance(access, Access)
+    if action == "add":
+        return access.provision_partner(org)
+    if action == "rotate":
+        password = access.set_password(org)
+        access.apply(partner_grants(org))
+        return password
+    if action == "revoke":
+        access.remove(org)
+    return None
