@@ -246,7 +246,7 @@ def _disclose(
         data=r.payload,
         held_reasons=held_reasons,
     )
-    envelope = w.event(
+    event_id = w.event(
         PRODUCER,
         topics.partner_referrals(r.organisation),
         referral.id,
@@ -255,7 +255,7 @@ def _disclose(
     if r.items:
         w.add(
             disclosures,
-            event_id=envelope.id,
+            event_id=event_id,
             referral_id=referral.id,
             organisation=r.organisation,
             intervention=r.intervention,

@@ -27,6 +27,16 @@ class OutboxRow:
     traceparent: str | None
 
 
+_ROW = (
+    outbox.c.id,
+    outbox.c.event_id,
+    outbox.c.topic,
+    outbox.c.key,
+    outbox.c.value,
+    outbox.c.traceparent,
+)
+
+
 def row_values(producer: str, topic: str, key: str, envelope: Envelope) -> dict[str, Any]:
     """The outbox row for an event, with the current trace context if it carries none."""
     traceparent = envelope.traceparent or current_traceparent()
@@ -64,14 +74,7 @@ async def add(
 async def unpublished(conn: AsyncConnection, producer: str, limit: int) -> list[OutboxRow]:
     """The producer's oldest unpublished rows, in commit order."""
     rows = await conn.execute(
-        select(
-            outbox.c.id,
-            outbox.c.event_id,
-            outbox.c.topic,
-            outbox.c.key,
-            outbox.c.value,
-            outbox.c.traceparent,
-        )
+        select(*_ROW)
         .where(outbox.c.producer == producer, outbox.c.published_at.is_(None))
         .order_by(outbox.c.id)
         .limit(limit)
@@ -106,16 +109,6 @@ async def read_log(
         ),
     )
     rows = await conn.execute(
-        select(
-            outbox.c.id,
-            outbox.c.event_id,
-            outbox.c.topic,
-            outbox.c.key,
-            outbox.c.value,
-            outbox.c.traceparent,
-        )
-        .where(outbox.c.id > after, on_topic)
-        .order_by(outbox.c.id)
-        .limit(limit)
+        select(*_ROW).where(outbox.c.id > after, on_topic).order_by(outbox.c.id).limit(limit)
     )
     return [OutboxRow(*r) for r in rows]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.events.envelope import Envelope
-from vrp.store.database import OUTBOX_WRITTEN
+from vrp.store.outbox import row_values, staged
 from vrp.store.tables import outbox
-from vrp.telemetry import current_traceparent
 
 
 class Writes:
@@ -26,22 +24,10 @@ class Writes:
         """Stage one row."""
         self._rows[table].append(values)
 
-    def event(self, producer: str, topic: str, key: str, envelope: Envelope) -> Envelope:
-        """Stage an outbox event, carrying the active span's trace context."""
-        traceparent = envelope.traceparent or current_traceparent()
-        if traceparent != envelope.traceparent:
-            envelope = envelope.model_copy(update={"traceparent": traceparent})
-        self.add(
-            outbox,
-            event_id=envelope.id,
-            producer=producer,
-            topic=topic,
-            key=key,
-            value=envelope.to_bytes(),
-            traceparent=traceparent,
-            created_at=datetime.now(UTC),
-        )
-        return envelope
+    def event(self, producer: str, topic: str, key: str, envelope: Envelope) -> str:
+        """Stage an outbox event carrying the active span's trace context; returns its id."""
+        self.add(outbox, **row_values(producer, topic, key, envelope))
+        return envelope.id
 
     async def flush(self, conn: AsyncConnection) -> None:
         """Insert everything staged (outbox last, in staging order) and clear."""
@@ -53,7 +39,7 @@ class Writes:
             else:
                 await conn.execute(table.insert(), self._rows[table])
         if outbox in self._rows:
-            conn.info[OUTBOX_WRITTEN] = True
+            staged(conn)
         self._rows.clear()
 
 
