@@ -5,12 +5,12 @@
 Starts the real `vrp intake` process (Kafka transport: API, outbox relay and consumers in
 one process, uvicorn on 127.0.0.1) on a fresh PostgreSQL database, and the baseline app
 (bench/baseline_app.py: FastAPI, one INSERT per request) on the same database. A separate
-load process drives each at fixed rates (open loop: latency is measured from the scheduled
-send time, so a server that falls behind is charged for the queue) and at "max" (closed
-loop, fixed concurrency). Every 2xx from intake is a durable referral (committed with its
-outbox event). Prints sustained throughput and p50/p99 per step, medians over the runs, and
-intake's share of the baseline's maximum throughput. Needs PostgreSQL and Kafka running
-(deploy/). Not a test; stops by itself.
+load process (bench/http_load.py) drives each at fixed rates (open loop: latency is
+measured from the scheduled send time, so a server that falls behind is charged for the
+queue) and at "max" (closed loop, fixed concurrency). Every 2xx from intake is a durable
+referral (committed with its outbox event). Prints sustained throughput and p50/p99 per
+step, medians over the runs, and intake's share of the baseline's maximum throughput.
+Needs PostgreSQL and Kafka running (deploy/). Not a test; stops by itself.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -30,142 +29,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.broker import admin_settings, service_env
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_bench_intake"
-_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
-
-
-# ---------------------------------------------------------------- load process
-
-
-class Connection:
-    """A keep-alive HTTP/1.1 connection speaking just enough HTTP for this benchmark."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, raw: bytes) -> int:
-        """Send one request, return the status; reconnects once if the server closed an
-        idle connection (uvicorn's keep-alive timeout)."""
-        for attempt in (1, 2):
-            if self.reader is None or self.writer is None:
-                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-            try:
-                self.writer.write(raw)
-                head = await self.reader.readuntil(b"\r\n\r\n")
-                match = _LENGTH.search(head)
-                if match:
-                    await self.reader.readexactly(int(match.group(1)))
-                return int(head[9:12])
-            except (asyncio.IncompleteReadError, ConnectionError):
-                self.writer.close()
-                self.reader = self.writer = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-
-def _requests(port: int, token: str, run: str, body: bytes) -> Any:
-    i = 0
-    while True:
-        i += 1
-        yield (
-            f"POST /v1/referrals HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Authorization: Bearer {token}\r\nIdempotency-Key: bench-{run}-{i:09d}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
-
-
-async def _pool(port: int, size: int) -> asyncio.Queue[Connection]:
-    pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(size):
-        pool.put_nowait(Connection(port))
-    return pool
-
-
-def _summary(latencies: list[float], ok: int, errors: int, elapsed: float) -> dict[str, Any]:
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return (
-            latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0
-        )
-
-    return {
-        "throughput": ok / elapsed if elapsed > 0 else 0.0,
-        "p50_ms": pct(0.50),
-        "p99_ms": pct(0.99),
-        "ok": ok,
-        "errors": errors,
-    }
-
-
-async def fixed_rate(port: int, requests: Any, rate: float, duration: float) -> dict[str, Any]:
-    """Open loop: send at `rate` regardless of answers; latency from the scheduled time."""
-    pool = await _pool(port, 128)
-    latencies: list[float] = []
-    counts = {"ok": 0, "errors": 0}
-    last_done = 0.0
-
-    async def one(raw: bytes, scheduled: float) -> None:
-        nonlocal last_done
-        conn = await pool.get()
-        try:
-            status = await conn.request(raw)
-        finally:
-            pool.put_nowait(conn)
-        done = time.perf_counter()
-        last_done = max(last_done, done)
-        latencies.append(done - scheduled)
-        counts["ok" if 200 <= status < 300 else "errors"] += 1
-
-    n = int(rate * duration)
-    start = time.perf_counter() + 0.05
-    tasks = []
-    for i in range(n):
-        scheduled = start + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(next(requests), scheduled)))
-    await asyncio.gather(*tasks)
-    return _summary(latencies, counts["ok"], counts["errors"], last_done - start)
-
-
-async def closed_loop(
-    port: int, requests: Any, concurrency: int, duration: float
-) -> dict[str, Any]:
-    """Max: `concurrency` clients, each sending its next request when answered."""
-    latencies: list[float] = []
-    counts = {"ok": 0, "errors": 0}
-    conns = [Connection(port) for _ in range(concurrency)]
-    start = time.perf_counter()
-    stop_at = start + duration
-
-    async def client(conn: Connection) -> None:
-        while time.perf_counter() < stop_at:
-            sent = time.perf_counter()
-            status = await conn.request(next(requests))
-            latencies.append(time.perf_counter() - sent)
-            counts["ok" if 200 <= status < 300 else "errors"] += 1
-
-    await asyncio.gather(*(client(c) for c in conns))
-    return _summary(latencies, counts["ok"], counts["errors"], time.perf_counter() - start)
-
-
-async def load_main(args: argparse.Namespace) -> None:
-    """The load process: one step, result as JSON on stdout."""
-    body = Path(args.body).read_bytes()
-    requests = _requests(args.port, args.token, args.run, body)
-    # Warm up connections, caches and the database's plans.
-    await fixed_rate(args.port, requests, 100, 1.0)
-    if args.rate == "max":
-        result = await closed_loop(args.port, requests, args.concurrency, args.duration)
-    else:
-        result = await fixed_rate(args.port, requests, float(args.rate), args.duration)
-    print(json.dumps(result), flush=True)
 
 
 # ---------------------------------------------------------------- orchestration
@@ -220,12 +87,14 @@ async def _topics(bootstrap: str, namespace: str, create: bool) -> None:
     from vrp.config_files import load_configuration
     from vrp.settings import DEMO_CONFIG_DIR
     from vrp.transport.admin import all_topics, ensure_topics
+    from vrp.transport.connection import aiokafka_options
 
+    options = aiokafka_options(admin_settings(bootstrap))
     names = all_topics(load_configuration(DEMO_CONFIG_DIR))
     if create:
-        await ensure_topics(bootstrap, names, 3, 1, namespace)
+        await ensure_topics(options, names, 3, 1, namespace)
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**options)
     await admin.start()
     try:
         await admin.delete_topics([namespace + n for n in names])
@@ -252,8 +121,7 @@ def _step(port: int, token: str, rate: str, args: argparse.Namespace, body: Path
         [
             sys.executable,
             "-m",
-            "bench.intake",
-            "--load",
+            "bench.http_load",
             "--port",
             str(port),
             "--token",
@@ -299,6 +167,7 @@ def main_orchestrate(args: argparse.Namespace) -> None:
         "VRP_DATABASE_POOL_SIZE": str(args.pool_size),
         "VRP_KAFKA_BOOTSTRAP": args.kafka,
         "VRP_KAFKA_NAMESPACE": namespace,
+        **service_env(admin_settings(args.kafka), namespace, "vrp-intake"),
         "VRP_RATE_LIMIT_PER_SECOND": "1000000",
         "VRP_RATE_LIMIT_BURST": "1000000",
         "OTEL_TRACES_EXPORTER": "none",
@@ -392,14 +261,8 @@ def _report(
 
 
 def main() -> None:
-    """Entry point: orchestrate, or (with --load) run one load step."""
+    """Entry point."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--port", type=int)
-    p.add_argument("--token")
-    p.add_argument("--run")
-    p.add_argument("--rate", default="max")
-    p.add_argument("--body")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--duration", type=float, default=8.0, help="seconds per step")
     p.add_argument("--rates", default="200,500,1000", help="fixed rates, then max")
@@ -414,16 +277,7 @@ def main() -> None:
     )
     p.add_argument("--db", default=os.environ.get("VRP_BENCH_DATABASE_URL", DEFAULT_DB))
     p.add_argument("--kafka", default=os.environ.get("VRP_BENCH_KAFKA", "127.0.0.1:9092"))
-    args = p.parse_args()
-    if args.load:
-        try:
-            import uvloop
-        except ImportError:
-            asyncio.run(load_main(args))
-        else:
-            uvloop.run(load_main(args))
-    else:
-        main_orchestrate(args)
+    main_orchestrate(p.parse_args())
 
 
 if __name__ == "__main__":

@@ -22,37 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
+from bench.broker import admin_settings, service_env
 from bench.workload import referrals
 from vrp.config_files import load_configuration
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralReceived
-from vrp.settings import DEMO_CONFIG_DIR, KafkaSecurity, Settings
+from vrp.settings import DEMO_CONFIG_DIR
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import decisions, outbox
-from vrp.transport.access import Access
 from vrp.transport.admin import all_topics, ensure_topics
-from vrp.transport.connection import aiokafka_options, confluent_options
+from vrp.transport.connection import aiokafka_options
 
 ADMIN_URL = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp?ssl=disable"
 BENCH_URL = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_bench?ssl=disable"
-
-
-def admin_settings(bootstrap: str) -> Settings:
-    """The broker admin, from var/kafka/admin.password when deploy/kafka.sh made one."""
-    password = Path("var/kafka/admin.password")
-    if not password.exists():
-        return Settings(kafka_bootstrap=bootstrap)
-    return Settings(
-        kafka_bootstrap=bootstrap,
-        kafka_security_protocol=KafkaSecurity.SASL_PLAINTEXT,
-        kafka_username="admin",
-        kafka_password=SecretStr(password.read_text().strip()),
-    )
 
 
 async def fresh_database() -> Database:
@@ -130,14 +116,8 @@ async def main() -> None:
     admin = admin_settings(args.bootstrap)
     options = aiokafka_options(admin)
     await ensure_topics(options, all_topics(config), 3, 1, ns)
-    router_env = {"VRP_KAFKA_SECURITY_PROTOCOL": admin.kafka_security_protocol.value}
-    if admin.kafka_security_protocol is not KafkaSecurity.PLAINTEXT:
-        passwords = Access(confluent_options(admin), ns).provision_services()
-        router_env |= {
-            "VRP_KAFKA_USERNAME": "vrp-router",
-            "VRP_KAFKA_PASSWORD": passwords["vrp-router"],
-        }
-        await asyncio.sleep(2)  # new credentials take a moment to reach the broker
+    router_env = service_env(admin, ns, "vrp-router")
+    await asyncio.sleep(2)  # new credentials take a moment to reach the broker
     db = await fresh_database()
     await load_events(options, ns, n)
     baseline = await passthrough(options, ns, n)
