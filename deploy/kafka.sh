@@ -199,6 +199,11 @@ fail_start() {
         printf '[kafka] last 50 lines of %s:\n' "$LOGFILE" >&2
         tail -n 50 "$LOGFILE" >&2
     fi
+    if [[ -f "$LOGFILE" ]] && grep -q "Failed authentication" "$LOGFILE"; then
+        printf '[kafka] the broker rejects the admin password in %s; if its data is from\n' \
+            "$ADMIN_PASSWORD_FILE" >&2
+        printf '[kafka] an earlier, different set-up, remove %s and start again\n' "$DATA" >&2
+    fi
     # A broker that never became ready is of no use; stop it (if still alive) so the
     # next start begins clean instead of reporting "already running".
     cmd_stop >&2
