@@ -103,8 +103,10 @@ async def running(
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
+    # The services talk to the broker as they would over a network: SASL_SSL, verifying
+    # the broker's certificate against the CA deploy/kafka.sh made.
     role_env = {
-        role: kafka.process_env(f"vrp-{role}", passwords[f"vrp-{role}"])
+        role: kafka.process_env(f"vrp-{role}", passwords[f"vrp-{role}"], tls=kafka.secure)
         for role in ("intake", "router", "notifier")
     }
     logs = Path(os.environ.get("VRP_TEST_LOGS") or tmp_path_factory.mktemp("logs"))
