@@ -29,12 +29,12 @@ def partner_referrals(org_id: str) -> str:
     The VRU hub's topic also carries referrals held for triage, minimised by the
     hub-triage flow of the sender's agreement (or ids and reasons only, without one).
     """
-    return f"partner.{org_id}.referrals"
+    return f"{PARTNER_PREFIX}{org_id}{PARTNER_SUFFIX}"
 
 
 def partner_status(org_id: str) -> str:
     """The topic on which one organisation follows the referrals it sent (ids and codes)."""
-    return f"partner.{org_id}.status"
+    return f"{PARTNER_PREFIX}{org_id}.status"
 
 
 PARTNER_PREFIX = "partner."

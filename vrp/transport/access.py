@@ -29,7 +29,7 @@ from vrp.events import topics
 READ, WRITE, DESCRIBE = AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE
 TOPIC, GROUP = ResourceType.TOPIC, ResourceType.GROUP
 LITERAL, PREFIXED = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
-PARTNER_PREFIX = "partner."
+PARTNER_PREFIX = topics.PARTNER_PREFIX
 
 
 @dataclass(frozen=True)
