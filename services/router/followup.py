@@ -12,7 +12,7 @@ from services.router.routing import OPEN, PRODUCER, SOURCE
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.identifiers import reference
 from vrp.events import topics
-from vrp.events.envelope import Envelope
+from vrp.events.envelope import Envelope, EventData
 from vrp.events.models import (
     PartnerReferralCancelled,
     PartnerReferralStatus,
@@ -62,13 +62,7 @@ async def cancel(conn: AsyncConnection, config: RoutingConfiguration, c: Referra
         reason=c.reason,
         at=c.cancelled_at,
     )
-    await outbox.add(
-        conn,
-        PRODUCER,
-        topics.partner_status(c.source_org),
-        c.referral_id,
-        Envelope.wrap(status, SOURCE, c.referral_id),
-    )
+    await _emit(conn, topics.partner_status(c.source_org), c.referral_id, status)
     for h in holders:
         event = PartnerReferralCancelled(
             referral_id=c.referral_id,
@@ -77,13 +71,7 @@ async def cancel(conn: AsyncConnection, config: RoutingConfiguration, c: Referra
             reason=c.reason,
             cancelled_at=c.cancelled_at,
         )
-        await outbox.add(
-            conn,
-            PRODUCER,
-            topics.partner_referrals(h.organisation),
-            c.referral_id,
-            Envelope.wrap(event, SOURCE, c.referral_id),
-        )
+        await _emit(conn, topics.partner_referrals(h.organisation), c.referral_id, event)
 
 
 async def record_response(conn: AsyncConnection, r: ReferralResponded) -> None:
@@ -114,10 +102,8 @@ async def record_response(conn: AsyncConnection, r: ReferralResponded) -> None:
         outcome=r.outcome,
         at=r.responded_at,
     )
-    await outbox.add(
-        conn,
-        PRODUCER,
-        topics.partner_status(row.facts["source_org"]),
-        r.referral_id,
-        Envelope.wrap(status, SOURCE, r.referral_id),
-    )
+    await _emit(conn, topics.partner_status(row.facts["source_org"]), r.referral_id, status)
+
+
+async def _emit(conn: AsyncConnection, topic: str, referral_id: str, event: EventData) -> None:
+    await outbox.add(conn, PRODUCER, topic, referral_id, Envelope.wrap(event, SOURCE, referral_id))
