@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from vrp.settings import KafkaSecurity, Settings
-from vrp.transport.access import Access
+from vrp.transport.access import SERVICES, Access
 from vrp.transport.connection import confluent_options
 
 ADMIN_PASSWORD = Path("var/kafka/admin.password")
@@ -25,10 +25,34 @@ def admin_settings(bootstrap: str) -> Settings:
     )
 
 
+def principal_prefix(namespace: str) -> str:
+    """The run's own principals: `bench1a2b3c-vrp-router` for namespace `bench1a2b3c.`."""
+    if not namespace.startswith("bench"):
+        raise ValueError(f"benchmark namespaces start with 'bench', not {namespace!r}")
+    return namespace.rstrip(".") + "-"
+
+
 def service_env(admin: Settings, namespace: str, service: str) -> dict[str, str]:
-    """VRP_KAFKA_* for one service process, provisioning the services' users if secured."""
+    """VRP_KAFKA_* for one service process as a benchmark-only principal, if secured.
+
+    The principal (`<namespace>-vrp-router`, ...) gets the service's grants on this run's
+    topic namespace only: the real `vrp-*` users, whose passwords running services hold,
+    are never touched. `release` removes them at the end of the run.
+    """
     env = {"VRP_KAFKA_SECURITY_PROTOCOL": admin.kafka_security_protocol.value}
     if admin.kafka_security_protocol is KafkaSecurity.PLAINTEXT:
         return env
-    passwords = Access(confluent_options(admin), namespace).provision_services()
-    return env | {"VRP_KAFKA_USERNAME": service, "VRP_KAFKA_PASSWORD": passwords[service]}
+    prefix = principal_prefix(namespace)
+    access = Access(confluent_options(admin), namespace)
+    passwords = access.provision_services(principal_prefix=prefix)
+    user = prefix + service
+    return env | {"VRP_KAFKA_USERNAME": user, "VRP_KAFKA_PASSWORD": passwords[user]}
+
+
+def release(admin: Settings, namespace: str) -> None:
+    """Revoke the run's principals (credential overwritten, ACLs deleted)."""
+    if admin.kafka_security_protocol is KafkaSecurity.PLAINTEXT:
+        return
+    access = Access(confluent_options(admin), namespace)
+    for service in SERVICES:
+        access.remove(principal_prefix(namespace) + service)

@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.broker import admin_settings, service_env
+from bench.broker import admin_settings, release, service_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_bench_intake"
@@ -228,6 +228,8 @@ def main_orchestrate(args: argparse.Namespace) -> None:
                 proc.kill()
         with contextlib.suppress(Exception):
             asyncio.run(_topics(args.kafka, namespace, create=False))
+        with contextlib.suppress(Exception):
+            release(admin_settings(args.kafka), namespace)
 
 
 def _report(

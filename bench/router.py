@@ -24,7 +24,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select, text
 
-from bench.broker import admin_settings, service_env
+from bench.broker import admin_settings, release, service_env
 from bench.workload import referrals
 from vrp.config_files import load_configuration
 from vrp.events import topics
@@ -173,6 +173,7 @@ async def main() -> None:
         for p in procs:
             p.wait(timeout=30)
         await db.dispose()
+        release(admin, ns)  # the run's own principals (never the real services' users)
     if not last:
         print(f"did not finish: {decided} of {n} decided, {pending} unpublished")
         return

@@ -123,8 +123,12 @@ class Runtime:
         """Start every component of this process's roles."""
         key = self.settings.pseudonym_key.get_secret_value().encode()
         self._spawn(self.config.watch(self.stopping), "config-watch")
+        relays = {} if self.embedded else {role: self._relay(role) for role in self.roles}
         if "intake" in self.roles:
-            app = create_app(self.settings, self.db)
+            relay = relays.get("intake")
+            app = create_app(
+                self.settings, self.db, (lambda: relay.broker.healthy) if relay else None
+            )
             self.server = uvicorn.Server(
                 uvicorn.Config(
                     app,
@@ -172,15 +176,16 @@ class Runtime:
                 (topics.DECIDED,),
                 DecisionHandler(self.db, self.config, sender.wake),
             )
-        if not self.embedded:
-            for role in self.roles:
-                publisher = KafkaPublisher(
-                    aiokafka_options(self.settings),
-                    f"{self.settings.kafka_client_id}-{role}-relay",
-                    self.settings.kafka_namespace,
-                )
-                relay = Relay(self.db, publisher, role, self.settings.poll_interval)
-                self._spawn(relay.run(self.stopping), f"relay-{role}")
+        for role, each in relays.items():
+            self._spawn(each.run(self.stopping), f"relay-{role}")
+
+    def _relay(self, role: str) -> Relay:
+        publisher = KafkaPublisher(
+            aiokafka_options(self.settings),
+            f"{self.settings.kafka_client_id}-{role}-relay",
+            self.settings.kafka_namespace,
+        )
+        return Relay(self.db, publisher, role, self.settings.poll_interval)
 
     async def _serve(self, server: uvicorn.Server) -> None:
         task = asyncio.create_task(server.serve())

@@ -103,6 +103,21 @@ async def kafka() -> KafkaEnv:
     return env
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--slow adds the long fault scenarios (minutes each) to the run."""
+    parser.addoption("--slow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect slow tests unless --slow was given."""
+    if config.getoption("--slow"):
+        return
+    slow = [i for i in items if "slow" in i.keywords]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [i for i in items if "slow" not in i.keywords]
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Count passed tests that used the real infrastructure."""
     if report.when == "call" and report.passed:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -13,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from vrp import logs
 from vrp.settings import Settings, TransportKind
 
 
@@ -134,19 +134,29 @@ async def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 async def cmd_topics_create(args: argparse.Namespace) -> int:
     """Create internal and per-organisation topics on Kafka."""
+    from aiokafka.errors import KafkaError
+
     from vrp.config_files import load_configuration
+    from vrp.kafka_commands import connection_failed, login_problem
     from vrp.transport.admin import all_topics, ensure_topics
     from vrp.transport.connection import aiokafka_options
 
     settings = Settings()
+    if problem := login_problem(settings):
+        print(problem, file=sys.stderr)
+        return 2
     names = all_topics(load_configuration(settings.config_dir))
-    created = await ensure_topics(
-        aiokafka_options(settings),
-        names,
-        settings.topic_partitions,
-        settings.topic_replication,
-        settings.kafka_namespace,
-    )
+    try:
+        created = await ensure_topics(
+            aiokafka_options(settings),
+            names,
+            settings.topic_partitions,
+            settings.topic_replication,
+            settings.kafka_namespace,
+        )
+    except KafkaError as e:
+        print(connection_failed(settings, e), file=sys.stderr)
+        return 1
     print(f"{len(created)} topic(s) created, {len(names) - len(created)} already there")
     return 0
 
@@ -155,9 +165,13 @@ async def cmd_partners(args: argparse.Namespace) -> int:
     """Add, rotate, revoke or list partner credentials (API keys and OAuth clients)."""
     from services.intake import keys, oauth
     from vrp.config_files import load_configuration
+    from vrp.kafka_commands import login_problem
     from vrp.store.database import Database
 
     settings = Settings()
+    if args.action != "list" and (problem := login_problem(settings)):
+        print(problem, file=sys.stderr)  # before issuing a key the broker side would miss
+        return 2
     scopes = tuple(args.scopes.split(",")) if args.scopes else keys.SCOPES
     unknown = set(scopes) - set(keys.SCOPES)
     if unknown:
@@ -309,9 +323,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("alembic", "aiokafka"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure()
     args = parser().parse_args(argv)
     if getattr(args, "action", None) in ("add", "rotate", "revoke") and not args.org:
         parser().error("partners add/rotate/revoke need an organisation id")

@@ -8,6 +8,28 @@ import sys
 from vrp.settings import KafkaSecurity, Settings
 
 
+def login_problem(settings: Settings) -> str | None:
+    """Why this process cannot log in to the broker as configured, as one line (or None)."""
+    if settings.kafka_security_protocol is KafkaSecurity.PLAINTEXT:
+        return None
+    if settings.kafka_username and settings.kafka_password:
+        return None
+    return (
+        f"VRP_KAFKA_SECURITY_PROTOCOL is {settings.kafka_security_protocol.value} but "
+        "VRP_KAFKA_USERNAME/VRP_KAFKA_PASSWORD are not set (for deploy/kafka.sh's broker: "
+        "admin and the password in var/kafka/admin.password)"
+    )
+
+
+def connection_failed(settings: Settings, error: Exception) -> str:
+    """A one-line explanation of a failed admin request (instead of a traceback)."""
+    return (
+        f"Kafka at {settings.kafka_bootstrap} ({settings.kafka_security_protocol.value}, user "
+        f"{settings.kafka_username or 'none'}): {error}; is the broker running, and are "
+        "VRP_KAFKA_SECURITY_PROTOCOL/USERNAME/PASSWORD the broker admin's?"
+    )
+
+
 def _access(settings: Settings) -> object:
     from vrp.transport.access import Access
     from vrp.transport.connection import confluent_options
@@ -17,6 +39,8 @@ def _access(settings: Settings) -> object:
 
 def cmd_services(args: argparse.Namespace) -> int:
     """Create (or rotate) the three services' Kafka users and apply their ACLs."""
+    from confluent_kafka import KafkaException
+
     from vrp.transport.access import Access
 
     settings = Settings()
@@ -26,9 +50,17 @@ def cmd_services(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if problem := login_problem(settings):
+        print(problem, file=sys.stderr)
+        return 2
     access = _access(settings)
     assert isinstance(access, Access)
-    for user, password in access.provision_services().items():
+    try:
+        passwords = access.provision_services()
+    except KafkaException as e:
+        print(connection_failed(settings, e), file=sys.stderr)
+        return 1
+    for user, password in passwords.items():
         print(f"{user}: VRP_KAFKA_USERNAME={user} VRP_KAFKA_PASSWORD={password}")
     print("store these now: passwords are shown once", file=sys.stderr)
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,8 +29,13 @@ def _without_native_telemetry() -> dict[str, Any]:
     return {}
 
 
-def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
-    """Build the app; pass db to share one with other in-process services."""
+def create_app(
+    settings: Settings,
+    db: Database | None = None,
+    broker_healthy: Callable[[], bool] | None = None,
+) -> FastAPI:
+    """Build the app; pass db to share one with other in-process services, and
+    broker_healthy (the relay's view of the broker) for /ready to report it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,6 +49,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         )
         app.state.in_flight = InFlight()
         app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
+        app.state.broker_healthy = broker_healthy
         try:
             yield
         finally:

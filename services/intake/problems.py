@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vrp.store.database import unavailable
+
+log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 _BASE = "https://vrp.example/problems/"
@@ -104,10 +110,10 @@ def install(app: FastAPI) -> None:
             request.url.path,
         )
 
-    @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        # Broken or refused database connections are transient: say so, never a 500.
-        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # An unreachable or restarting database is transient: 503 with Retry-After (the
+        # request had no effect, or its effect is found again by its Idempotency-Key).
+        if unavailable(exc):
             return problem_response(
                 Problem(
                     503,
@@ -119,18 +125,29 @@ def install(app: FastAPI) -> None:
                 ),
                 request.url.path,
             )
-        return await _unexpected(request, exc)
+        log.error("unexpected %s on %s", type(exc).__name__, request.url.path)
+        return _internal(request)
+
+    # Registered per class (not only as the catch-all) so they are answered by the
+    # exception middleware, which does not re-raise: no traceback in the log.
+    for kind in (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(kind, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Never a stack trace or input echo to the caller; the log has the type only.
-        return problem_response(
-            Problem(
-                500,
-                "internal-error",
-                "Internal error",
-                "The request could not be completed; retrying with the same "
-                "Idempotency-Key is safe.",
-            ),
-            request.url.path,
-        )
+        if unavailable(exc):
+            return await _database(request, exc)
+        return _internal(request)
+
+
+def _internal(request: Request) -> JSONResponse:
+    # Never a stack trace or input echo to the caller.
+    return problem_response(
+        Problem(
+            500,
+            "internal-error",
+            "Internal error",
+            "The request could not be completed; retrying with the same Idempotency-Key is safe.",
+        ),
+        request.url.path,
+    )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Response
+from fastapi import APIRouter, Body, Header, Request, Response
 from sqlalchemy import select, text
-from sqlalchemy.exc import DBAPIError
 
 from services.intake import changes
 from services.intake.changes import NOT_FOUND
@@ -37,6 +37,7 @@ from vrp.domain.vocabulary import (
     ConsentState,
     RiskLevel,
 )
+from vrp.store.database import DATABASE_ERRORS
 from vrp.store.tables import received_referrals, referral_timeline, referrals
 
 router = APIRouter()
@@ -194,22 +195,42 @@ async def vocabularies() -> dict[str, Vocabulary]:
     }
 
 
-@router.get("/health", response_model=HealthResponse, tags=["operations"])
+@router.get(
+    "/health", response_model=HealthResponse, response_model_exclude_none=True, tags=["operations"]
+)
 async def health() -> HealthResponse:
     """Liveness: the process answers."""
     return HealthResponse(status="ok")
 
 
-@router.get("/ready", response_model=HealthResponse, tags=["operations"], responses=problems(503))
-async def ready(db: DbDep) -> HealthResponse:
-    """Readiness: the database answers (503 when it does not)."""
+@router.get(
+    "/ready",
+    response_model=HealthResponse,
+    response_model_exclude_none=True,
+    tags=["operations"],
+    responses=problems(503),
+)
+async def ready(db: DbDep, request: Request) -> HealthResponse:
+    """Readiness: 503 while the database does not answer. While the broker is unreachable
+    referrals are still accepted durably (and published once it is back): `degraded`."""
     try:
         async with db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
             await conn.rollback()
-    except (DBAPIError, OSError, TimeoutError):
-        raise Problem(503, "unavailable", "Not ready", "The database is unreachable.") from None
-    return HealthResponse(status="ready")
+    except DATABASE_ERRORS:
+        raise Problem(
+            503,
+            "unavailable",
+            "Not ready",
+            "The database is unreachable.",
+            headers={"Retry-After": "1"},
+        ) from None
+    broker_ok: Callable[[], bool] | None = getattr(request.app.state, "broker_healthy", None)
+    if broker_ok is None:
+        return HealthResponse(status="ready", database="ok")
+    if broker_ok():
+        return HealthResponse(status="ready", database="ok", broker="ok")
+    return HealthResponse(status="degraded", database="ok", broker="unavailable")
 
 
 def _today() -> date:

@@ -235,8 +235,15 @@ class Vocabulary(BaseModel):
 class HealthResponse(BaseModel):
     """The process (or its database) answers."""
 
-    model_config = _example({"status": "ok"})
-    status: str
+    model_config = _example({"status": "ready", "database": "ok", "broker": "ok"})
+    status: str = Field(
+        description="ok (liveness); ready, or degraded while the broker is unreachable "
+        "(referrals are still accepted durably and published when it is back)."
+    )
+    database: Literal["ok"] | None = Field(default=None, description="Readiness only.")
+    broker: Literal["ok", "unavailable"] | None = Field(
+        default=None, description="Readiness in the Kafka deployment only."
+    )
 
 
 class TokenResponse(BaseModel):

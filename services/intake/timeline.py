@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.intake.locks import lock_referrals
+from vrp.domain.lifecycle import ReferralState
 from vrp.events.envelope import Envelope
 from vrp.events.models import AlertSent, ReferralDecided
 from vrp.store.database import Database
 from vrp.store.tables import referral_timeline, referrals
-from vrp.transport.worker import PoisonEvent
+from vrp.transport.worker import Delivery, PoisonEvent
+
+
+def _entry(envelope: Envelope) -> tuple[dict[str, Any], str | None]:
+    """The timeline row for an event, and the status it moves its referral to (if any)."""
+    if envelope.type == ReferralDecided.TYPE:
+        d = envelope.payload(ReferralDecided)
+        detail = {
+            "recipients": [
+                {"organisation": r.organisation, "intervention": r.intervention}
+                for r in d.recipients
+            ],
+            "held_reasons": d.held_reasons,
+            "config_version": d.config_version,
+        }
+        row = _row(envelope, d.referral_id, d.outcome, d.decided_at, detail)
+        return row, d.outcome
+    if envelope.type == AlertSent.TYPE:
+        a = envelope.payload(AlertSent)
+        detail = {"organisation": a.organisation, "channel": a.channel}
+        return _row(envelope, a.referral_id, "alert-sent", a.sent_at, detail), None
+    raise PoisonEvent(f"intake cannot handle event type {envelope.type}")
+
+
+def _row(
+    envelope: Envelope, referral_id: str, kind: str, at: datetime, detail: dict[str, object]
+) -> dict[str, Any]:
+    return {
+        "event_id": envelope.id,
+        "referral_id": referral_id,
+        "type": kind,
+        "at": at,
+        "detail": detail,
+    }
 
 
 class TimelineHandler:
@@ -22,44 +59,34 @@ class TimelineHandler:
 
     async def __call__(self, conn: AsyncConnection, envelope: Envelope) -> None:
         """Handle one decided or alert-sent event."""
-        if envelope.type == ReferralDecided.TYPE:
-            d = envelope.payload(ReferralDecided)
-            detail = {
-                "recipients": [
-                    {"organisation": r.organisation, "intervention": r.intervention}
-                    for r in d.recipients
-                ],
-                "held_reasons": d.held_reasons,
-                "config_version": d.config_version,
-            }
-            await self._append(conn, envelope, d.referral_id, d.outcome, d.decided_at, detail)
+        await self._write(conn, [_entry(envelope)])
+
+    async def handle_batch(self, conn: AsyncConnection, deliveries: list[Delivery]) -> None:
+        """Handle a batch with one lock statement, one insert and one update per outcome."""
+        entries = []
+        for d in deliveries:
+            with d.span():  # each event's consumer span joins its referral's trace
+                entries.append(_entry(d.envelope))
+        await self._write(conn, entries)
+
+    async def _write(
+        self, conn: AsyncConnection, entries: list[tuple[dict[str, Any], str | None]]
+    ) -> None:
+        if not entries:
+            return
+        moves: dict[str, list[str]] = defaultdict(list)
+        for row, outcome in entries:
+            if outcome is not None:
+                moves[outcome].append(row["referral_id"])
+        if moves and not self._db.is_sqlite:
+            await lock_referrals(conn, (i for ids in moves.values() for i in ids))
+        await self._db.insert_ignore_returning(
+            conn, referral_timeline, [row for row, _ in entries], referral_timeline.c.event_id
+        )
+        now = datetime.now(UTC)
+        for outcome, ids in moves.items():
             await conn.execute(
                 update(referrals)
-                .where(referrals.c.id == d.referral_id, referrals.c.status == "received")
-                .values(status=d.outcome, updated_at=datetime.now(UTC))
+                .where(referrals.c.id.in_(ids), referrals.c.status == ReferralState.RECEIVED)
+                .values(status=outcome, updated_at=now)
             )
-        elif envelope.type == AlertSent.TYPE:
-            a = envelope.payload(AlertSent)
-            detail = {"organisation": a.organisation, "channel": a.channel}
-            await self._append(conn, envelope, a.referral_id, "alert-sent", a.sent_at, detail)
-        else:
-            raise PoisonEvent(f"intake cannot handle event type {envelope.type}")
-
-    async def _append(
-        self,
-        conn: AsyncConnection,
-        envelope: Envelope,
-        referral_id: str,
-        kind: str,
-        at: datetime,
-        detail: dict[str, object],
-    ) -> None:
-        await self._db.insert_ignore(
-            conn,
-            referral_timeline,
-            event_id=envelope.id,
-            referral_id=referral_id,
-            type=kind,
-            at=at,
-            detail=detail,
-        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from email.message import EmailMessage
 from pathlib import Path
@@ -24,30 +26,64 @@ class MailTransport(Protocol):
     async def send(self, message: EmailMessage) -> None:
         """Deliver or raise DeliveryFailed."""
 
+    async def close(self) -> None:
+        """Release connections."""
+
     def describe(self) -> str:
         """Where mail goes, for start-up messages."""
 
 
 class SmtpTransport:
-    """Real SMTP (aiosmtplib); 5xx replies are permanent, everything else is retried."""
+    """Real SMTP (aiosmtplib) over a pool of reused connections; 5xx replies are permanent,
+    everything else is retried."""
 
-    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 10.0, pool_size: int = 8) -> None:
         self._host, self._port, self._timeout = host, port, timeout
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(pool_size)
 
     async def send(self, message: EmailMessage) -> None:
-        """Deliver one message."""
-        try:
-            await aiosmtplib.send(
-                message, hostname=self._host, port=self._port, timeout=self._timeout
-            )
-        except aiosmtplib.SMTPResponseException as exc:
-            raise DeliveryFailed(f"smtp {exc.code}", retryable=exc.code < 500) from None
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise DeliveryFailed(f"smtp {type(exc).__name__}", retryable=True) from None
+        """Deliver one message over a pooled connection (at most pool_size at once)."""
+        async with self._slots:
+            client = self._idle.pop() if self._idle else None
+            if client is not None:
+                try:
+                    await client.send_message(message)
+                except aiosmtplib.SMTPResponseException as exc:
+                    self._idle.append(client)
+                    raise DeliveryFailed(f"smtp {exc.code}", retryable=exc.code < 500) from None
+                except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                    # The server closed an idle connection: try once on a fresh one.
+                    _discard(client)
+                else:
+                    self._idle.append(client)
+                    return
+            client = aiosmtplib.SMTP(hostname=self._host, port=self._port, timeout=self._timeout)
+            try:
+                await client.connect()
+                await client.send_message(message)
+            except aiosmtplib.SMTPResponseException as exc:
+                _discard(client)
+                raise DeliveryFailed(f"smtp {exc.code}", retryable=exc.code < 500) from None
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                _discard(client)
+                raise DeliveryFailed(f"smtp {type(exc).__name__}", retryable=True) from None
+            self._idle.append(client)
+
+    async def close(self) -> None:
+        """Say QUIT on every idle connection."""
+        idle, self._idle = self._idle, []
+        for client in idle:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
 
     def describe(self) -> str:
         """The SMTP server."""
         return f"smtp://{self._host}:{self._port}"
+
+
+def _discard(client: aiosmtplib.SMTP) -> None:
+    client.close()
 
 
 class FileTransport:
@@ -67,6 +103,9 @@ class FileTransport:
             os.replace(tmp, target)
         except OSError as exc:
             raise DeliveryFailed(f"file sink {type(exc).__name__}", retryable=True) from None
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
     def describe(self) -> str:
         """The folder."""

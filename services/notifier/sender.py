@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 from opentelemetry.trace import SpanKind
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notifier.mail import DeliveryFailed, MailTransport
 from vrp.domain.configuration import RoutingConfiguration
@@ -22,15 +24,22 @@ from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import AlertSent
 from vrp.store import outbox
-from vrp.store.database import Database
+from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.store.tables import notifications
-from vrp.telemetry import context_from, tracer
+from vrp.store.tables import outbox as outbox_table
+from vrp.telemetry import context_from, current_traceparent, tracer
+from vrp.transport.outage import Backoff, Outage
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "notifier"
 MAX_ATTEMPTS = 8
-CLAIM_TIMEOUT = timedelta(minutes=2)
+# A claim is a lease, renewed while the send is in flight: if the notifier holding it dies,
+# another (or its own restart) takes the alert over once the lease runs out.
+LEASE = timedelta(seconds=10)
+RENEW_EVERY = LEASE.total_seconds() / 3
+BATCH = 200
+PER_ORGANISATION = 4  # concurrent sends to one receiving organisation's mail system
 
 
 def render(row: Any, org_name: str, sender: str, public_url: str) -> EmailMessage:
@@ -51,8 +60,17 @@ def render(row: Any, org_name: str, sender: str, public_url: str) -> EmailMessag
     return msg
 
 
+@dataclass
+class _Outcome:
+    row: Any
+    sent_at: datetime | None = None
+    error: str = ""
+    retryable: bool = True
+    traceparent: str | None = None
+
+
 class AlertSender:
-    """Delivers due alerts; safe with several notifier replicas (rows are claimed first)."""
+    """Delivers due alerts; safe with several notifier replicas (rows are leased first)."""
 
     def __init__(
         self,
@@ -62,6 +80,7 @@ class AlertSender:
         sender: str,
         public_url: str,
         poll_interval: float,
+        concurrency: int = 16,
     ) -> None:
         self._db = db
         self._transport = transport
@@ -71,6 +90,9 @@ class AlertSender:
         self._poll = poll_interval
         self._wake = asyncio.Event()
         self._tracer = tracer("vrp.notifier")
+        self._channel_slots = asyncio.Semaphore(concurrency)
+        self._org_slots: dict[str, asyncio.Semaphore] = {}
+        self._database = Outage("alert sender: database", log)
 
     def wake(self) -> None:
         """Look for due alerts now."""
@@ -78,22 +100,38 @@ class AlertSender:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Deliver until stopped."""
-        while not stopping.is_set():
-            self._wake.clear()
-            try:
-                sent = await self.deliver_due()
-            except (DBAPIError, OSError, TimeoutError) as exc:
-                log.warning("alert sender: %s; retrying", type(exc).__name__)
-                sent = 0
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+        backoff = Backoff()
+        try:
+            while not stopping.is_set():
+                self._wake.clear()
+                try:
+                    handled = await self.deliver_due(stopping=stopping)
+                except DATABASE_ERRORS as exc:
+                    self._database.failed(exc)
+                    await backoff.sleep(stopping)
+                    continue
+                self._database.succeeded()
+                backoff.reset()
+                if handled == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+        finally:
+            await self._transport.close()
 
-    async def deliver_due(self, limit: int = 50) -> int:
-        """Claim due alerts, send them, record the outcome; returns how many were handled."""
+    async def deliver_due(self, limit: int = BATCH, stopping: asyncio.Event | None = None) -> int:
+        """Lease due alerts, send them concurrently, record the outcomes together; returns
+        how many were handled."""
         rows = await self._claim(limit)
-        for row in rows:
-            await self._deliver(row)
+        if not rows:
+            return 0
+        renewing = asyncio.create_task(self._renew([r.id for r in rows]))
+        try:
+            outcomes = await asyncio.gather(*(self._deliver(row) for row in rows))
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+        await self._record(outcomes, stopping)
         return len(rows)
 
     async def _claim(self, limit: int) -> list[Any]:
@@ -102,16 +140,8 @@ class AlertSender:
             due = (
                 select(notifications)
                 .where(
-                    or_(
-                        and_(
-                            notifications.c.status == "pending",
-                            notifications.c.next_attempt_at <= now,
-                        ),
-                        and_(
-                            notifications.c.status == "sending",
-                            notifications.c.next_attempt_at <= now - CLAIM_TIMEOUT,
-                        ),
-                    )
+                    notifications.c.status.in_(("pending", "sending")),
+                    notifications.c.next_attempt_at <= now,
                 )
                 .order_by(notifications.c.next_attempt_at)
                 .limit(limit)
@@ -124,62 +154,117 @@ class AlertSender:
                     update(notifications)
                     .where(notifications.c.id.in_([r.id for r in rows]))
                     .values(
-                        status="sending", next_attempt_at=now, attempts=notifications.c.attempts + 1
+                        status="sending",
+                        next_attempt_at=now + LEASE,
+                        attempts=notifications.c.attempts + 1,
                     )
                 )
         return rows
 
-    async def _deliver(self, row: Any) -> None:
+    async def _renew(self, ids: list[str]) -> None:
+        # Keep the lease while sends are in flight (a slow mail server must not let a second
+        # notifier take the same alerts over). A failed renewal is retried on the next tick.
+        while True:
+            await asyncio.sleep(RENEW_EVERY)
+            with contextlib.suppress(*DATABASE_ERRORS):
+                async with self._db.transaction(single_statement=True) as conn:
+                    await conn.execute(
+                        update(notifications)
+                        .where(notifications.c.id.in_(ids), notifications.c.status == "sending")
+                        .values(next_attempt_at=datetime.now(UTC) + LEASE)
+                    )
+
+    async def _deliver(self, row: Any) -> _Outcome:
         org = self._configuration().organisation(row.organisation)
         message = render(row, org.name if org else row.organisation, self._sender, self._public_url)
-        with self._tracer.start_as_current_span(
-            "notifier send email",
-            context=context_from(row.traceparent),
-            kind=SpanKind.CLIENT,
-            attributes={"vrp.referral_id": row.referral_id, "vrp.notification_id": row.id},
-        ):
-            try:
-                await self._transport.send(message)
-            except DeliveryFailed as exc:
-                await self._failed(row, str(exc), exc.retryable)
-                return
-            await self._sent(row)
-
-    async def _sent(self, row: Any) -> None:
-        now = datetime.now(UTC)
-        event = AlertSent(
-            referral_id=row.referral_id,
-            notification_id=row.id,
-            organisation=row.organisation,
-            channel="email",
-            sent_at=now,
+        org_slots = self._org_slots.setdefault(
+            row.organisation, asyncio.Semaphore(PER_ORGANISATION)
         )
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(notifications)
-                .where(notifications.c.id == row.id)
-                .values(status="sent", sent_at=now, last_error=None)
-            )
-            await outbox.add(
-                conn,
-                PRODUCER,
-                topics.ALERTS,
-                row.referral_id,
-                Envelope.wrap(event, "/vrp/notifier", row.referral_id),
-            )
+        async with org_slots, self._channel_slots:
+            with self._tracer.start_as_current_span(
+                "notifier send email",
+                context=context_from(row.traceparent),
+                kind=SpanKind.CLIENT,
+                attributes={"vrp.referral_id": row.referral_id, "vrp.notification_id": row.id},
+            ):
+                try:
+                    await self._transport.send(message)
+                except DeliveryFailed as exc:
+                    return _Outcome(row, error=str(exc), retryable=exc.retryable)
+                # The alert-sent event continues the trace from this span.
+                return _Outcome(row, sent_at=datetime.now(UTC), traceparent=current_traceparent())
 
-    async def _failed(self, row: Any, reason: str, retryable: bool) -> None:
-        attempts = row.attempts + 1
-        give_up = not retryable or attempts >= MAX_ATTEMPTS
-        backoff = timedelta(seconds=min(2**attempts, 900))
-        log.warning("alert %s failed (%s), attempt %d", row.id, reason, attempts)
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(notifications)
-                .where(notifications.c.id == row.id)
-                .values(
-                    status="failed" if give_up else "pending",
-                    last_error=reason[:200],
-                    next_attempt_at=datetime.now(UTC) + backoff,
-                )
+    async def _record(self, outcomes: list[_Outcome], stopping: asyncio.Event | None) -> None:
+        # What was sent must be recorded, or it is sent again when the lease runs out: keep
+        # trying through a database outage (unless the process is stopping).
+        backoff = Backoff()
+        while True:
+            try:
+                async with self._db.transaction() as conn:
+                    await self._write_outcomes(conn, outcomes)
+                return
+            except DATABASE_ERRORS as exc:
+                self._database.failed(exc, "holding the outcomes and retrying")
+                if stopping is None or stopping.is_set():
+                    raise
+                await backoff.sleep(stopping)
+
+    async def _write_outcomes(self, conn: AsyncConnection, outcomes: list[_Outcome]) -> None:
+        sent = [o for o in outcomes if o.sent_at is not None]
+        if sent:
+            # Only rows still ours: if our lease ran out and another notifier finished the
+            # send first, it recorded the event and we must not record a second one.
+            marked = set(
+                (
+                    await conn.execute(
+                        update(notifications)
+                        .where(
+                            notifications.c.id.in_([o.row.id for o in sent]),
+                            notifications.c.status == "sending",
+                        )
+                        .values(status="sent", sent_at=datetime.now(UTC), last_error=None)
+                        .returning(notifications.c.id)
+                    )
+                ).scalars()
             )
+            events = [
+                outbox.row_values(
+                    PRODUCER,
+                    topics.ALERTS,
+                    o.row.referral_id,
+                    Envelope.wrap(
+                        AlertSent(
+                            referral_id=o.row.referral_id,
+                            notification_id=o.row.id,
+                            organisation=o.row.organisation,
+                            channel="email",
+                            sent_at=o.sent_at,
+                        ),
+                        "/vrp/notifier",
+                        o.row.referral_id,
+                    ).model_copy(update={"traceparent": o.traceparent}),
+                )
+                for o in sent
+                if o.row.id in marked and o.sent_at is not None
+            ]
+            if events:
+                await conn.execute(outbox_table.insert(), events)
+                outbox.staged(conn)
+        for o in outcomes:
+            if o.sent_at is None:
+                await self._failed(conn, o)
+
+    async def _failed(self, conn: AsyncConnection, o: _Outcome) -> None:
+        attempts = o.row.attempts + 1
+        give_up = not o.retryable or attempts >= MAX_ATTEMPTS
+        backoff = min(2**attempts, 900) * random.uniform(0.8, 1.2)
+        log.warning("alert %s failed (%s), attempt %d", o.row.id, o.error, attempts)
+        await conn.execute(
+            update(notifications)
+            .where(notifications.c.id == o.row.id, notifications.c.status == "sending")
+            .values(
+                status="failed" if give_up else "pending",
+                last_error=o.error[:200],
+                next_attempt_at=datetime.now(UTC) + timedelta(seconds=backoff),
+            )
+        )

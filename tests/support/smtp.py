@@ -55,3 +55,8 @@ class SmtpServer:
 
     def __exit__(self, *exc: object) -> None:
         self._controller.stop()
+
+    def restart(self) -> None:
+        """Serve again on the same port, keeping what was received (after an outage)."""
+        self._controller = Controller(self.mailbox, hostname=self.host, port=self.port)
+        self._controller.start()

@@ -7,14 +7,48 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.schema import Table
 
 OUTBOX_WRITTEN = "vrp.outbox_written"
 _AFTER_COMMIT = "vrp.after_commit"
+
+
+# SQLSTATE classes meaning "the database is not there right now": connection exception (08),
+# operator intervention such as a shutdown or start-up in progress (57), and insufficient
+# resources such as too many connections (53).
+_UNAVAILABLE_SQLSTATE = ("08", "57", "53")
+
+
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    DBAPIError,
+    OSError,
+    asyncpg.PostgresError,  # raised unwrapped while connecting, e.g. during start-up
+    asyncpg.InterfaceError,
+)
+"""What a retrying loop catches from the database: unreachable, restarting or busy."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when exc means the database is unreachable or restarting (worth a retry later),
+    not that the statement itself was wrong."""
+    if isinstance(exc, OSError):  # refused, reset, timed out (TimeoutError is an OSError)
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    if isinstance(code, str) and code[:2] in _UNAVAILABLE_SQLSTATE:
+        return True
+    # asyncpg's own connection errors (e.g. "connection was closed in the middle of
+    # operation") carry no SQLSTATE.
+    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
 
 
 def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:

@@ -8,7 +8,7 @@ the only Python client that can manage SCRAM credentials.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from confluent_kafka.admin import (
@@ -150,11 +150,20 @@ class Access:
         self.apply(partner_grants(org))
         return password
 
-    def provision_services(self, passwords: dict[str, str] | None = None) -> dict[str, str]:
-        """Users for the three services with the access table above; returns passwords."""
+    def provision_services(
+        self, passwords: dict[str, str] | None = None, principal_prefix: str = ""
+    ) -> dict[str, str]:
+        """Users for the three services with the access table above; returns passwords.
+
+        With a principal_prefix (e.g. "bench-"), the users and their grants are
+        `<prefix>vrp-intake` etc., so a benchmark never touches the real services' logins.
+        """
         passwords = passwords or {}
-        out = {s: self.set_password(s, passwords.get(s)) for s in SERVICES}
-        self.apply(SERVICE_GRANTS)
+        users = [principal_prefix + s for s in SERVICES]
+        out = {u: self.set_password(u, passwords.get(u)) for u in users}
+        self.apply(
+            tuple(replace(g, principal=principal_prefix + g.principal) for g in SERVICE_GRANTS)
+        )
         return out
 
 

@@ -71,5 +71,11 @@ class Publisher(Protocol):
     async def publish(self, rows: list[OutboxRow], headers: list[dict[str, str]]) -> None:
         """Send rows (with per-row headers); raise if any was not acknowledged."""
 
+    async def ping(self) -> None:
+        """Raise unless the broker answers."""
+
+    async def restart(self) -> None:
+        """Drop the connection and producer state; the next publish starts afresh."""
+
     async def stop(self) -> None:
         """Flush and close."""

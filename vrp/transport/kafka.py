@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, KafkaTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.store.outbox import OutboxRow
@@ -99,20 +99,32 @@ class KafkaPublisher:
 
     def __init__(self, options: dict[str, Any], client_id: str, namespace: str = "") -> None:
         self._ns = namespace
-        self._producer = AIOKafkaProducer(
-            **options,
-            client_id=client_id,
+        self._options = options
+        self._client_id = client_id
+        self._producer = self._new_producer()
+        self._started = False
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **self._options,
+            client_id=self._client_id,
             enable_idempotence=True,
             acks="all",
             linger_ms=2,
+            # Fail a send within this time so the relay can react (and, if the producer is
+            # in a fatal state after a broker restart, replace it) instead of waiting.
+            request_timeout_ms=15_000,
         )
 
     async def start(self) -> None:
-        """Connect."""
-        await self._producer.start()
+        """Connect (raises if the broker is unreachable; publish tries again)."""
+        if not self._started:
+            await self._producer.start()
+            self._started = True
 
     async def publish(self, rows: list[OutboxRow], headers: list[dict[str, str]]) -> None:
         """Send every row, then wait for every acknowledgement."""
+        await self.start()
         futures = []
         for row, h in zip(rows, headers, strict=True):
             futures.append(
@@ -123,8 +135,37 @@ class KafkaPublisher:
                     headers=[(k, v.encode()) for k, v in h.items()],
                 )
             )
-        await asyncio.gather(*futures)
+        # return_exceptions: wait for every outcome, so nothing is still in flight when the
+        # caller replaces this producer; then raise the first failure.
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def ping(self) -> None:
+        """Raise KafkaError unless the broker answers a metadata request within 5 s."""
+        await self.start()
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=5)
+        except TimeoutError:
+            raise KafkaTimeoutError("no metadata from the broker in 5 s") from None
+
+    async def restart(self) -> None:
+        """Replace the producer (new producer id, fresh sequence numbers).
+
+        After a broker restart an idempotent producer can be left in a state it never leaves
+        (out-of-order sequence, unknown producer id); retrying with it loops forever. The
+        unacknowledged rows are still unpublished in the outbox and go out on the new one.
+        """
+        old = self._producer
+        self._producer, self._started = self._new_producer(), False
+        try:
+            await asyncio.wait_for(old.stop(), timeout=5)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.info("discarded producer did not close cleanly (%s)", type(exc).__name__)
 
     async def stop(self) -> None:
         """Flush and close."""
+        # Also when never started: aiokafka warns about any producer object left unclosed.
         await self._producer.stop()
+        self._started = False

@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import zlib
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.events.asyncapi import CONTENT_TYPE
 from vrp.store import outbox
-from vrp.store.database import Database
+from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.telemetry import tracer
 from vrp.transport.base import Publisher
+from vrp.transport.outage import Backoff, Outage
 
 log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT = 10.0  # seconds a batch may wait for the broker's acknowledgements
+PING_EVERY = 5.0  # seconds an idle relay waits before checking the broker still answers
 
 
 class Relay:
@@ -39,43 +43,84 @@ class Relay:
         self._batch = batch_size
         self._wake = asyncio.Event()
         self._tracer = tracer("vrp.relay")
+        self.broker = Outage(f"relay {producer}: broker", log)
+        self.database = Outage(f"relay {producer}: database", log)
+        self._last_contact = 0.0
         db.on_outbox_commit(self._wake.set)
+
+    @property
+    def healthy(self) -> bool:
+        """False while the broker or database is unreachable for this relay."""
+        return self.broker.healthy and self.database.healthy
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Publish until stopped; rows stay unpublished (and are retried) on any failure."""
-        await self._publisher.start()
         try:
             if self._db.is_sqlite:
                 await self._loop(stopping)
             else:
-                async with self._db.engine.connect() as lock_conn:
-                    await self._elect(lock_conn, stopping)
-                    await self._loop(stopping)
+                await self._elected(stopping)
         finally:
-            await self._publisher.stop()
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                await self._publisher.stop()
 
-    async def _elect(self, conn: AsyncConnection, stopping: asyncio.Event) -> None:
+    async def _elected(self, stopping: asyncio.Event) -> None:
+        # The advisory lock lives as long as its connection: if the database restarts, the
+        # lock is gone, so stand for election again on a new connection.
+        backoff = Backoff()
+        while not stopping.is_set():
+            try:
+                async with self._db.engine.connect() as lock_conn:
+                    if await self._elect(lock_conn, stopping):
+                        await self._loop(stopping, lock_conn)
+                return
+            except DATABASE_ERRORS as exc:
+                self.database.failed(exc, "standing for election again")
+                await backoff.sleep(stopping)
+
+    async def _elect(self, conn: AsyncConnection, stopping: asyncio.Event) -> bool:
         key = zlib.crc32(f"vrp-relay-{self._producer}".encode())
         while not stopping.is_set():
             got = await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
             if got.scalar():
                 await conn.commit()
-                return
+                return True
             await conn.rollback()
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=1.0)
+        return False
 
-    async def _loop(self, stopping: asyncio.Event) -> None:
-        delay = 0.2
+    async def _loop(
+        self, stopping: asyncio.Event, lock_conn: AsyncConnection | None = None
+    ) -> None:
+        backoff = Backoff()
         while not stopping.is_set():
             self._wake.clear()
             try:
                 sent = await self.publish_once()
-                delay = 0.2
-            except (KafkaError, DBAPIError, OSError, TimeoutError) as exc:
-                log.warning("relay %s: %s; retrying", self._producer, type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                if sent or time.monotonic() - self._last_contact > PING_EVERY:
+                    if not sent:  # idle: still find out when the broker goes away
+                        await self._publisher.ping()
+                    self._last_contact = time.monotonic()
+                    self.broker.succeeded()
+            except KafkaError as exc:
+                # Unacknowledged rows stay unpublished. The producer may be in a state it
+                # never leaves (out-of-order sequence after a broker restart): replace it.
+                self.broker.failed(exc, "replacing the producer and retrying")
+                await self._publisher.restart()
+                await backoff.sleep(stopping)
                 continue
+            except DATABASE_ERRORS as exc:
+                self.database.failed(exc)
+                if lock_conn is not None:
+                    # A database restart takes the election lock with the connection
+                    # (raises then, and run() stands for election again).
+                    await lock_conn.execute(text("SELECT 1"))
+                    await lock_conn.rollback()
+                await backoff.sleep(stopping)
+                continue
+            backoff.reset()
+            self.database.succeeded()
             if sent < self._batch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
@@ -97,7 +142,12 @@ class Relay:
             }
             for row in rows
         ]
-        await self._publisher.publish(rows, headers)
+        try:
+            # A send can wait on an absent broker far longer than its own timeouts (metadata,
+            # leader elections): bound it, so the outage is noticed and the producer replaced.
+            await asyncio.wait_for(self._publisher.publish(rows, headers), PUBLISH_TIMEOUT)
+        except TimeoutError:
+            raise KafkaTimeoutError(f"not acknowledged within {PUBLISH_TIMEOUT:.0f} s") from None
         async with self._db.transaction() as conn:
             await outbox.mark_published(conn, [r.id for r in rows])
         return len(rows)

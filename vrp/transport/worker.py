@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -10,20 +11,21 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from aiokafka.errors import KafkaError
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Tracer
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import DeadLetter
 from vrp.store import outbox
-from vrp.store.database import Database
+from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.store.inbox import first_deliveries, first_delivery
 from vrp.telemetry import context_from, tracer
 from vrp.transport.base import Message, Subscription
+from vrp.transport.outage import Backoff, Outage
 
 log = logging.getLogger(__name__)
 
@@ -109,21 +111,61 @@ class Worker:
         self._handler = handler
         self._batch = batch_size
         self._tracer = tracer(name)
+        self._broker = Outage(f"{name}: broker", log)
+        self._broker_backoff = Backoff()
+        self._database = Outage(f"{name}: database", log)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Fetch, process in one transaction, then acknowledge; retry transient failures."""
-        await self._sub.start()
+        await self._start(stopping)
         try:
             while not stopping.is_set():
-                batch = await self._sub.fetch(self._batch, timeout=0.5)
+                try:
+                    batch = await self._sub.fetch(self._batch, timeout=0.5)
+                except KafkaError as exc:
+                    self._broker.failed(exc)
+                    await self._broker_backoff.sleep(stopping)
+                    continue
+                except DATABASE_ERRORS as exc:  # the embedded log
+                    self._database.failed(exc)
+                    await self._broker_backoff.sleep(stopping)
+                    continue
                 if batch:
                     await self._process(batch, stopping)
-                    await self._sub.commit(batch)
+                    await self._commit(batch)
         finally:
-            await self._sub.stop()
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                await self._sub.stop()
+
+    async def _start(self, stopping: asyncio.Event) -> None:
+        # A service started while the broker is down waits for it rather than exiting.
+        while not stopping.is_set():
+            try:
+                await self._sub.start()
+            except (KafkaError, OSError, TimeoutError) as exc:
+                self._broker.failed(exc, "joining again")
+                with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                    await self._sub.stop()
+                await self._broker_backoff.sleep(stopping)
+                continue
+            self._broker.succeeded()
+            self._broker_backoff.reset()
+            return
+
+    async def _commit(self, batch: list[Message]) -> None:
+        try:
+            await self._sub.commit(batch)
+        except KafkaError as exc:
+            # Our transaction committed; if this acknowledgement is lost, the next batch's
+            # commit covers these offsets, or after a restart the events come again and the
+            # inbox table skips them.
+            self._broker.failed(exc, "committing with the next batch")
+            return
+        self._broker.succeeded()
+        self._broker_backoff.reset()
 
     async def _process(self, batch: list[Message], stopping: asyncio.Event) -> None:
-        delay = 0.2
+        backoff = Backoff()
         while True:
             try:
                 async with self._db.transaction() as conn:
@@ -135,15 +177,15 @@ class Worker:
                             if await first_delivery(self._db, conn, self.name, d.envelope.id):
                                 await self._handle_one(conn, d)
                     await self._sub.stage(conn, batch)
+                self._database.succeeded()
                 return
-            except (DBAPIError, OSError, TimeoutError) as exc:
+            except DATABASE_ERRORS as exc:
                 # The database is unreachable or busy: nothing was committed, so try the
                 # whole batch again; never skip it.
-                log.warning("%s: transient failure (%s); retrying", self.name, type(exc).__name__)
+                self._database.failed(exc)
                 if stopping.is_set():
                     raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                await backoff.sleep(stopping)
 
     async def _parse(self, conn: AsyncConnection, message: Message) -> Delivery | None:
         try:
@@ -168,7 +210,7 @@ class Worker:
         try:
             async with conn.begin_nested():
                 await handler.handle_batch(conn, fresh)
-        except DBAPIError:
+        except DATABASE_ERRORS:
             raise
         except Exception:  # noqa: BLE001 - some event in the batch cannot be processed
             # Undo the batch and go one by one, so only the poison event is dead-lettered.
@@ -181,7 +223,7 @@ class Worker:
             try:
                 async with conn.begin_nested():
                     await self._handler(conn, d.envelope)
-            except DBAPIError:
+            except DATABASE_ERRORS:
                 raise
             except Exception as exc:  # noqa: BLE001 - a deterministic failure of this event
                 # The savepoint undid the handler's writes; park the event with its reason

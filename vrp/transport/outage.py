@@ -1,0 +1,95 @@
+"""Backoff with jitter, and one log line per change of a dependency's state (not per try)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, so replicas do not retry in lockstep."""
+
+    first: float = 0.1
+    cap: float = 5.0
+    _attempt: int = 0
+
+    def next_delay(self) -> float:
+        """The delay before the next try (random in [first/2, min(cap, first * 2**n)])."""
+        ceiling = min(self.cap, self.first * 2**self._attempt)
+        self._attempt += 1
+        return random.uniform(min(self.first / 2, ceiling), ceiling)
+
+    async def sleep(self, stopping: asyncio.Event | None = None) -> None:
+        """Wait the next delay, returning early if stopping is set."""
+        delay = self.next_delay()
+        if stopping is None:
+            await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=delay)
+
+    def reset(self) -> None:
+        """After a success: start again from the first delay."""
+        self._attempt = 0
+
+
+@dataclass
+class Outage:
+    """Tracks whether a component can reach what it depends on, and logs only transitions.
+
+    One WARNING when a failure starts, one INFO every `every` seconds while it lasts (with
+    the count of failed tries), one INFO when it recovers (with the duration and count).
+    Messages carry exception type names only, never values.
+    """
+
+    component: str
+    log: logging.Logger
+    every: float = 30.0
+    failures: int = 0
+    since: float | None = None
+    last_reason: str = ""
+    _last_report: float = field(default=0.0)
+
+    @property
+    def healthy(self) -> bool:
+        """True when the last try succeeded (or none failed yet)."""
+        return self.since is None
+
+    def failed(self, exc: BaseException, action: str = "retrying") -> None:
+        """Record one failed try."""
+        now = time.monotonic()
+        reason = type(exc).__name__
+        self.failures += 1
+        if self.since is None:
+            self.since = now
+            self._last_report = now
+            self.last_reason = reason
+            self.log.warning("%s: lost (%s); %s with backoff", self.component, reason, action)
+        elif now - self._last_report >= self.every:
+            self.log.info(
+                "%s: still failing after %d tries in %.0f s (now %s)",
+                self.component,
+                self.failures,
+                now - self.since,
+                reason,
+            )
+            self.last_reason = reason
+            self._last_report = now
+
+    def succeeded(self) -> None:
+        """Record a successful try; logs the recovery if there was an outage."""
+        if self.since is not None:
+            self.log.info(
+                "%s: recovered after %d failed tries in %.1f s",
+                self.component,
+                self.failures,
+                time.monotonic() - self.since,
+            )
+        self.since = None
+        self.failures = 0
+        self.last_reason = ""
