@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from vrp.provisioning.access import SERVICES, Access
 from vrp.settings import KafkaSecurity, Settings
-from vrp.transport.access import SERVICES, Access
 from vrp.transport.connection import confluent_options
 
 ADMIN_PASSWORD = Path("var/kafka/admin.password")

@@ -54,15 +54,15 @@ from bench import e2e_probe as probe
 from bench import e2e_report as report
 from bench.broker import admin_settings, release
 from bench.workload import REFERRERS
-from services.intake.keys import issue
+from services.intake.auth.keys import issue
 from vrp.config_files import load_configuration
 from vrp.domain.identifiers import reference
 from vrp.events import topics
+from vrp.provisioning.topics import all_topics, ensure_topics
 from vrp.settings import DEMO_CONFIG_DIR
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import decisions
-from vrp.transport.admin import all_topics, ensure_topics
 from vrp.transport.connection import aiokafka_options
 
 ROOT = probe.ROOT
@@ -140,7 +140,7 @@ async def cancel(task: asyncio.Task[None]) -> None:
 def start(role: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
     """One `vrp <role>` process, output to logs/<role>.log."""
     return subprocess.Popen(
-        [sys.executable, "-m", "vrp.cli", role],
+        [sys.executable, "-m", "services.cli", role],
         env=env,
         cwd=ROOT,
         stdout=(logs / f"{role}.log").open("ab"),

@@ -18,8 +18,8 @@ from aiokafka.errors import KafkaError
 from aiosmtpd.controller import Controller
 
 from bench.broker import principal_prefix
+from vrp.provisioning.access import Access
 from vrp.settings import KafkaSecurity, Settings
-from vrp.transport.access import Access
 from vrp.transport.connection import aiokafka_options, confluent_options
 
 ROOT = Path(__file__).resolve().parents[1]

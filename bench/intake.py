@@ -71,7 +71,7 @@ async def _prepare_database(url: str) -> None:
 
 
 async def _issue_key(url: str) -> str:
-    from services.intake.keys import issue
+    from services.intake.auth.keys import issue
     from vrp.store.database import Database
 
     db = Database(url)
@@ -85,8 +85,8 @@ async def _topics(bootstrap: str, namespace: str, create: bool) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
     from vrp.config_files import load_configuration
+    from vrp.provisioning.topics import all_topics, ensure_topics
     from vrp.settings import DEMO_CONFIG_DIR
-    from vrp.transport.admin import all_topics, ensure_topics
     from vrp.transport.connection import aiokafka_options
 
     options = aiokafka_options(admin_settings(bootstrap))
@@ -176,7 +176,7 @@ def main_orchestrate(args: argparse.Namespace) -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for name, port, cmd in (
-            ("intake", intake_port, ["-m", "vrp.cli", "intake", "--port", str(intake_port)]),
+            ("intake", intake_port, ["-m", "services.cli", "intake", "--port", str(intake_port)]),
             (
                 "baseline",
                 base_port,
@@ -236,7 +236,7 @@ def _report(
     results: dict[tuple[str, str], list[dict[str, Any]]], rates: list[str], args: argparse.Namespace
 ) -> None:
     def med(name: str, rate: str, key: str) -> float:
-        return statistics.median(r[key] for r in results[(name, rate)])
+        return statistics.median(float(r[key]) for r in results[(name, rate)])
 
     print(
         f"\nMedians of {args.runs} runs, {args.duration:g} s per step, one process each, "

@@ -30,11 +30,11 @@ from vrp.config_files import load_configuration
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralReceived
+from vrp.provisioning.topics import all_topics, ensure_topics
 from vrp.settings import DEMO_CONFIG_DIR
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import decisions, outbox
-from vrp.transport.admin import all_topics, ensure_topics
 from vrp.transport.connection import aiokafka_options
 
 ADMIN_URL = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp?ssl=disable"
@@ -136,7 +136,7 @@ async def main() -> None:
     log = Path("var/bench/router.log").open("wb")
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "vrp.cli", "router"],
+            [sys.executable, "-m", "services.cli", "router"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

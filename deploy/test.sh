@@ -1,15 +1,60 @@
 #!/usr/bin/env bash
 # README command 2 (and what .ci/run calls): install, start the real PostgreSQL and
-# Kafka, then lint, type-check and run the whole test suite against them.
+# Kafka, then lint, type-check and run the whole test suite against them, with coverage.
 # Extra arguments go to pytest, e.g.  deploy/test.sh -k router -x
 # Kafka and PostgreSQL are left running afterwards (reruns are then quick).
+#
+#   deploy/test.sh --fast    the inner loop: ruff, ruff format --check, mypy and the tests
+#                            that need no server (not marked kafka or postgres); installs
+#                            nothing from Debian and starts nothing
+#   deploy/test.sh --slow    also the minutes-long fault scenarios (e.g. --slow -k faults)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$REPO/.venv/bin"
 START=$SECONDS
 
+FAST=0
+PYTEST_ARGS=()
+for arg in "$@"; do
+    if [[ "$arg" == "--fast" ]]; then FAST=1; else PYTEST_ARGS+=("$arg"); fi
+done
+
 banner() { printf '\n==> %s\n' "$*"; }
+
+# ruff, ruff format --check and mypy: the same in both lanes.
+static_checks() {
+    cd "$REPO"
+    banner "ruff check"
+    "$BIN/ruff" check .
+    banner "ruff format --check"
+    "$BIN/ruff" format --check .
+    banner "mypy"
+    "$BIN/mypy"
+}
+
+fast_finish() {
+    local rc=$?
+    if ((rc == 0)); then
+        banner "fast lane passed in $((SECONDS - START))s"
+    else
+        banner "fast lane FAILED (exit $rc) after $((SECONDS - START))s"
+    fi
+}
+
+if ((FAST)); then
+    trap fast_finish EXIT
+    banner "install (.venv; pip only when pyproject.toml changed)"
+    "$REPO/deploy/install.sh"
+    static_checks
+    banner "pytest (no servers) ${PYTEST_ARGS[*]}"
+    # VRP_REQUIRE_INFRA stays unset: the servers are not expected here. The hypothesis
+    # properties and the OpenAPI fuzzing run fewer examples than in the full run (300, 100).
+    export VRP_PROPERTY_EXAMPLES="${VRP_PROPERTY_EXAMPLES:-50}"
+    export VRP_FUZZ_EXAMPLES="${VRP_FUZZ_EXAMPLES:-20}"
+    env -u VRP_REQUIRE_INFRA "$BIN/pytest" -q -m "not kafka and not postgres" "${PYTEST_ARGS[@]}"
+    exit 0
+fi
 
 # Report elapsed time and the stop commands however the run ends.
 finish() {
@@ -55,16 +100,10 @@ export VRP_TEST_KAFKA_TLS_BOOTSTRAP="127.0.0.1:${VRP_KAFKA_TLS_PORT:-9095}"
 export VRP_TEST_KAFKA_CA_FILE="$REPO/var/kafka/tls/ca.pem"
 export VRP_REQUIRE_INFRA=1
 
-cd "$REPO"
+static_checks
 
-banner "ruff check"
-"$BIN/ruff" check .
-
-banner "ruff format --check"
-"$BIN/ruff" format --check .
-
-banner "mypy"
-"$BIN/mypy"
-
-banner "pytest $*"
-"$BIN/pytest" -q "$@"
+banner "pytest ${PYTEST_ARGS[*]}"
+# Coverage of what runs in the pytest process; the services that tests start as separate
+# processes (three-process Kafka tests, fault tests) are not measured.
+mkdir -p "$REPO/var"
+"$BIN/pytest" -q --cov=vrp --cov=services --cov-report=term:skip-covered "${PYTEST_ARGS[@]}"

@@ -11,21 +11,22 @@ from typing import Any
 
 import uvicorn
 
-from services.intake.app import create_app
-from services.intake.inbox import PARTNER_TOPICS, PartnerInboxHandler
-from services.intake.keys import issue
-from services.intake.timeline import TimelineHandler
-from services.notifier.alerts import DecisionHandler
-from services.notifier.mail import FileTransport, MailTransport, SmtpTransport
+from services.intake.api.app import create_app
+from services.intake.auth.keys import issue
+from services.intake.consumers.inbox import PartnerInboxHandler
+from services.intake.consumers.timeline import TimelineHandler
+from services.notifier.decisions import DecisionHandler
+from services.notifier.mail import FileMailer, Mailer, SmtpMailer
 from services.notifier.sender import AlertSender
 from services.router.handler import RouterHandler
 from vrp.configuration_watch import LiveConfiguration
-from vrp.events import topics
+from vrp.events import topics, wiring
+from vrp.events.wiring import Consumer, Role
 from vrp.settings import Settings, TransportKind
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import api_keys
-from vrp.transport.base import Subscription, TopicPattern
+from vrp.transport.base import Subscription
 from vrp.transport.connection import aiokafka_options
 from vrp.transport.embedded import EmbeddedSubscription
 from vrp.transport.kafka import KafkaPublisher, KafkaSubscription
@@ -34,7 +35,7 @@ from vrp.transport.worker import Handler, Worker
 
 log = logging.getLogger(__name__)
 
-ROLES = ("intake", "router", "notifier")
+ROLES = wiring.ROLE_NAMES
 DEMO_SECRET = "demo-only-not-a-secret"  # noqa: S105 - published demo key, demo mode only
 DEMO_PARTNERS = (
     "uhb",
@@ -53,11 +54,11 @@ def demo_key(org: str) -> str:
     return f"vrp_demo-{org}_{DEMO_SECRET}"
 
 
-def mail_transport(settings: Settings) -> MailTransport:
+def mailer(settings: Settings) -> Mailer:
     """SMTP when configured, else .eml files in the mail folder."""
     if settings.smtp_host:
-        return SmtpTransport(settings.smtp_host, settings.smtp_port)
-    return FileTransport(settings.mail_dir)
+        return SmtpMailer(settings.smtp_host, settings.smtp_port)
+    return FileMailer(settings.mail_dir)
 
 
 @dataclass
@@ -68,7 +69,7 @@ class Runtime:
     roles: tuple[str, ...]
     db: Database
     config: LiveConfiguration
-    mail: MailTransport
+    mail: Mailer
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     server: uvicorn.Server | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -78,34 +79,36 @@ class Runtime:
         """True when events move through the outbox table instead of Kafka."""
         return self.settings.transport is TransportKind.EMBEDDED
 
-    def _subscription(
-        self, group: str, names: tuple[str, ...], patterns: tuple[TopicPattern, ...] = ()
-    ) -> Subscription:
+    def _subscription(self, consumer: Consumer) -> Subscription:
         if self.embedded:
             return EmbeddedSubscription(
-                self.db, group, names, self.settings.poll_interval, patterns
+                self.db,
+                consumer.group,
+                consumer.topics,
+                self.settings.poll_interval,
+                consumer.patterns,
             )
-        client = f"{self.settings.kafka_client_id}-{group}"
         return KafkaSubscription(
             aiokafka_options(self.settings),
-            group,
-            names,
-            client,
+            consumer.group,
+            consumer.topics,
+            f"{self.settings.kafka_client_id}-{consumer.group}",
             self.settings.kafka_namespace,
-            patterns,
+            consumer.patterns,
         )
 
-    def _worker(
-        self,
-        group: str,
-        role: str,
-        names: tuple[str, ...],
-        handler: Handler,
-        patterns: tuple[TopicPattern, ...] = (),
-    ) -> None:
-        subscription = self._subscription(group, names, patterns)
-        worker = Worker(group, role, self.db, subscription, handler, self.settings.consumer_batch)
-        self._spawn(worker.run(self.stopping), group)
+    def _workers(self, role: Role, handlers: dict[str, Handler]) -> None:
+        """One worker per consumer the wiring declares for role, with its handler."""
+        for consumer in role.consumers:
+            worker = Worker(
+                consumer.group,
+                role.name,
+                self.db,
+                self._subscription(consumer),
+                handlers[consumer.group],
+                self.settings.consumer_batch,
+            )
+            self._spawn(worker.run(self.stopping), consumer.group)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -140,26 +143,15 @@ class Runtime:
                 )
             )
             self._spawn(self._serve(self.server), "http")
-            self._worker(
-                topics.INTAKE_GROUP,
-                "intake",
-                (topics.DECIDED, topics.ALERTS),
-                TimelineHandler(self.db),
-            )
-            self._worker(
-                topics.INTAKE_INBOX_GROUP,
-                "intake",
-                (),
-                PartnerInboxHandler(self.db),
-                (PARTNER_TOPICS,),
+            self._workers(
+                wiring.INTAKE,
+                {
+                    topics.INTAKE_GROUP: TimelineHandler(self.db),
+                    topics.INTAKE_INBOX_GROUP: PartnerInboxHandler(self.db),
+                },
             )
         if "router" in self.roles:
-            self._worker(
-                topics.ROUTER_GROUP,
-                "router",
-                (topics.RECEIVED, topics.STATUS),
-                RouterHandler(self.config, key),
-            )
+            self._workers(wiring.ROUTER, {topics.ROUTER_GROUP: RouterHandler(self.config, key)})
         if "notifier" in self.roles:
             sender = AlertSender(
                 self.db,
@@ -170,11 +162,9 @@ class Runtime:
                 self.settings.poll_interval,
             )
             self._spawn(sender.run(self.stopping), "alert-sender")
-            self._worker(
-                topics.NOTIFIER_GROUP,
-                "notifier",
-                (topics.DECIDED,),
-                DecisionHandler(self.db, self.config, sender.wake),
+            self._workers(
+                wiring.NOTIFIER,
+                {topics.NOTIFIER_GROUP: DecisionHandler(self.db, self.config, sender.wake)},
             )
         for role, each in relays.items():
             self._spawn(each.run(self.stopping), f"relay-{role}")
@@ -214,9 +204,7 @@ class Runtime:
         await self.db.dispose()
 
 
-async def build(
-    settings: Settings, roles: tuple[str, ...], mail: MailTransport | None = None
-) -> Runtime:
+async def build(settings: Settings, roles: tuple[str, ...], mail: Mailer | None = None) -> Runtime:
     """Create the runtime; embedded mode migrates the schema itself."""
     db = Database(settings.database_url, settings.database_pool_size, settings.database_pre_ping)
     if settings.transport is TransportKind.EMBEDDED:
@@ -228,7 +216,7 @@ async def build(
         roles,
         db,
         LiveConfiguration(settings.config_dir),
-        mail or mail_transport(settings),
+        mail or mailer(settings),
     )
 
 

@@ -108,8 +108,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", help="also run tests marked slow")
 
 
+# The fixture that reaches each server, and the marker a test using it must carry, so that
+# `-m "not kafka and not postgres"` (deploy/test.sh --fast) leaves out every test needing one.
+SERVER_FIXTURES = {"kafka": "kafka", "postgres_url": "postgres"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect slow tests unless --slow was given."""
+    """Refuse a test that uses a server without its marker; deselect slow tests unless
+    --slow was given."""
+    unmarked = [
+        f"{item.nodeid} uses the {fixture} fixture but is not marked {marker}"
+        for item in items
+        for fixture, marker in SERVER_FIXTURES.items()
+        if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("\n".join(unmarked))
     if config.getoption("--slow"):
         return
     slow = [i for i in items if "slow" in i.keywords]

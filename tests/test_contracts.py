@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
-from vrp.events.schemas import expected_files
+from services.contracts import expected_files
 from vrp.store.database import Database
 from vrp.store.tables import metadata
 
@@ -41,7 +41,7 @@ async def test_migrations_build_exactly_the_declared_schema_on_postgres(pg_db: D
 
 
 def test_readme_shows_the_access_table_the_code_applies() -> None:
-    from vrp.transport.access import access_table
+    from vrp.provisioning.access import access_table
 
     readme = (SCHEMAS.parent / "README.md").read_text()
     assert access_table() in readme, "paste `vrp kafka acls` into the README"

@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from sqlalchemy import func, select
 
 from services.runtime import ROLES, Runtime, build, demo_key
 from tests.conftest import free_port
+from tests.support.partner import bearer, post_referral, submit, timeline_types, wait_status
 from tests.support.referrals import example
 from tests.support.smtp import SmtpServer
 from vrp import telemetry
@@ -24,7 +24,7 @@ from vrp.events import topics
 from vrp.settings import Settings
 from vrp.store.tables import decisions, outbox
 
-UHB = {"Authorization": f"Bearer {demo_key('uhb')}"}
+UHB = bearer(demo_key("uhb"))
 
 
 @dataclass
@@ -72,40 +72,18 @@ async def app(
     await runtime.stop()
 
 
-async def submit(
-    client: httpx.AsyncClient,
-    key: str,
-    body: dict[str, Any] | None = None,
-    headers: dict[str, str] = UHB,
-) -> httpx.Response:
-    return await client.post(
-        "/v1/referrals", json=body or example(), headers={**headers, "Idempotency-Key": key}
-    )
-
-
-async def wait_status(
-    client: httpx.AsyncClient, url: str, types: set[str], timeout: float = 5.0
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = (await client.get(url, headers=UHB)).json()
-        if types <= {e["type"] for e in body["timeline"]} or time.monotonic() > deadline:
-            return body
-        await asyncio.sleep(0.02)
-
-
 async def test_referral_is_routed_and_its_alert_delivered_within_two_seconds(
     app: Embedded,
 ) -> None:
     started_at = time.monotonic()
-    r = await submit(app.client, "key-0001")
+    r = await post_referral(app.client, UHB, "key-0001")
     assert r.status_code == 202
     accepted = r.json()
     assert r.headers["Location"] == accepted["status_url"]
-    status = await wait_status(app.client, accepted["status_url"], {"routed", "alert-sent"})
+    status = await wait_status(app.client, accepted["status_url"], UHB, {"routed", "alert-sent"})
     elapsed = time.monotonic() - started_at
     assert status["status"] == "routed"
-    assert {"received", "routed", "alert-sent"} <= {e["type"] for e in status["timeline"]}
+    assert {"received", "routed", "alert-sent"} <= timeline_types(status)
     assert elapsed < 2.0, f"took {elapsed:.2f}s"
     [mail] = app.smtp.mailbox.for_reference(accepted["reference"])
     assert mail["To"] == "referrals@navigators.example"
@@ -115,12 +93,12 @@ async def test_referral_is_routed_and_its_alert_delivered_within_two_seconds(
 
 
 async def test_same_idempotency_key_gives_the_same_referral_and_one_alert(app: Embedded) -> None:
-    first = await submit(app.client, "key-0002")
-    again = await submit(app.client, "key-0002")
+    first = await post_referral(app.client, UHB, "key-0002")
+    again = await post_referral(app.client, UHB, "key-0002")
     assert first.status_code == again.status_code == 202
     assert first.json() == again.json()
     assert again.headers.get("Idempotent-Replayed") == "true"
-    await wait_status(app.client, first.json()["status_url"], {"alert-sent"})
+    await wait_status(app.client, first.json()["status_url"], UHB, {"alert-sent"})
     await asyncio.sleep(0.5)
     assert len(app.smtp.mailbox.for_reference(first.json()["reference"])) == 1
     async with app.runtime.db.engine.connect() as conn:
@@ -129,8 +107,8 @@ async def test_same_idempotency_key_gives_the_same_referral_and_one_alert(app: E
 
 
 async def test_same_key_with_a_different_body_is_refused(app: Embedded) -> None:
-    await submit(app.client, "key-0003")
-    r = await submit(app.client, "key-0003", example(risk="medium"))
+    await post_referral(app.client, UHB, "key-0003")
+    r = await post_referral(app.client, UHB, "key-0003", example(risk="medium"))
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["errors"][0]["field"] == "Idempotency-Key"
@@ -139,7 +117,7 @@ async def test_same_key_with_a_different_body_is_refused(app: Embedded) -> None:
 async def test_bad_nhs_number_is_a_problem_naming_the_field_without_echoing_it(
     app: Embedded,
 ) -> None:
-    r = await submit(app.client, "key-0004", example(subject__nhs_number="9434765918"))
+    r = await post_referral(app.client, UHB, "key-0004", example(subject__nhs_number="9434765918"))
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     problem = r.json()
@@ -154,16 +132,16 @@ async def test_missing_or_wrong_key_is_401_and_others_referrals_are_invisible(
         "/v1/referrals", json=example(), headers={"Idempotency-Key": "k-000005"}
     )
     assert r.status_code == 401
-    accepted = (await submit(app.client, "key-0006")).json()
-    other = {"Authorization": f"Bearer {demo_key('wmp')}"}
+    accepted = await submit(app.client, UHB, "key-0006")
+    other = bearer(demo_key("wmp"))
     assert (await app.client.get(accepted["status_url"], headers=other)).status_code == 404
 
 
 async def test_intake_router_and_notifier_spans_share_one_trace(
     app: Embedded, spans: InMemorySpanExporter
 ) -> None:
-    accepted = (await submit(app.client, "key-0007")).json()
-    await wait_status(app.client, accepted["status_url"], {"alert-sent"})
+    accepted = await submit(app.client, UHB, "key-0007")
+    await wait_status(app.client, accepted["status_url"], UHB, {"alert-sent"})
     mine = [
         s
         for s in spans.get_finished_spans()
@@ -190,13 +168,13 @@ async def test_referrals_accepted_while_router_is_down_are_routed_after_restart(
     settings = embedded_settings(tmp_path, smtp)
     intake_only = await started(settings, ("intake",))
     async with httpx.AsyncClient(base_url=settings.public_url) as client:
-        accepted = [(await submit(client, f"restart-{i:04d}")).json() for i in range(3)]
+        accepted = [await submit(client, UHB, f"restart-{i:04d}") for i in range(3)]
     await intake_only.stop()
     everything = await started(settings)
     try:
         async with httpx.AsyncClient(base_url=settings.public_url) as client:
             for a in accepted:
-                status = await wait_status(client, a["status_url"], {"alert-sent"})
+                status = await wait_status(client, a["status_url"], UHB, {"alert-sent"})
                 assert status["status"] == "routed"
                 assert len(smtp.mailbox.for_reference(a["reference"])) == 1
     finally:
@@ -219,8 +197,8 @@ async def test_a_poison_event_is_dead_lettered_and_the_next_one_still_routed(
                 created_at=datetime.now(UTC),
             )
         )
-    accepted = (await submit(app.client, "key-0008")).json()
-    status = await wait_status(app.client, accepted["status_url"], {"routed"})
+    accepted = await submit(app.client, UHB, "key-0008")
+    status = await wait_status(app.client, accepted["status_url"], UHB, {"routed"})
     assert status["status"] == "routed"
     async with app.runtime.db.engine.connect() as conn:
         letters = list(

@@ -70,7 +70,7 @@ def test_current_event_schemas_do_not_break_the_released_ones() -> None:
 
 
 def test_the_checker_sees_removed_renamed_optionalised_and_widened_fields() -> None:
-    old = {
+    old: dict[str, Any] = {
         "type": "object",
         "required": ["a", "b", "c"],
         "properties": {
@@ -80,7 +80,7 @@ def test_the_checker_sees_removed_renamed_optionalised_and_widened_fields() -> N
             "d": {"enum": ["x", "y"]},
         },
     }
-    new = {
+    new: dict[str, Any] = {
         "type": "object",
         "required": ["a", "bee"],
         "properties": {

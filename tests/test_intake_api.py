@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -14,16 +13,24 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from services.intake.keys import issue
+from services.intake.auth.keys import issue
 from services.runtime import Runtime, build, demo_key
 from tests.conftest import free_port
+from tests.support.partner import (
+    bearer,
+    inbox_entry,
+    post_referral,
+    submit,
+    timeline_types,
+    wait_status,
+)
 from tests.support.referrals import example
 from vrp.events import topics
 from vrp.settings import Settings
 from vrp.store.tables import outbox
 
-UHB = {"Authorization": f"Bearer {demo_key('uhb')}"}
-WMP = {"Authorization": f"Bearer {demo_key('wmp')}"}
+UHB = bearer(demo_key("uhb"))
+WMP = bearer(demo_key("wmp"))
 
 
 @dataclass
@@ -58,34 +65,10 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
         yield Api(
             runtime,
             client,
-            {"Authorization": f"Bearer {navigators}"},
-            {"Authorization": f"Bearer {submit_only}"},
+            bearer(navigators),
+            bearer(submit_only),
         )
     await runtime.stop()
-
-
-_counter = iter(range(1_000_000))
-
-
-async def submit(api: Api, body: dict[str, Any] | None = None, key: str | None = None) -> Any:
-    key = key or f"api-test-{next(_counter):06d}-{time.time_ns()}"
-    r = await api.client.post(
-        "/v1/referrals", json=body or example(), headers={**UHB, "Idempotency-Key": key}
-    )
-    assert r.status_code == 202, r.text
-    return r.json()
-
-
-async def delivered(api: Api, referral_id: str, timeout: float = 5.0) -> dict[str, Any]:
-    """Wait until the referral is in the navigators' inbox; return the inbox entry."""
-    deadline = time.monotonic() + timeout
-    while True:
-        r = await api.client.get(f"/v1/inbox/{referral_id}", headers=api.navigators)
-        if r.status_code == 200:
-            item: dict[str, Any] = r.json()["items"][0]
-            return item
-        assert time.monotonic() < deadline, "never reached the navigators' inbox"
-        await asyncio.sleep(0.05)
 
 
 async def respond(api: Api, referral_id: str, **body: Any) -> httpx.Response:
@@ -107,27 +90,23 @@ def assert_problem(r: httpx.Response, status: int, field: str | None = None) -> 
 async def test_originator_sees_status_timeline_and_recipients_but_not_their_data(
     api: Api,
 ) -> None:
-    accepted = await submit(api)
-    await delivered(api, accepted["id"])
-    deadline = time.monotonic() + 5
-    while True:  # the decision and the delivery reach intake through different consumers
-        r = await api.client.get(accepted["status_url"], headers=UHB)
-        assert r.status_code == 200
-        status = r.json()
-        if status["status"] != "received" or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
+    accepted = await submit(api.client, UHB)
+    await inbox_entry(api.client, accepted["id"], api.navigators)
+    # The decision and the delivery reach intake through different consumers.
+    status = await wait_status(
+        api.client, accepted["status_url"], UHB, until=lambda s: s["status"] != "received"
+    )
     assert status["status"] == "routed"
-    assert {"received", "routed", "delivered"} <= {e["type"] for e in status["timeline"]}
+    assert {"received", "routed", "delivered"} <= timeline_types(status)
     [recipient] = status["recipients"]
     assert recipient["organisation"] == "navigators"
     assert recipient["status"] == "awaiting" and recipient["received_at"]
-    assert "Alex" not in r.text and "data" not in recipient
+    assert "Alex" not in json.dumps(status) and "data" not in recipient
 
 
 async def test_receiver_inbox_is_exactly_the_minimised_event_published_for_it(api: Api) -> None:
-    accepted = await submit(api)
-    item = await delivered(api, accepted["id"])
+    accepted = await submit(api.client, UHB)
+    item = await inbox_entry(api.client, accepted["id"], api.navigators)
     async with api.runtime.db.engine.connect() as conn:
         [published] = list(
             await conn.execute(
@@ -146,9 +125,9 @@ async def test_receiver_inbox_is_exactly_the_minimised_event_published_for_it(ap
 
 
 async def test_other_organisations_get_404_at_object_level(api: Api) -> None:
-    accepted = await submit(api)
+    accepted = await submit(api.client, UHB)
     rid = accepted["id"]
-    await delivered(api, rid)
+    await inbox_entry(api.client, rid, api.navigators)
     # Another partner, a receiver, and the originator on the receiver's endpoints.
     assert_problem(await api.client.get(f"/v1/referrals/{rid}", headers=WMP), 404)
     assert_problem(await api.client.get(f"/v1/referrals/{rid}", headers=api.navigators), 404)
@@ -178,16 +157,16 @@ async def test_other_organisations_get_404_at_object_level(api: Api) -> None:
 
 
 async def test_property_level_receivers_cannot_change_the_referral(api: Api) -> None:
-    accepted = await submit(api)
-    await delivered(api, accepted["id"])
+    accepted = await submit(api.client, UHB)
+    await inbox_entry(api.client, accepted["id"], api.navigators)
     r = await respond(api, accepted["id"], status="accepted", risk="standard")
     assert_problem(r, 422, "accepted.risk")
 
 
 async def test_closed_loop_accept_in_progress_completed(api: Api) -> None:
-    accepted = await submit(api)
+    accepted = await submit(api.client, UHB)
     rid = accepted["id"]
-    await delivered(api, rid)
+    await inbox_entry(api.client, rid, api.navigators)
     r = await respond(api, rid, status="accepted")
     assert r.status_code == 200, r.text
     assert r.json()["items"][0]["status"] == "accepted"
@@ -220,9 +199,9 @@ async def test_closed_loop_accept_in_progress_completed(api: Api) -> None:
 
 
 async def test_cancel_before_acceptance_then_accept_is_409(api: Api) -> None:
-    accepted = await submit(api)
+    accepted = await submit(api.client, UHB)
     rid = accepted["id"]
-    await delivered(api, rid)
+    await inbox_entry(api.client, rid, api.navigators)
     r = await api.client.post(
         f"/v1/referrals/{rid}/cancel", json={"reason": "no-longer-needed"}, headers=UHB
     )
@@ -252,9 +231,9 @@ async def test_cancel_before_acceptance_then_accept_is_409(api: Api) -> None:
 
 
 async def test_cancel_after_acceptance_is_409(api: Api) -> None:
-    accepted = await submit(api)
+    accepted = await submit(api.client, UHB)
     rid = accepted["id"]
-    await delivered(api, rid)
+    await inbox_entry(api.client, rid, api.navigators)
     assert (await respond(api, rid, status="accepted")).status_code == 200
     r = await api.client.post(
         f"/v1/referrals/{rid}/cancel", json={"reason": "duplicate"}, headers=UHB
@@ -264,9 +243,9 @@ async def test_cancel_after_acceptance_is_409(api: Api) -> None:
 
 
 async def test_decline_needs_a_coded_reason_and_complete_a_coded_outcome(api: Api) -> None:
-    accepted = await submit(api)
+    accepted = await submit(api.client, UHB)
     rid = accepted["id"]
-    await delivered(api, rid)
+    await inbox_entry(api.client, rid, api.navigators)
     assert_problem(await respond(api, rid, status="declined"), 422, "declined.reason")
     assert_problem(
         await respond(api, rid, status="declined", reason="bored"), 422, "declined.reason"
@@ -301,11 +280,7 @@ async def test_decline_needs_a_coded_reason_and_complete_a_coded_outcome(api: Ap
 async def test_invalid_input_is_422_naming_the_field_without_echoing_it(
     api: Api, changes: dict[str, Any], field: str
 ) -> None:
-    r = await api.client.post(
-        "/v1/referrals",
-        json=example(**changes),
-        headers={**UHB, "Idempotency-Key": f"invalid-{time.time_ns()}"},
-    )
+    r = await post_referral(api.client, UHB, f"invalid-{time.time_ns()}", example(**changes))
     problem = assert_problem(r, 422, field)
     for value in ("9434765918", "NOT A POSTCODE", "jaywalking", "2099-01-01", "extreme"):
         assert value not in r.text
@@ -324,24 +299,14 @@ async def test_missing_idempotency_key_and_malformed_json_are_422(api: Api) -> N
 
 
 async def test_idempotent_replay_and_key_reuse_with_another_body(api: Api) -> None:
-    first = await api.client.post(
-        "/v1/referrals", json=example(), headers={**UHB, "Idempotency-Key": "replay-0001"}
-    )
-    again = await api.client.post(
-        "/v1/referrals", json=example(), headers={**UHB, "Idempotency-Key": "replay-0001"}
-    )
+    first = await post_referral(api.client, UHB, "replay-0001")
+    again = await post_referral(api.client, UHB, "replay-0001")
     assert first.status_code == again.status_code == 202
     assert first.json() == again.json() and again.headers["Idempotent-Replayed"] == "true"
-    other = await api.client.post(
-        "/v1/referrals",
-        json=example(risk="medium"),
-        headers={**UHB, "Idempotency-Key": "replay-0001"},
-    )
+    other = await post_referral(api.client, UHB, "replay-0001", example(risk="medium"))
     assert_problem(other, 422, "Idempotency-Key")
     # The key is per organisation: another partner may use the same string.
-    theirs = await api.client.post(
-        "/v1/referrals", json=example(), headers={**WMP, "Idempotency-Key": "replay-0001"}
-    )
+    theirs = await post_referral(api.client, WMP, "replay-0001")
     assert theirs.status_code == 202 and theirs.json()["id"] != first.json()["id"]
 
 
@@ -355,9 +320,9 @@ async def test_scopes_are_enforced(api: Api) -> None:
 
 
 async def test_inbox_pages_filters_and_rejects_a_forged_cursor(api: Api) -> None:
-    ids = [(await submit(api))["id"] for _ in range(3)]
+    ids = [(await submit(api.client, UHB))["id"] for _ in range(3)]
     for rid in ids:
-        await delivered(api, rid)
+        await inbox_entry(api.client, rid, api.navigators)
     seen: list[str] = []
     cursor: str | None = None
     while True:

@@ -21,10 +21,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import update
 
-from services.intake import keys, oauth
+from services.intake.auth import keys, oauth
 from services.runtime import Runtime, build
 from tests.conftest import free_port
-from tests.support.referrals import example
+from tests.support.partner import bearer, post_referral
 from vrp.settings import Settings
 from vrp.store.tables import access_tokens
 
@@ -113,10 +113,8 @@ async def test_signed_assertion_gets_a_token_that_acts_as_the_organisation(
     assert r.headers["cache-control"] == "no-store"
     token = r.json()
     assert token["token_type"] == "bearer" and token["expires_in"] == 300
-    auth = {"Authorization": f"Bearer {token['access_token']}"}
-    submitted = await server.client.post(
-        "/v1/referrals", json=example(), headers={**auth, "Idempotency-Key": str(uuid.uuid4())}
-    )
+    auth = bearer(token["access_token"])
+    submitted = await post_referral(server.client, auth)
     assert submitted.status_code == 202
     status = await server.client.get(submitted.json()["status_url"], headers=auth)
     assert status.status_code == 200
@@ -172,10 +170,8 @@ async def test_scoped_and_expired_tokens(server: Server) -> None:
         server, assertion(key, client_id, server.token_url), scope="referrals:read"
     )
     assert r.json()["scope"] == "referrals:read"
-    auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    denied = await server.client.post(
-        "/v1/referrals", json=example(), headers={**auth, "Idempotency-Key": "scoped-0001"}
-    )
+    auth = bearer(r.json()["access_token"])
+    denied = await post_referral(server.client, auth, "scoped-0001")
     assert denied.status_code == 403
     async with server.runtime.db.transaction() as conn:
         await conn.execute(
@@ -188,7 +184,7 @@ async def test_revoking_clients_ends_their_tokens(server: Server) -> None:
     key = rsa_key()
     client_id = await register(server, "wm-probation", key)
     r = await token_request(server, assertion(key, client_id, server.token_url))
-    auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    auth = bearer(r.json()["access_token"])
     assert (await server.client.get("/v1/inbox", headers=auth)).status_code == 200
     async with server.runtime.db.transaction() as conn:
         assert await oauth.revoke_clients(conn, "wm-probation") == 1
@@ -205,17 +201,17 @@ async def test_api_key_rotation_keeps_the_old_key_for_the_grace_period(server: S
         old = await keys.issue(conn, "wmfs", ("referrals:read",))
         new = await keys.rotate(conn, "wmfs", timedelta(hours=1))
     for k in (old, new):
-        r = await server.client.get("/v1/referrals/x", headers={"Authorization": f"Bearer {k}"})
+        r = await server.client.get("/v1/referrals/x", headers=bearer(k))
         assert r.status_code == 404, "authenticated (and 404, not someone else's)"
-    r = await server.client.get("/v1/inbox", headers={"Authorization": f"Bearer {new}"})
+    r = await server.client.get("/v1/inbox", headers=bearer(new))
     assert r.status_code == 403, "the new key has the old key's scopes"
     async with server.runtime.db.transaction() as conn:
         assert await keys.revoke(conn, "wmfs", key_id=old.split("_")[1]) == 1
-    r = await server.client.get("/v1/referrals/x", headers={"Authorization": f"Bearer {old}"})
+    r = await server.client.get("/v1/referrals/x", headers=bearer(old))
     assert r.status_code == 401
     async with server.runtime.db.transaction() as conn:
         await keys.rotate(conn, "wmfs", timedelta(0))
-    r = await server.client.get("/v1/referrals/x", headers={"Authorization": f"Bearer {new}"})
+    r = await server.client.get("/v1/referrals/x", headers=bearer(new))
     assert r.status_code == 401, "rotation with no grace ends the old key at once"
 
 
@@ -224,7 +220,7 @@ def test_partners_command_adds_rotates_revokes_and_lists(tmp_path: Path) -> None
 
     def vrp(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "vrp.cli", *args],
+            [sys.executable, "-m", "services.cli", *args],
             env=env,
             capture_output=True,
             text=True,
@@ -244,10 +240,17 @@ def test_partners_command_adds_rotates_revokes_and_lists(tmp_path: Path) -> None
     jwks.write_text(json.dumps(jwks_of(rsa_key(), "k1")))
     client = vrp("partners", "add", "uhb", "--jwks-file", str(jwks))
     assert client.returncode == 0 and client.stdout.startswith("uhb-"), client.stderr
-    listed = [json.loads(line) for line in vrp("partners", "list").stdout.splitlines()]
+    listing = vrp("partners", "list").stdout
+    listed = [json.loads(line) for line in listing.splitlines()]
     assert len(listed) == 3
     assert {x["state"].split()[0] for x in listed} == {"active", "expires"}
     assert all("secret" not in json.dumps(x) for x in listed)
+    # A key is vrp_<key id>_<secret>: the list names each key by its id, never its secret.
+    issued = [added.stdout.splitlines()[0], rotated.stdout.splitlines()[0]]
+    key_ids, secrets = zip(*(k.removeprefix("vrp_").split("_", 1) for k in issued), strict=True)
+    assert {x.get("key_id") for x in listed} >= set(key_ids)
+    for secret in secrets:
+        assert len(secret) >= 16 and secret not in listing
     revoked = vrp("partners", "revoke", "uhb")
     assert "2 key(s) and 1 OAuth client(s) revoked" in revoked.stdout
     listed = [json.loads(line) for line in vrp("partners", "list", "uhb").stdout.splitlines()]

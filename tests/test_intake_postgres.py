@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,11 +13,11 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
-from services.intake.app import create_app
-from services.intake.keys import issue
+from services.intake.api.app import create_app
+from services.intake.auth.keys import issue
 from services.runtime import Runtime, build, demo_key
 from tests.conftest import free_port
-from tests.support.referrals import example
+from tests.support.partner import bearer, inbox_entry, post_referral, submit
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import PartnerReferral
@@ -27,7 +26,7 @@ from vrp.store import outbox
 from vrp.store.database import Database
 
 pytestmark = pytest.mark.postgres
-UHB = {"Authorization": f"Bearer {demo_key('uhb')}"}
+UHB = bearer(demo_key("uhb"))
 
 
 @dataclass
@@ -56,7 +55,7 @@ async def pg(pg_db: Database, postgres_url: str) -> AsyncIterator[Pg]:
     await runtime.start()
     await runtime.wait_started()
     async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
-        yield Pg(runtime, client, {"Authorization": f"Bearer {navigators}"})
+        yield Pg(runtime, client, bearer(navigators))
     await runtime.stop()
 
 
@@ -84,23 +83,6 @@ async def route_to_navigators(db: Database, accepted: dict[str, Any]) -> None:
         )
 
 
-async def inbox_status(pg: Pg, referral_id: str, timeout: float = 5.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = await pg.client.get(f"/v1/inbox/{referral_id}", headers=pg.navigators)
-        if r.status_code == 200:
-            status: str = r.json()["items"][0]["status"]
-            return status
-        assert time.monotonic() < deadline, "never reached the inbox"
-        await asyncio.sleep(0.05)
-
-
-async def post(pg: Pg, key: str, **changes: Any) -> httpx.Response:
-    return await pg.client.post(
-        "/v1/referrals", json=example(**changes), headers={**UHB, "Idempotency-Key": key}
-    )
-
-
 async def test_a_duplicate_while_the_first_is_in_flight_is_409_then_replays(pg: Pg) -> None:
     blocker = await pg.runtime.db.engine.connect()
     await blocker.begin()
@@ -113,10 +95,10 @@ async def test_a_duplicate_while_the_first_is_in_flight_is_409_then_replays(pg: 
             " 'inflight-0001', 'h', 'received', '{}', now(), now())"
         )
     )
-    first = asyncio.create_task(post(pg, "inflight-0001"))
+    first = asyncio.create_task(post_referral(pg.client, UHB, "inflight-0001"))
     await asyncio.sleep(0.5)
     assert not first.done()
-    second = await post(pg, "inflight-0001")
+    second = await post_referral(pg.client, UHB, "inflight-0001")
     assert second.status_code == 409, second.text
     assert second.headers["Retry-After"] == "1"
     assert second.headers["content-type"] == "application/problem+json"
@@ -124,12 +106,12 @@ async def test_a_duplicate_while_the_first_is_in_flight_is_409_then_replays(pg: 
     await blocker.close()
     done = await first
     assert done.status_code == 202, done.text
-    replay = await post(pg, "inflight-0001")
+    replay = await post_referral(pg.client, UHB, "inflight-0001")
     assert replay.status_code == 202 and replay.json() == done.json()
 
 
 async def test_concurrent_identical_requests_make_one_referral(pg: Pg) -> None:
-    results = await asyncio.gather(*(post(pg, "burst-0001") for _ in range(8)))
+    results = await asyncio.gather(*(post_referral(pg.client, UHB, "burst-0001") for _ in range(8)))
     ok = [r for r in results if r.status_code == 202]
     assert ok and all(r.status_code in (202, 409) for r in results)
     assert len({r.json()["id"] for r in ok}) == 1
@@ -141,11 +123,11 @@ async def test_concurrent_identical_requests_make_one_referral(pg: Pg) -> None:
 
 
 async def test_cancel_racing_accept_has_exactly_one_winner(pg: Pg) -> None:
-    accepted = [(await post(pg, f"race-{i:04d}")).json() for i in range(6)]
+    accepted = [await submit(pg.client, UHB, f"race-{i:04d}") for i in range(6)]
     for a in accepted:
         await route_to_navigators(pg.runtime.db, a)
     for a in accepted:
-        assert await inbox_status(pg, a["id"]) == "awaiting"
+        assert (await inbox_entry(pg.client, a["id"], pg.navigators))["status"] == "awaiting"
 
     async def cancel(rid: str) -> httpx.Response:
         return await pg.client.post(
@@ -167,13 +149,13 @@ async def test_cancel_racing_accept_has_exactly_one_winner(pg: Pg) -> None:
 async def test_a_referral_reaching_the_inbox_after_cancellation_is_stored_cancelled(
     pg: Pg,
 ) -> None:
-    a = (await post(pg, "late-0001")).json()
+    a = await submit(pg.client, UHB, "late-0001")
     r = await pg.client.post(
         f"/v1/referrals/{a['id']}/cancel", json={"reason": "entered-in-error"}, headers=UHB
     )
     assert r.status_code == 200
     await route_to_navigators(pg.runtime.db, a)
-    assert await inbox_status(pg, a["id"]) == "cancelled"
+    assert (await inbox_entry(pg.client, a["id"], pg.navigators))["status"] == "cancelled"
     refused = await pg.client.post(
         f"/v1/referrals/{a['id']}/response", json={"status": "accepted"}, headers=pg.navigators
     )
@@ -192,7 +174,7 @@ async def test_submissions_survive_broken_pooled_connections_without_pre_ping(
         rate_limit_burst=10_000,
     )
     async with pg_db.transaction() as conn:
-        key = {"Authorization": f"Bearer {await issue(conn, 'uhb')}"}
+        key = bearer(await issue(conn, "uhb"))
     # The HTTP API alone (no consumers, which poll the database and would stop the process).
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
@@ -204,11 +186,7 @@ async def test_submissions_survive_broken_pooled_connections_without_pre_ping(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
 
             async def post_one(idempotency_key: str) -> httpx.Response:
-                return await client.post(
-                    "/v1/referrals",
-                    json=example(),
-                    headers={**key, "Idempotency-Key": idempotency_key},
-                )
+                return await post_referral(client, key, idempotency_key)
 
             warm = await asyncio.gather(*(post_one(f"warm-{i:04d}") for i in range(5)))
             assert {r.status_code for r in warm} == {202}

@@ -26,7 +26,7 @@ from tests.support.kafka import KafkaEnv, wait_for_access
 from tests.test_event_contract import validate_against_asyncapi
 from vrp.events import topics
 from vrp.events.asyncapi import CONTENT_TYPE, document
-from vrp.transport.admin import ensure_topics
+from vrp.provisioning.topics import ensure_topics
 
 pytestmark = pytest.mark.kafka
 KCAT = Path(__file__).resolve().parents[1] / "deploy" / "kcat.sh"
@@ -276,7 +276,7 @@ async def test_partners_command_provisions_rotates_and_revokes_the_kafka_user(
 
     def vrp(*args: str) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "vrp.cli", *args],
+            [sys.executable, "-m", "services.cli", *args],
             env=env,
             capture_output=True,
             text=True,
@@ -297,7 +297,7 @@ async def test_partners_command_provisions_rotates_and_revokes_the_kafka_user(
     await wait_for_access(broker.kafka, org, second, topic)
     with pytest.raises(KafkaConnectionError):
         await _connect(broker.kafka, org, first)
-    assert "removed" in await asyncio.to_thread(vrp, "partners", "revoke", org)
+    assert "revoked" in await asyncio.to_thread(vrp, "partners", "revoke", org)
     await asyncio.sleep(1.5)
     with pytest.raises(KafkaConnectionError):
         await _connect(broker.kafka, org, second)

@@ -8,7 +8,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,21 +19,21 @@ from aiokafka import AIOKafkaConsumer
 from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
 from sqlalchemy import func, select
 
-from services.intake.keys import issue
+from services.intake.auth.keys import issue
 from tests.conftest import free_port, reset_postgres
 from tests.support.cluster import Cluster
 from tests.support.kafka import KafkaEnv, wait_for_access
 from tests.support.otlp import OtlpReceiver
-from tests.support.referrals import example
+from tests.support.partner import bearer, inbox_entry, submit
 from tests.support.smtp import SmtpServer
 from tests.test_event_contract import validate_against_asyncapi
 from vrp.config_files import load_configuration
 from vrp.events import topics
+from vrp.provisioning.access import SERVICES
+from vrp.provisioning.topics import all_topics, ensure_topics
 from vrp.settings import DEMO_CONFIG_DIR
 from vrp.store.database import Database
 from vrp.store.tables import decisions
-from vrp.transport.access import SERVICES
-from vrp.transport.admin import all_topics, ensure_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -119,7 +119,7 @@ async def running(
             cluster,
             namespace,
             kafka,
-            {"Authorization": f"Bearer {key}"},
+            bearer(key),
             smtp_module,
             otlp,
             db,
@@ -129,20 +129,17 @@ async def running(
         await db.dispose()
 
 
-async def post(client: httpx.AsyncClient, run: Running, key: str, **changes: Any) -> dict[str, Any]:
-    r = await client.post(
-        f"{run.cluster.intake_url}/v1/referrals",
-        json=example(**changes),
-        headers={**run.auth, "Idempotency-Key": key},
-    )
-    assert r.status_code == 202, r.text
-    body: dict[str, Any] = r.json()
-    return body
+Message = dict[str, Any]  # a Kafka record as read_topic returns it: value, headers, raw
+
+
+def mine(referral_id: str) -> Callable[[list[Message]], list[Message]]:
+    """A filter keeping the messages about one referral."""
+    return lambda ms: [m for m in ms if m["value"]["subject"] == referral_id]
 
 
 async def read_topic(
-    run: Running, topic: str, until: Any, timeout: float = 30.0
-) -> list[dict[str, Any]]:
+    run: Running, topic: str, until: Callable[[list[Message]], object], timeout: float = 30.0
+) -> list[Message]:
     """Read a topic from the beginning with a plain aiokafka consumer until `until(messages)`."""
     consumer = AIOKafkaConsumer(
         run.namespace + topic,
@@ -151,7 +148,7 @@ async def read_topic(
         enable_auto_commit=False,
     )
     await consumer.start()
-    seen: list[dict[str, Any]] = []
+    seen: list[Message] = []
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not until(seen):
@@ -176,11 +173,11 @@ async def read_topic(
 async def test_three_processes_route_a_referral_to_the_partner_topic_and_email(
     running: Running,
 ) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
-        accepted = await post(client, running, "proc-0001")
-    mine = lambda ms: [m for m in ms if m["value"]["subject"] == accepted["id"]]  # noqa: E731
-    messages = mine(
-        await read_topic(running, topics.partner_referrals("navigators"), lambda ms: bool(mine(ms)))
+    async with httpx.AsyncClient(base_url=running.cluster.intake_url, timeout=10) as client:
+        accepted = await submit(client, running.auth, "proc-0001")
+    ours = mine(accepted["id"])
+    messages = ours(
+        await read_topic(running, topics.partner_referrals("navigators"), lambda ms: bool(ours(ms)))
     )
     assert messages, "the minimised referral reached the navigators' topic"
     event = messages[0]["value"]
@@ -206,22 +203,22 @@ async def test_three_processes_route_a_referral_to_the_partner_topic_and_email(
     assert cloud_event.get_id() == event["id"]
     validate_against_asyncapi("PartnerReferral", event)
     # The sender follows it on its own status topic: routed, to whom, no personal data.
-    statuses = mine(
-        await read_topic(running, topics.partner_status("uhb"), lambda ms: bool(mine(ms)))
+    statuses = ours(
+        await read_topic(running, topics.partner_status("uhb"), lambda ms: bool(ours(ms)))
     )
     assert [
         (s["value"]["data"]["status"], s["value"]["data"]["organisation"]) for s in statuses
     ] == [("routed", "navigators")]
     validate_against_asyncapi("PartnerReferralStatus", statuses[0]["value"])
-    assert running.smtp.mailbox.wait_for(
+    assert await running.smtp.mailbox.until(
         lambda ms: any(m["X-VRP-Referral"] == accepted["reference"] for m in ms), 15
     )
 
 
 async def test_spans_of_all_three_services_share_one_trace(running: Running) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
-        accepted = await post(client, running, "proc-trace")
-    assert running.smtp.mailbox.wait_for(
+    async with httpx.AsyncClient(base_url=running.cluster.intake_url, timeout=10) as client:
+        accepted = await submit(client, running.auth, "proc-trace")
+    assert await running.smtp.mailbox.until(
         lambda ms: any(m["X-VRP-Referral"] == accepted["reference"] for m in ms), 15
     )
 
@@ -247,12 +244,12 @@ async def test_router_killed_mid_stream_routes_every_referral_exactly_once(
     n = 200
     batch = uuid.uuid4().hex[:6]
     accepted: list[dict[str, Any]] = []
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(base_url=running.cluster.intake_url, timeout=30) as client:
         sem = asyncio.Semaphore(16)
 
         async def one(i: int) -> None:
             async with sem:
-                accepted.append(await post(client, running, f"kill-{batch}-{i:04d}"))
+                accepted.append(await submit(client, running.auth, f"kill-{batch}-{i:04d}"))
             if len(accepted) == n // 3:
                 running.cluster.kill("router", signal.SIGKILL)
                 running.cluster.start("router")
@@ -270,7 +267,7 @@ async def test_router_killed_mid_stream_routes_every_referral_exactly_once(
     def emails_done(ms: list[Any]) -> bool:
         return len({m["X-VRP-Referral"] for m in ms} & refs) == n
 
-    assert running.smtp.mailbox.wait_for(emails_done, 90), running.cluster.tail("router")
+    assert await running.smtp.mailbox.until(emails_done, 90), running.cluster.tail("router")
     assert running.cluster.log("router").count("vrp router running") == 2, "it was restarted"
     await asyncio.sleep(2)  # a duplicate would arrive now, if there were one
     counts = {r: len(running.smtp.mailbox.for_reference(r)) for r in refs}
@@ -300,24 +297,26 @@ async def test_intake_fills_the_receivers_inbox_from_partner_topics_and_publishe
     running: Running,
 ) -> None:
     async with running.db.transaction() as conn:
-        navigators = {"Authorization": f"Bearer {await issue(conn, 'navigators')}"}
-    async with httpx.AsyncClient(timeout=10) as client:
-        accepted = await post(client, running, "proc-inbox")
-        url = f"{running.cluster.intake_url}/v1/inbox/{accepted['id']}"
-        deadline = time.monotonic() + 30
-        while (r := await client.get(url, headers=navigators)).status_code == 404:
-            assert time.monotonic() < deadline, running.cluster.tail("intake")
-            await asyncio.sleep(0.2)
-        assert r.status_code == 200
-        assert r.json()["items"][0]["referral"]["referral_id"] == accepted["id"]
+        navigators = bearer(await issue(conn, "navigators"))
+    async with httpx.AsyncClient(base_url=running.cluster.intake_url, timeout=10) as client:
+        accepted = await submit(client, running.auth, "proc-inbox")
+        entry = await inbox_entry(
+            client,
+            accepted["id"],
+            navigators,
+            timeout=30,
+            interval=0.2,
+            explain=lambda: running.cluster.tail("intake"),
+        )
+        assert entry["referral"]["referral_id"] == accepted["id"]
         answer = await client.post(
-            f"{running.cluster.intake_url}/v1/referrals/{accepted['id']}/response",
+            f"/v1/referrals/{accepted['id']}/response",
             json={"status": "accepted"},
             headers=navigators,
         )
         assert answer.status_code == 200, answer.text
-    mine = lambda ms: [m for m in ms if m["value"]["subject"] == accepted["id"]]  # noqa: E731
-    [responded] = mine(await read_topic(running, topics.STATUS, lambda ms: bool(mine(ms))))
+    ours = mine(accepted["id"])
+    [responded] = ours(await read_topic(running, topics.STATUS, lambda ms: bool(ours(ms))))
     assert responded["value"]["type"] == "uk.vrp.referral.responded.v1"
     assert responded["value"]["data"]["status"] == "accepted"
     assert responded["value"]["data"]["organisation"] == "navigators"

@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import httpx
 import pytest
@@ -71,17 +72,19 @@ CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
     }
 )
 schema = schemathesis.openapi.from_path(SPEC, config=CONFIG)
+# schemathesis.Case is generic in the operation type; any OpenAPI operation here.
+Case: TypeAlias = schemathesis.Case[Any]
 
 
 @schema.auth()
 class PartnerKey:
     """Authenticate as a demo partner (so ignored_auth can also try without it)."""
 
-    def get(self, case: schemathesis.Case, ctx: schemathesis.AuthContext) -> str:
+    def get(self, case: Case, ctx: schemathesis.AuthContext) -> str:
         return AUTH["Authorization"]
 
-    def set(self, case: schemathesis.Case, data: str, ctx: schemathesis.AuthContext) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": data}
+    def set(self, case: Case, data: str, ctx: schemathesis.AuthContext) -> None:
+        case.headers["Authorization"] = data  # a case-insensitive dict, never None
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +101,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     log = (tmp / "vrp.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vrp.cli", "up", "--port", str(port)],
+        [sys.executable, "-m", "services.cli", "up", "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -132,5 +135,5 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_api_conforms_to_its_openapi_document(case: schemathesis.Case, base_url: str) -> None:
+def test_api_conforms_to_its_openapi_document(case: Case, base_url: str) -> None:
     case.call_and_validate(base_url=base_url, checks=CHECKS)

@@ -31,7 +31,7 @@ def connection_failed(settings: Settings, error: Exception) -> str:
 
 
 def _access(settings: Settings) -> object:
-    from vrp.transport.access import Access
+    from vrp.provisioning.access import Access
     from vrp.transport.connection import confluent_options
 
     return Access(confluent_options(settings), settings.kafka_namespace)
@@ -41,7 +41,7 @@ def cmd_services(args: argparse.Namespace) -> int:
     """Create (or rotate) the three services' Kafka users and apply their ACLs."""
     from confluent_kafka import KafkaException
 
-    from vrp.transport.access import Access
+    from vrp.provisioning.access import Access
 
     settings = Settings()
     if settings.kafka_security_protocol is KafkaSecurity.PLAINTEXT:
@@ -68,7 +68,7 @@ def cmd_services(args: argparse.Namespace) -> int:
 
 def cmd_acls(args: argparse.Namespace) -> int:
     """Print the service access table (what `vrp kafka services` applies)."""
-    from vrp.transport.access import access_table
+    from vrp.provisioning.access import access_table
 
     print(access_table())
     return 0
@@ -90,7 +90,7 @@ def partner_credentials(action: str, org: str, settings: Settings) -> str | None
     """
     if settings.kafka_security_protocol is KafkaSecurity.PLAINTEXT:
         return None
-    from vrp.transport.access import Access, partner_grants
+    from vrp.provisioning.access import Access, partner_grants
 
     access = _access(settings)
     assert isinstance(access, Access)

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.intake.keys import Partner
-from services.intake.problems import Problem, conflict, invalid
-from services.intake.schemas import Accept, Complete, Decline, InProgress
+from services.intake.api.schemas import Accept, Complete, Decline, InProgress
+from services.intake.auth.keys import Partner
 from services.intake.submission import PRODUCER, SOURCE
 from vrp.domain import lifecycle
+from vrp.domain.errors import Conflict, InvalidField, NotFound
 from vrp.domain.lifecycle import LifecycleViolation, RecipientState, ReferralState
 from vrp.events import topics
 from vrp.events.envelope import Envelope, EventData
@@ -24,8 +24,6 @@ from vrp.events.models import ReferralCancelled, ReferralResponded
 from vrp.store import outbox
 from vrp.store.database import Database
 from vrp.store.tables import received_referrals, referral_timeline, referrals
-
-NOT_FOUND = Problem(404, "not-found", "Not found", "No referral with this id is visible to you.")
 
 
 async def _lock_referral(conn: AsyncConnection, referral_id: str) -> Row[Any, Any, Any] | None:
@@ -61,7 +59,7 @@ async def cancel(db: Database, partner: Partner, referral_id: str, reason: str) 
     async with db.transaction() as conn:
         row = await _lock_referral(conn, referral_id)
         if row is None or row.source_org != partner.organisation:
-            raise NOT_FOUND
+            raise NotFound
         states = [
             RecipientState(s)
             for s in (
@@ -76,7 +74,7 @@ async def cancel(db: Database, partner: Partner, referral_id: str, reason: str) 
             if not lifecycle.cancel(ReferralState(row.status), states):
                 return
         except LifecycleViolation as exc:
-            raise conflict(str(exc)) from None
+            raise Conflict(str(exc)) from None
         now = datetime.now(UTC)
         await conn.execute(
             update(referrals)
@@ -125,7 +123,7 @@ async def respond(
             )
         )
         if referral is None or not mine:
-            raise NOT_FOUND
+            raise NotFound
         entry = _choose(mine, response.intervention)
         current = RecipientState(entry.status)
         if referral.status == ReferralState.CANCELLED:
@@ -135,7 +133,7 @@ async def respond(
                 current, target, code or outcome, entry.reason or entry.outcome
             )
         except LifecycleViolation as exc:
-            raise conflict(str(exc)) from None
+            raise Conflict(str(exc)) from None
         if not verdict.changed:
             return entry.intervention, False
         now = datetime.now(UTC)
@@ -181,11 +179,7 @@ def _choose(mine: list[Row[Any]], intervention: str | None) -> Row[Any]:
         for row in mine:
             if row.intervention == intervention:
                 return row
-        raise invalid(
-            [{"field": "intervention", "detail": "is not routed to you for this referral"}]
-        )
+        raise InvalidField("intervention", "is not routed to you for this referral")
     if len(mine) > 1:
-        raise invalid(
-            [{"field": "intervention", "detail": "is required: several of your interventions"}]
-        )
+        raise InvalidField("intervention", "is required: several of your interventions")
     return mine[0]

@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from services.intake.keys import Partner
-from services.intake.problems import Problem
+from services.intake.auth.keys import Partner
+from vrp.domain.errors import ConcurrentRequest, IdempotencyKeyReused
 from vrp.domain.geography import area_for
 from vrp.domain.identifiers import new_id, reference
 from vrp.domain.referral import Referral, ReferralSubmission
-from vrp.events import topics
+from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralReceived
 from vrp.store import outbox
@@ -23,7 +23,7 @@ from vrp.store.database import Database
 from vrp.store.tables import outbox as outbox_table
 from vrp.store.tables import referral_timeline, referrals
 
-PRODUCER = "intake"
+PRODUCER = wiring.INTAKE.name
 SOURCE = "/vrp/intake"
 
 
@@ -160,13 +160,7 @@ async def _replay(db: Database, partner: Partner, key: str, fingerprint: str) ->
         ).first()
         await conn.rollback()
     if row is None:
-        raise Problem(409, "conflict", "Conflict", "A concurrent request collided; retry it.")
+        raise ConcurrentRequest
     if row.request_hash != fingerprint:
-        raise Problem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency-Key already used",
-            "This Idempotency-Key was used for a different referral body; use a new key.",
-            [{"field": "Idempotency-Key", "detail": "already used with a different body"}],
-        )
+        raise IdempotencyKeyReused
     return Accepted(row.id, row.reference, replayed=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from email.message import EmailMessage
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -20,10 +20,20 @@ class DeliveryFailed(Exception):
         self.retryable = retryable
 
 
-class MailTransport(Protocol):
+@dataclass(frozen=True)
+class Mail:
+    """One message, already rendered to its wire form (rendered once, sent as is)."""
+
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
+
+
+class Mailer(Protocol):
     """Where alert emails go."""
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Mail) -> None:
         """Deliver or raise DeliveryFailed."""
 
     async def close(self) -> None:
@@ -33,7 +43,7 @@ class MailTransport(Protocol):
         """Where mail goes, for start-up messages."""
 
 
-class SmtpTransport:
+class SmtpMailer:
     """Real SMTP (aiosmtplib) over a pool of reused connections; 5xx replies are permanent,
     everything else is retried."""
 
@@ -42,13 +52,13 @@ class SmtpTransport:
         self._idle: list[aiosmtplib.SMTP] = []
         self._slots = asyncio.Semaphore(pool_size)
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Mail) -> None:
         """Deliver one message over a pooled connection (at most pool_size at once)."""
         async with self._slots:
             client = self._idle.pop() if self._idle else None
             if client is not None:
                 try:
-                    await client.send_message(message)
+                    await client.sendmail(message.sender, [message.recipient], message.data)
                 except aiosmtplib.SMTPResponseException as exc:
                     self._idle.append(client)
                     raise DeliveryFailed(f"smtp {exc.code}", retryable=exc.code < 500) from None
@@ -61,7 +71,7 @@ class SmtpTransport:
             client = aiosmtplib.SMTP(hostname=self._host, port=self._port, timeout=self._timeout)
             try:
                 await client.connect()
-                await client.send_message(message)
+                await client.sendmail(message.sender, [message.recipient], message.data)
             except aiosmtplib.SMTPResponseException as exc:
                 _discard(client)
                 raise DeliveryFailed(f"smtp {exc.code}", retryable=exc.code < 500) from None
@@ -86,20 +96,20 @@ def _discard(client: aiosmtplib.SMTP) -> None:
     client.close()
 
 
-class FileTransport:
+class FileMailer:
     """Writes each message to <folder>/<Message-ID>.eml (atomically), for demos and pilots."""
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Mail) -> None:
         """Write the message; the same Message-ID overwrites rather than duplicates."""
         self._folder.mkdir(parents=True, exist_ok=True)
-        name = str(message["Message-ID"]).strip("<>").replace("/", "_")
+        name = message.message_id.strip("<>").replace("/", "_")
         target = self._folder / f"{name}.eml"
         tmp = target.with_suffix(".tmp")
         try:
-            tmp.write_bytes(bytes(message))
+            tmp.write_bytes(message.data)
             os.replace(tmp, target)
         except OSError as exc:
             raise DeliveryFailed(f"file sink {type(exc).__name__}", retryable=True) from None

@@ -13,8 +13,9 @@ from vrp.domain.decision import Decision, Recipient
 from vrp.domain.engine import decide
 from vrp.domain.facts import Facts
 from vrp.domain.identifiers import pseudonym, reference
+from vrp.domain.lifecycle import RecipientState
 from vrp.domain.referral import Referral
-from vrp.events import topics
+from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import (
     PartnerReferral,
@@ -26,9 +27,10 @@ from vrp.store.tables import decisions, disclosures, routed, subject_index
 from vrp.store.writes import Writes
 from vrp.transport.worker import PoisonEvent
 
-PRODUCER = "router"
+PRODUCER = wiring.ROUTER.name
 SOURCE = "/vrp/router"
-OPEN = ("open", "accepted", "in-progress")
+OPEN = (RecipientState.AWAITING, RecipientState.ACCEPTED, RecipientState.IN_PROGRESS)
+"""States of a routed referral that still hold a place in the intervention's capacity."""
 
 
 def subject_pseudonym(key: bytes, referral: Referral) -> str:
@@ -113,7 +115,7 @@ class RoutingBatch:
                 referral_id=referral.id,
                 intervention=r.intervention,
                 organisation=r.organisation,
-                status="open",
+                status=RecipientState.AWAITING,
             )
             self._load[r.intervention] = self._load.get(r.intervention, 0) + 1
         _publish(w, self.config, decision, referral, received_at)

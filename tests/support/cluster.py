@@ -31,7 +31,7 @@ class Cluster:
     def start(self, role: str) -> None:
         log = (self.logs / f"{role}.log").open("ab")
         self.procs[role] = subprocess.Popen(
-            [sys.executable, "-m", "vrp.cli", role],
+            [sys.executable, "-m", "services.cli", role],
             env={**self.env, **self.role_env.get(role, {})},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from vrp.provisioning.access import Access
 from vrp.settings import KafkaSecurity, Settings
-from vrp.transport.access import Access
 from vrp.transport.connection import aiokafka_options, confluent_options
 
 REPO = Path(__file__).resolve().parents[2]

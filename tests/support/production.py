@@ -19,7 +19,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 
-from services.intake.keys import issue
+from services.intake.auth.keys import issue
 from tests.conftest import free_port, reset_postgres
 from tests.support.cluster import Cluster
 from tests.support.kafka import REPO, KafkaEnv, wait_for_access
@@ -27,11 +27,11 @@ from tests.support.referrals import example
 from tests.support.smtp import SmtpServer
 from vrp.config_files import load_configuration
 from vrp.events import topics
+from vrp.provisioning.access import SERVICES
+from vrp.provisioning.topics import all_topics, ensure_topics
 from vrp.settings import DEMO_CONFIG_DIR, KafkaSecurity
 from vrp.store.database import Database
 from vrp.store.tables import decisions, notifications
-from vrp.transport.access import SERVICES
-from vrp.transport.admin import all_topics, ensure_topics
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import threading
 import time
+from collections.abc import Callable
 from email.message import Message
 from typing import Any
 
@@ -31,12 +33,16 @@ class Mailbox:
         with self._lock:
             return list(self.messages)
 
-    def wait_for(self, predicate: Any, timeout: float) -> bool:
+    async def until(
+        self, predicate: Callable[[list[Message]], bool], timeout: float, interval: float = 0.05
+    ) -> bool:
+        """Whether `predicate(messages)` became true within `timeout` seconds. Sleeps with
+        asyncio, so the test's event loop (and whatever it is serving) keeps running."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if predicate(self.snapshot()):
                 return True
-            time.sleep(0.05)
+            await asyncio.sleep(interval)
         return predicate(self.snapshot())
 
 

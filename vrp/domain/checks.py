@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from vrp.domain.configuration import AgreementStatus, RoutingConfiguration, Rule
 from vrp.domain.geography import AREAS
 from vrp.domain.index import latest_agreements
-from vrp.domain.vocabulary import OVERRIDE_GROUNDS, REASONS, DataItem, Treatment
+from vrp.domain.vocabulary import OVERRIDE_GROUNDS, REASONS, AgreementStatus, DataItem, Treatment
+
+if TYPE_CHECKING:  # types only: the configuration runs these checks when it is built
+    from vrp.domain.configuration import RoutingConfiguration, Rule
 
 Path = tuple[str | int, ...]
 

@@ -5,16 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date
-from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Annotated, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from vrp.domain.vocabulary import ConsentState, DataItem, OrgKind, RiskLevel, Treatment
-
-if TYPE_CHECKING:
-    from vrp.domain.index import ConfigIndex
+from vrp.domain.checks import reference_problems
+from vrp.domain.index import ConfigIndex
+from vrp.domain.vocabulary import AgreementStatus as AgreementStatus  # re-exported
+from vrp.domain.vocabulary import (
+    ConsentState,
+    DataItem,
+    OrgKind,
+    RiskLevel,
+    Treatment,
+)
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 
@@ -66,15 +71,6 @@ class Intervention(_Model):
     required_items: list[DataItem] = []
     channels: list[Literal["email", "sms", "webhook"]] = ["email"]
     status: Literal["active", "paused"] = "active"
-
-
-class AgreementStatus(StrEnum):
-    """Lifecycle of an information-sharing agreement version."""
-
-    DRAFT = "draft"
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    EXPIRED = "expired"
 
 
 class ConsentRule(_Model):
@@ -165,8 +161,6 @@ class RoutingConfiguration(_Model):
     def _references(self, info: ValidationInfo) -> Self:
         # The YAML loader checks references itself, to report each with its file and line.
         if not (info.context or {}).get("defer_reference_checks"):
-            from vrp.domain.checks import reference_problems
-
             problems = reference_problems(self)
             if problems:
                 raise ValueError("; ".join(p.message for p in problems))
@@ -181,8 +175,6 @@ class RoutingConfiguration(_Model):
     @cached_property
     def index(self) -> ConfigIndex:
         """Lookup tables for the engine, built once per configuration."""
-        from vrp.domain.index import ConfigIndex
-
         return ConfigIndex(self)
 
     def organisation(self, org_id: str) -> Organisation | None:

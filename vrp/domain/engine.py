@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from vrp.domain.configuration import (
-    AgreementStatus,
     Intervention,
     Match,
     RoutingConfiguration,
@@ -18,7 +17,7 @@ from vrp.domain.facts import Facts
 from vrp.domain.index import HUB_TRIAGE, ConfigIndex, FlowRef
 from vrp.domain.minimise import minimise
 from vrp.domain.referral import Referral
-from vrp.domain.vocabulary import ConsentState
+from vrp.domain.vocabulary import AgreementStatus, ConsentState
 
 _STATUS_REJECTION = {
     AgreementStatus.DRAFT: Rejection.AGREEMENT_DRAFT,

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from vrp.domain.configuration import (
-    Agreement,
-    AgreementStatus,
-    Flow,
-    Intervention,
-    Organisation,
-    RoutingConfiguration,
-)
 from vrp.domain.minimise import plan
-from vrp.domain.vocabulary import DataItem, Treatment
+from vrp.domain.vocabulary import AgreementStatus, DataItem, Treatment
+
+if TYPE_CHECKING:  # types only: the configuration builds its index from this module
+    from vrp.domain.configuration import (
+        Agreement,
+        Flow,
+        Intervention,
+        Organisation,
+        RoutingConfiguration,
+    )
 
 HUB_TRIAGE = "hub-triage"
 

@@ -150,3 +150,12 @@ CANCEL_REASONS: dict[str, str] = {
     CancelReason.REFERRED_ELSEWHERE: "The person was referred to another service instead",
     CancelReason.DUPLICATE: "The referral duplicates another one",
 }
+
+
+class AgreementStatus(StrEnum):
+    """Lifecycle of an information-sharing agreement version."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"

@@ -7,6 +7,7 @@ from typing import Any
 
 from vrp.events.envelope import EventData
 from vrp.events.models import PartnerReferral, PartnerReferralCancelled, PartnerReferralStatus
+from vrp.events.wiring import PARTNER_REFERRALS, PARTNER_STATUS
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 _EXAMPLE_ID = "01a213be-199c-703e-b2b8-239618ae8fc2"
@@ -149,7 +150,7 @@ def document() -> dict[str, Any]:
         },
         "channels": {
             "partnerReferrals": {
-                "address": "partner.{organisation}.referrals",
+                "address": PARTNER_REFERRALS.address(),
                 "title": "Referrals routed to one organisation",
                 "parameters": {
                     "organisation": {
@@ -159,7 +160,7 @@ def document() -> dict[str, Any]:
                 "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in REFERRALS},
             },
             "partnerStatus": {
-                "address": "partner.{organisation}.status",
+                "address": PARTNER_STATUS.address(),
                 "title": "What happened to the referrals one organisation sent",
                 "parameters": {
                     "organisation": {

@@ -1,4 +1,5 @@
-"""Generate the published contracts: event JSON Schemas and the intake OpenAPI document."""
+"""The event and configuration JSON Schemas (services/contracts.py adds the OpenAPI
+document and writes them all into schemas/)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vrp.events.asyncapi import document as asyncapi_document
 from vrp.events.envelope import Envelope
 from vrp.events.models import ALL_EVENTS
 
@@ -38,37 +38,9 @@ def configuration_schemas() -> dict[str, dict[str, Any]]:
     return {"routing-configuration.schema.json": merged, "configuration-file.schema.json": one_file}
 
 
-def openapi() -> dict[str, Any]:
-    """The intake OpenAPI document."""
-    from services.intake.app import create_app
-    from vrp.settings import Settings
-
-    return create_app(Settings()).openapi()
-
-
 def render(document: dict[str, Any]) -> str:
     """Stable JSON text (sorted keys, trailing newline) so diffs are meaningful."""
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
-
-
-def expected_files() -> dict[str, str]:
-    """Relative path under schemas/ -> content."""
-    files = {f"events/{name}": render(s) for name, s in event_schemas().items()}
-    files.update({f"config/{name}": render(s) for name, s in configuration_schemas().items()})
-    files["openapi.json"] = render(openapi())
-    files["asyncapi.json"] = render(asyncapi_document())
-    return files
-
-
-def write_all(root: Path) -> list[Path]:
-    """Write every contract file under root."""
-    written = []
-    for rel, content in expected_files().items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
-        written.append(path)
-    return written
 
 
 RELEASED = "released"

@@ -34,11 +34,12 @@ def partner_referrals(org_id: str) -> str:
 
 def partner_status(org_id: str) -> str:
     """The topic on which one organisation follows the referrals it sent (ids and codes)."""
-    return f"{PARTNER_PREFIX}{org_id}.status"
+    return f"{PARTNER_PREFIX}{org_id}{PARTNER_STATUS_SUFFIX}"
 
 
 PARTNER_PREFIX = "partner."
 PARTNER_SUFFIX = ".referrals"
+PARTNER_STATUS_SUFFIX = ".status"
 """Every partner topic is PARTNER_PREFIX + organisation id + PARTNER_SUFFIX."""
 
 

@@ -114,8 +114,13 @@ class Database:
         self, conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], column: Any
     ) -> set[Any]:
         """Insert rows whose key is new, in one statement; returns column of those inserted."""
+        if not rows:
+            return set()
         ins = sqlite_insert(table) if self.is_sqlite else pg_insert(table)
-        result = await conn.execute(ins.values(rows).on_conflict_do_nothing().returning(column))
+        # executemany form: one cached compiled statement whatever the number of rows
+        # (SQLAlchemy batches it into multi-row VALUES with RETURNING); a .values(rows)
+        # statement is compiled afresh for every batch size.
+        result = await conn.execute(ins.on_conflict_do_nothing().returning(column), rows)
         return {r[0] for r in result}
 
     async def dispose(self) -> None:

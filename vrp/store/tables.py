@@ -1,4 +1,4 @@
-"""SQLAlchemy table definitions. Each service owns its tables; outbox/inbox are shared plumbing."""
+"""SQLAlchemy tables. Each service owns its tables; outbox and processed_events are plumbing."""
 
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ outbox = Table(
     Index("ix_outbox_topic", "topic", "id"),
 )
 
-inbox = Table(
-    "inbox",
+processed_events = Table(
+    "processed_events",
     metadata,
     Column("consumer", String(64), primary_key=True),
     Column("event_id", String(36), primary_key=True),

@@ -7,23 +7,10 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vrp.events.wiring import TopicPattern
 from vrp.store.outbox import OutboxRow
 
-
-@dataclass(frozen=True)
-class TopicPattern:
-    """Every topic named prefix + something + suffix (e.g. all partner topics)."""
-
-    prefix: str
-    suffix: str
-
-    def matches(self, topic: str) -> bool:
-        """True when topic has this shape (with at least one character in between)."""
-        return (
-            len(topic) > len(self.prefix) + len(self.suffix)
-            and topic.startswith(self.prefix)
-            and topic.endswith(self.suffix)
-        )
+__all__ = ["Message", "Publisher", "Subscription", "TopicPattern"]
 
 
 @dataclass(frozen=True)

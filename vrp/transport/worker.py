@@ -22,7 +22,7 @@ from vrp.events.envelope import Envelope
 from vrp.events.models import DeadLetter
 from vrp.store import outbox
 from vrp.store.database import DATABASE_ERRORS, Database
-from vrp.store.inbox import first_deliveries, first_delivery
+from vrp.store.processed import first_deliveries, first_delivery
 from vrp.telemetry import context_from, tracer
 from vrp.transport.base import Message, Subscription
 from vrp.transport.outage import Backoff, Outage

@@ -9,13 +9,13 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 
-from services.intake import problems as problem_handlers
-from services.intake import receivers, routes, token
-from services.intake.dependencies import known_query_parameters
-from services.intake.keys import AuthCache
-from services.intake.limits import BodySizeLimit, InFlight, RateLimiter
-from services.intake.schemas import problems
-from services.intake.tracing import TracingMiddleware
+from services.intake.api import problems as problem_handlers
+from services.intake.api import receivers, routes, token
+from services.intake.api.dependencies import known_query_parameters
+from services.intake.api.limits import BodySizeLimit, InFlight, RateLimiter
+from services.intake.api.schemas import problems
+from services.intake.api.tracing import TracingMiddleware
+from services.intake.auth.keys import AuthCache
 from vrp.settings import Settings
 from vrp.store.database import Database
 

@@ -1,4 +1,5 @@
-"""The consumer inbox: an event id is processed once per consumer, whatever redelivers it."""
+"""Processed events: an event id is handled once per consumer, whatever redelivers it
+(the de-duplication that makes at-least-once delivery effectively once)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.store.database import Database
-from vrp.store.tables import inbox
+from vrp.store.tables import processed_events
 
 
 async def first_delivery(db: Database, conn: AsyncConnection, consumer: str, event_id: str) -> bool:
     """Record the event for this consumer; False when it was already processed."""
     return await db.insert_ignore(
-        conn, inbox, consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)
+        conn, processed_events, consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC)
     )
 
 
@@ -27,4 +28,6 @@ async def first_deliveries(
     rows = [
         {"consumer": consumer, "event_id": e, "processed_at": now} for e in dict.fromkeys(event_ids)
     ]
-    return await db.insert_ignore_returning(conn, inbox, rows, inbox.c.event_id)
+    return await db.insert_ignore_returning(
+        conn, processed_events, rows, processed_events.c.event_id
+    )

@@ -25,6 +25,7 @@ from confluent_kafka.admin import (
 )
 
 from vrp.events import topics
+from vrp.events.wiring import PRINCIPALS, ROLES, Role
 
 READ, WRITE, DESCRIBE = AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE
 TOPIC, GROUP = ResourceType.TOPIC, ResourceType.GROUP
@@ -43,38 +44,28 @@ class Grant:
     operations: tuple[AclOperation, ...]
 
 
-def _consume(p: str, topic: str) -> Grant:
-    return Grant(p, TOPIC, LITERAL, topic, (READ, DESCRIBE))
+def _grants(role: Role) -> tuple[Grant, ...]:
+    """A role's grants, from its wiring: read what it consumes (and join its groups),
+    write what it produces. Kafka ACLs match names or prefixes, so a topic pattern is
+    granted by its prefix."""
+    p = role.principal
+    out: list[Grant] = []
+    for topic in role.produces:
+        out.append(Grant(p, TOPIC, LITERAL, topic, (WRITE, DESCRIBE)))
+    for prefix in dict.fromkeys(pat.prefix for pat in role.produces_patterns):
+        out.append(Grant(p, TOPIC, PREFIXED, prefix, (WRITE, DESCRIBE)))
+    for consumer in role.consumers:
+        for topic in consumer.topics:
+            out.append(Grant(p, TOPIC, LITERAL, topic, (READ, DESCRIBE)))
+        for prefix in dict.fromkeys(pat.prefix for pat in consumer.patterns):
+            out.append(Grant(p, TOPIC, PREFIXED, prefix, (READ, DESCRIBE)))
+        out.append(Grant(p, GROUP, LITERAL, consumer.group, (READ,)))
+    # Reading a topic is granted once even when two of the role's consumers read it.
+    return tuple(dict.fromkeys(out))
 
 
-def _produce(p: str, topic: str) -> Grant:
-    return Grant(p, TOPIC, LITERAL, topic, (WRITE, DESCRIBE))
-
-
-SERVICE_GRANTS: tuple[Grant, ...] = (
-    # intake: writes referrals, cancellations and responses; reads decisions and alerts for
-    # the status view, and partner topics for the receivers' inbox.
-    _produce("vrp-intake", topics.RECEIVED),
-    _produce("vrp-intake", topics.STATUS),
-    _produce("vrp-intake", topics.DEAD_LETTER),
-    _consume("vrp-intake", topics.DECIDED),
-    _consume("vrp-intake", topics.ALERTS),
-    Grant("vrp-intake", TOPIC, PREFIXED, PARTNER_PREFIX, (READ, DESCRIBE)),
-    Grant("vrp-intake", GROUP, PREFIXED, topics.INTAKE_GROUP, (READ,)),
-    # router: reads referrals and responses; writes decisions and the partner topics.
-    _consume("vrp-router", topics.RECEIVED),
-    _consume("vrp-router", topics.STATUS),
-    _produce("vrp-router", topics.DECIDED),
-    _produce("vrp-router", topics.DEAD_LETTER),
-    Grant("vrp-router", TOPIC, PREFIXED, PARTNER_PREFIX, (WRITE, DESCRIBE)),
-    Grant("vrp-router", GROUP, PREFIXED, topics.ROUTER_GROUP, (READ,)),
-    # notifier: reads decisions, writes delivery records; never a partner topic.
-    _consume("vrp-notifier", topics.DECIDED),
-    _produce("vrp-notifier", topics.ALERTS),
-    _produce("vrp-notifier", topics.DEAD_LETTER),
-    Grant("vrp-notifier", GROUP, PREFIXED, topics.NOTIFIER_GROUP, (READ,)),
-)
-SERVICES = ("vrp-intake", "vrp-router", "vrp-notifier")
+SERVICE_GRANTS: tuple[Grant, ...] = tuple(g for role in ROLES for g in _grants(role))
+SERVICES = PRINCIPALS
 
 
 def partner_grants(org: str) -> tuple[Grant, ...]:

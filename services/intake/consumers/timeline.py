@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.intake.locks import lock_referrals
+from services.intake.consumers.locks import lock_referrals
 from vrp.domain.lifecycle import ReferralState
 from vrp.events.envelope import Envelope
 from vrp.events.models import AlertSent, ReferralDecided

@@ -57,14 +57,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"public_url": f"http://{settings.host}:{args.port}"})
 
     def banner() -> None:
-        from services.runtime import demo_key, mail_transport
+        from services.runtime import demo_key, mailer
 
         url = settings.public_url
         example = Path("deploy/examples/referral.json")
         print(
             f"\nVRP referral routing is running (embedded: one process, {settings.database_url}).\n"
             f"  Intake API      {url}/v1/referrals   (OpenAPI docs: {url}/docs)\n"
-            f"  Alert emails    {mail_transport(settings).describe()}\n"
+            f"  Alert emails    {mailer(settings).describe()}\n"
             f"  Configuration   {settings.config_dir}\n"
             f"  Demo API key    {demo_key('uhb')}  (University Hospitals Birmingham A&E)\n\n"
             "Try it:\n"
@@ -138,7 +138,7 @@ async def cmd_topics_create(args: argparse.Namespace) -> int:
 
     from vrp.config_files import load_configuration
     from vrp.kafka_commands import connection_failed, login_problem
-    from vrp.transport.admin import all_topics, ensure_topics
+    from vrp.provisioning.topics import all_topics, ensure_topics
     from vrp.transport.connection import aiokafka_options
 
     settings = Settings()
@@ -163,7 +163,7 @@ async def cmd_topics_create(args: argparse.Namespace) -> int:
 
 async def cmd_partners(args: argparse.Namespace) -> int:
     """Add, rotate, revoke or list partner credentials (API keys and OAuth clients)."""
-    from services.intake import keys, oauth
+    from services.intake.auth import keys, oauth
     from vrp.config_files import load_configuration
     from vrp.kafka_commands import login_problem
     from vrp.store.database import Database
@@ -226,7 +226,8 @@ def _kafka_partner(action: str, org: str, settings: Settings) -> None:
         print(f"kafka user {org} password {password}")
         print("Kafka password shown once; it reads partner." + org + ".* only", file=sys.stderr)
     elif action == "revoke" and settings.kafka_security_protocol.value != "PLAINTEXT":
-        print(f"kafka user {org} and its ACLs removed")
+        # The user stays on the broker with a credential nobody holds (see Access.remove).
+        print(f"kafka user {org} revoked: password replaced by one nobody holds, ACLs deleted")
 
 
 async def _partner_lines(conn: Any, org: str | None) -> list[dict[str, str]]:
@@ -261,7 +262,7 @@ async def _partner_lines(conn: Any, org: str | None) -> list[dict[str, str]]:
 
 def cmd_schemas_export(args: argparse.Namespace) -> int:
     """Write the event JSON Schemas and the OpenAPI document into schemas/."""
-    from vrp.events.schemas import write_all
+    from services.contracts import write_all
 
     for path in write_all(Path(args.out)):
         print(path)

@@ -9,10 +9,10 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.intake import keys, oauth
-from services.intake.keys import AuthCache, Partner
-from services.intake.limits import InFlight, RateLimiter
-from services.intake.problems import Problem, invalid
+from services.intake.api.limits import InFlight, RateLimiter
+from services.intake.api.problems import Problem, invalid
+from services.intake.auth import keys, oauth
+from services.intake.auth.keys import AuthCache, Partner
 from vrp.settings import Settings
 from vrp.store.database import Database
 

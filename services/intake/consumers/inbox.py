@@ -8,17 +8,14 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.intake.locks import lock_referrals
+from services.intake.consumers.locks import lock_referrals
 from vrp.domain.lifecycle import RecipientState, ReferralState
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import PartnerReferral, PartnerReferralCancelled
 from vrp.store.database import Database
 from vrp.store.tables import received_referrals, referral_timeline
-from vrp.transport.base import TopicPattern
 from vrp.transport.worker import Delivery, PoisonEvent, current_topic
-
-PARTNER_TOPICS = TopicPattern(topics.PARTNER_PREFIX, topics.PARTNER_SUFFIX)
 
 
 class PartnerInboxHandler:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.intake.problems import PROBLEM, problem_body
+from services.intake.api.problems import PROBLEM, problem_body
 
 
 class BodySizeLimit:

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Response
 
-from services.intake import oauth
-from services.intake.dependencies import DbDep, SettingsDep
-from services.intake.problems import Problem
-from services.intake.schemas import TokenResponse, problems
+from services.intake.api.dependencies import DbDep, SettingsDep
+from services.intake.api.problems import Problem
+from services.intake.api.schemas import TokenResponse, problems
+from services.intake.auth import oauth
 
 router = APIRouter(tags=["auth"])
 _Field = Annotated[str | None, Form(max_length=8000)]

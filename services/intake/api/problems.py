@@ -12,6 +12,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vrp.domain.errors import (
+    ConcurrentRequest,
+    Conflict,
+    DomainError,
+    IdempotencyKeyReused,
+    InvalidField,
+    NotFound,
+)
 from vrp.store.database import unavailable
 
 log = logging.getLogger(__name__)
@@ -87,12 +95,37 @@ def field_errors(errors: list[dict[str, Any]], skip_prefix: int) -> list[dict[st
     return out
 
 
+def from_domain(exc: DomainError) -> Problem:
+    """The problem+json a use case's refusal is answered with."""
+    if isinstance(exc, NotFound):
+        return Problem(404, "not-found", "Not found", "No referral with this id is visible to you.")
+    if isinstance(exc, Conflict):
+        return conflict(str(exc))
+    if isinstance(exc, ConcurrentRequest):
+        return Problem(409, "conflict", "Conflict", "A concurrent request collided; retry it.")
+    if isinstance(exc, IdempotencyKeyReused):
+        return Problem(
+            422,
+            "idempotency-key-reused",
+            "Idempotency-Key already used",
+            "This Idempotency-Key was used for a different referral body; use a new key.",
+            [{"field": "Idempotency-Key", "detail": "already used with a different body"}],
+        )
+    if isinstance(exc, InvalidField):
+        return invalid([{"field": exc.field, "detail": exc.detail}])
+    return Problem(422, "refused", "Request refused", str(exc))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc, request.url.path)
+
+    @app.exception_handler(DomainError)
+    async def _refused(request: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(from_domain(exc), request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,25 +7,24 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Request, Response
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from services.intake import changes
-from services.intake.changes import NOT_FOUND
-from services.intake.dependencies import DbDep, InFlightDep, PartnerDep, SettingsDep, require
-from services.intake.problems import Problem, conflict, invalid
-from services.intake.schemas import (
+from services.intake.api.dependencies import DbDep, InFlightDep, PartnerDep, SettingsDep, require
+from services.intake.api.problems import Problem, conflict, invalid
+from services.intake.api.schemas import (
     AUTHED,
     SUBMISSION_EXAMPLE,
     AcceptedResponse,
     CancelRequest,
     HealthResponse,
-    RecipientView,
     StatusResponse,
-    TimelineEntry,
     Vocabulary,
     problems,
 )
+from services.intake.status import status_view
 from services.intake.submission import accept
+from vrp.domain.errors import NotFound
 from vrp.domain.lifecycle import RecipientState, ReferralState
 from vrp.domain.referral import ReferralSubmission
 from vrp.domain.vocabulary import (
@@ -38,7 +37,6 @@ from vrp.domain.vocabulary import (
     RiskLevel,
 )
 from vrp.store.database import DATABASE_ERRORS
-from vrp.store.tables import received_referrals, referral_timeline, referrals
 
 router = APIRouter()
 
@@ -99,55 +97,10 @@ async def submit_referral(
 async def referral_status(referral_id: str, partner: PartnerDep, db: DbDep) -> StatusResponse:
     """Status, timeline and recipients of a referral you sent (404 for anyone else's)."""
     require(partner, "referrals:read")
-    async with db.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(
-                    referrals.c.id,
-                    referrals.c.reference,
-                    referrals.c.status,
-                    referrals.c.created_at,
-                    referrals.c.updated_at,
-                ).where(
-                    referrals.c.id == referral_id, referrals.c.source_org == partner.organisation
-                )
-            )
-        ).first()
-        if row is None:
-            await conn.rollback()
-            raise NOT_FOUND
-        events = await conn.execute(
-            select(referral_timeline.c.type, referral_timeline.c.at, referral_timeline.c.detail)
-            .where(referral_timeline.c.referral_id == referral_id)
-            .order_by(referral_timeline.c.at, referral_timeline.c.event_id)
-        )
-        timeline = [TimelineEntry(type=e.type, at=e.at, detail=e.detail) for e in events]
-        recipients = [
-            RecipientView(
-                organisation=r.organisation,
-                intervention=r.intervention,
-                status=RecipientState(r.status),
-                reason=r.reason,
-                outcome=r.outcome,
-                received_at=r.received_at,
-                updated_at=r.updated_at,
-            )
-            for r in await conn.execute(
-                select(received_referrals)
-                .where(received_referrals.c.referral_id == referral_id)
-                .order_by(received_referrals.c.received_at, received_referrals.c.intervention)
-            )
-        ]
-        await conn.rollback()
-    return StatusResponse(
-        id=row.id,
-        reference=row.reference,
-        status=row.status,
-        received_at=row.created_at,
-        updated_at=row.updated_at,
-        timeline=timeline,
-        recipients=recipients,
-    )
+    view = await status_view(db, partner.organisation, referral_id)
+    if view is None:
+        raise NotFound
+    return view
 
 
 @router.post(

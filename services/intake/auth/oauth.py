@@ -19,7 +19,7 @@ import jwt
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.intake.keys import SCOPES, Partner
+from services.intake.auth.keys import SCOPES, Partner
 from vrp.store.database import Database
 from vrp.store.tables import access_tokens, oauth_assertions, oauth_clients
 

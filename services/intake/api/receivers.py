@@ -11,10 +11,9 @@ from fastapi import APIRouter, Body, Query
 from sqlalchemy import Row, select, tuple_
 
 from services.intake import changes
-from services.intake.changes import NOT_FOUND
-from services.intake.dependencies import DbDep, PartnerDep, require
-from services.intake.problems import invalid
-from services.intake.schemas import (
+from services.intake.api.dependencies import DbDep, PartnerDep, require
+from services.intake.api.problems import invalid
+from services.intake.api.schemas import (
     AUTHED,
     InboxItem,
     InboxPage,
@@ -22,6 +21,7 @@ from services.intake.schemas import (
     ResponseRequest,
     problems,
 )
+from vrp.domain.errors import NotFound
 from vrp.domain.lifecycle import RecipientState
 from vrp.store.tables import received_referrals
 
@@ -109,7 +109,7 @@ async def _mine(db: DbDep, partner: PartnerDep, referral_id: str) -> InboxReferr
         )
         await conn.rollback()
     if not rows:
-        raise NOT_FOUND
+        raise NotFound
     return InboxReferral(referral_id=referral_id, items=[_item(r) for r in rows])
 
 

@@ -1,0 +1,1 @@
+"""Intake's event consumers: the referrer's timeline and each receiver's inbox."""

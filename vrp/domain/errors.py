@@ -1,0 +1,32 @@
+"""What a use case refuses, in domain terms; the HTTP edge decides how to say it."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A request the domain refuses. Messages never quote personal data."""
+
+
+class NotFound(DomainError):
+    """No such referral is visible to the caller (same answer as one that does not exist)."""
+
+
+class Conflict(DomainError):
+    """The request conflicts with the referral's current state."""
+
+
+class ConcurrentRequest(DomainError):
+    """A concurrent request with the same key collided with this one; retrying is safe."""
+
+
+class IdempotencyKeyReused(DomainError):
+    """The key was already used for a different request body."""
+
+
+class InvalidField(DomainError):
+    """A field is well-formed but not acceptable here."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail

@@ -1,0 +1,114 @@
+"""Who consumes and produces which topic: the one declaration of the event wiring.
+
+The runtime starts a worker per consumer below (its handler is bound by group name at the
+composition root, services/runtime.py), the broker's grants are derived from it
+(vrp/provisioning/access.py), and so are the README's access table and the AsyncAPI
+addresses. Adding a consumer is one entry here plus its handler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vrp.events import topics
+
+
+@dataclass(frozen=True)
+class TopicPattern:
+    """Every topic named prefix + something + suffix (e.g. all partner topics)."""
+
+    prefix: str
+    suffix: str
+
+    def matches(self, topic: str) -> bool:
+        """True when topic has this shape (with at least one character in between)."""
+        return (
+            len(topic) > len(self.prefix) + len(self.suffix)
+            and topic.startswith(self.prefix)
+            and topic.endswith(self.suffix)
+        )
+
+    def address(self, placeholder: str = "{organisation}") -> str:
+        """The pattern written with a placeholder, e.g. partner.{organisation}.referrals."""
+        return f"{self.prefix}{placeholder}{self.suffix}"
+
+
+PARTNER_REFERRALS = TopicPattern(topics.PARTNER_PREFIX, topics.PARTNER_SUFFIX)
+"""partner.<org>.referrals: what one organisation receives."""
+PARTNER_STATUS = TopicPattern(topics.PARTNER_PREFIX, topics.PARTNER_STATUS_SUFFIX)
+"""partner.<org>.status: what happened to the referrals one organisation sent."""
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One consumer group: what it reads. The group name is also its inbox (de-duplication)
+    name and the key of its handler at the composition root."""
+
+    group: str
+    topics: tuple[str, ...] = ()
+    patterns: tuple[TopicPattern, ...] = ()
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Role:
+    """A service: its broker principal, its consumers, and the topics its outbox relay
+    writes (`name` is also the producer name of its outbox rows)."""
+
+    name: str
+    principal: str
+    consumers: tuple[Consumer, ...]
+    produces: tuple[str, ...]
+    produces_patterns: tuple[TopicPattern, ...] = ()
+
+
+INTAKE = Role(
+    name="intake",
+    principal="vrp-intake",
+    consumers=(
+        Consumer(
+            topics.INTAKE_GROUP,
+            (topics.DECIDED, topics.ALERTS),
+            summary="the referrer's status view (timeline)",
+        ),
+        Consumer(
+            topics.INTAKE_INBOX_GROUP,
+            patterns=(PARTNER_REFERRALS,),
+            summary="each receiver's inbox for the API",
+        ),
+    ),
+    produces=(topics.RECEIVED, topics.STATUS, topics.DEAD_LETTER),
+)
+ROUTER = Role(
+    name="router",
+    principal="vrp-router",
+    consumers=(
+        Consumer(
+            topics.ROUTER_GROUP,
+            (topics.RECEIVED, topics.STATUS),
+            summary="route referrals; follow cancellations and responses",
+        ),
+    ),
+    produces=(topics.DECIDED, topics.DEAD_LETTER),
+    produces_patterns=(PARTNER_REFERRALS, PARTNER_STATUS),
+)
+NOTIFIER = Role(
+    name="notifier",
+    principal="vrp-notifier",
+    consumers=(
+        Consumer(topics.NOTIFIER_GROUP, (topics.DECIDED,), summary="alert receiving teams"),
+    ),
+    produces=(topics.ALERTS, topics.DEAD_LETTER),
+)
+
+ROLES: tuple[Role, ...] = (INTAKE, ROUTER, NOTIFIER)
+ROLE_NAMES: tuple[str, ...] = tuple(r.name for r in ROLES)
+PRINCIPALS: tuple[str, ...] = tuple(r.principal for r in ROLES)
+
+
+def role(name: str) -> Role:
+    """The role called name (KeyError if there is none)."""
+    for r in ROLES:
+        if r.name == name:
+            return r
+    raise KeyError(name)

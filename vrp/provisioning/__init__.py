@@ -1,0 +1,1 @@
+"""Setting up the broker for the services and partners: topics, users, grants (admin only)."""
