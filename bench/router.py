@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select, text
 
+from bench import e2e_probe as probe
 from bench.broker import admin_settings, release, service_env
 from bench.workload import referrals
 from vrp.config_files import load_configuration
@@ -109,6 +111,7 @@ async def main() -> None:
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file for the figures")
     args = parser.parse_args()
     n = args.referrals
     ns = f"bench{uuid.uuid4().hex[:6]}."
@@ -182,6 +185,23 @@ async def main() -> None:
     print(f"  router consume->decide->commit->publish  {rate:>9,.0f} referrals/s")
     print(f"  baseline aiokafka consume->produce       {baseline:>9,.0f} msgs/s")
     print(f"  ratio                                    {rate / baseline:9.2f}")
+    print(f"  goal 2,000 referrals/s: {'met' if rate >= 2000 else 'not met'}")
+    out = args.out or Path("bench/results") / f"router-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "command": " ".join(["python -m bench.router", *sys.argv[1:]]),
+        "machine": probe.machine(),
+        "git": probe.git_commit(),
+        "referrals": n,
+        "router_processes": args.processes,
+        "partitions": 3,
+        "router_referrals_per_s": round(rate, 1),
+        "baseline_passthrough_msgs_per_s": round(baseline, 1),
+        "ratio": round(rate / baseline, 3),
+        "goal_referrals_per_s": 2000,
+    }
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures written to {out}")
 
 
 if __name__ == "__main__":

@@ -36,9 +36,9 @@ def smtp() -> Iterator[SmtpServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
-async def postgres_url() -> str:
-    """The test database URL; fails (never skips) when PostgreSQL is unreachable."""
+async def reachable_postgres() -> str:
+    """The test database URL; fails the test (never skips) when PostgreSQL is unreachable.
+    A test calling it must be marked postgres."""
     db = Database(PG_URL)
     try:
         async with db.engine.connect() as conn:
@@ -52,6 +52,12 @@ async def postgres_url() -> str:
     finally:
         await db.dispose()
     return PG_URL
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> str:
+    """The test database URL; fails (never skips) when PostgreSQL is unreachable."""
+    return await reachable_postgres()
 
 
 async def reset_postgres(url: str) -> None:
@@ -82,9 +88,9 @@ async def sqlite_db(tmp_path: object) -> AsyncIterator[Database]:
     await db.dispose()
 
 
-@pytest.fixture(scope="session")
-async def kafka() -> KafkaEnv:
-    """The test broker; fails (never skips) when Kafka is unreachable."""
+async def reachable_kafka() -> KafkaEnv:
+    """The test broker; fails the test (never skips) when Kafka is unreachable. A test
+    calling it must be marked kafka."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     env = KafkaEnv.from_environment()
@@ -103,6 +109,12 @@ async def kafka() -> KafkaEnv:
     return env
 
 
+@pytest.fixture(scope="session")
+async def kafka() -> KafkaEnv:
+    """The test broker; fails (never skips) when Kafka is unreachable."""
+    return await reachable_kafka()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """--slow adds the long fault scenarios (minutes each) to the run."""
     parser.addoption("--slow", action="store_true", help="also run tests marked slow")
@@ -111,6 +123,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # The fixture that reaches each server, and the marker a test using it must carry, so that
 # `-m "not kafka and not postgres"` (deploy/test.sh --fast) leaves out every test needing one.
 SERVER_FIXTURES = {"kafka": "kafka", "postgres_url": "postgres"}
+# Parametrised fixtures whose param reaches the servers without those fixtures (so that
+# their other params need none): (fixture, param) -> the markers it needs.
+SERVER_PARAMS = {("system", "kafka"): ("kafka", "postgres")}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -121,6 +136,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items
         for fixture, marker in SERVER_FIXTURES.items()
         if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None
+    ]
+    unmarked += [
+        f"{item.nodeid} uses {fixture}[{param}] but is not marked {marker}"
+        for item in items
+        for (fixture, param), markers in SERVER_PARAMS.items()
+        if getattr(getattr(item, "callspec", None), "params", {}).get(fixture) == param
+        for marker in markers
+        if item.get_closest_marker(marker) is None
     ]
     if unmarked:
         raise pytest.UsageError("\n".join(unmarked))

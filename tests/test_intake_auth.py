@@ -22,10 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import update
 
 from services.intake.auth import keys, oauth
-from services.runtime import Runtime, build
-from tests.conftest import free_port
+from services.runtime import Runtime
 from tests.support.partner import bearer, post_referral
-from vrp.settings import Settings
+from tests.support.runtime import runtime_settings, serving, sqlite_url
 from vrp.store.tables import access_tokens
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -41,22 +40,14 @@ class Server:
 @pytest.fixture(scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     tmp = tmp_path_factory.mktemp("auth")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp}/vrp.db",
-        port=port,
-        public_url=url,
-        rate_limit_per_second=10_000,
-        rate_limit_burst=10_000,
+    settings = runtime_settings(
+        sqlite_url(tmp),
+        mail_dir=tmp / "mail",
+        demo_partners=False,
         auth_cache_seconds=0,  # revocations must show at once in these tests
     )
-    runtime = await build(settings, ("intake",))
-    await runtime.start()
-    await runtime.wait_started()
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield Server(runtime, client, f"{url}/oauth2/token")
-    await runtime.stop()
+    async with serving(settings, ("intake",)) as served:
+        yield Server(served.runtime, served.client, f"{settings.public_url}/oauth2/token")
 
 
 def rsa_key() -> rsa.RSAPrivateKey:

@@ -15,13 +15,12 @@ from sqlalchemy import text
 
 from services.intake.api.app import create_app
 from services.intake.auth.keys import issue
-from services.runtime import Runtime, build, demo_key
-from tests.conftest import free_port
+from services.runtime import Runtime, demo_key
 from tests.support.partner import bearer, inbox_entry, post_referral, submit
+from tests.support.runtime import runtime_settings, serving
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import PartnerReferral
-from vrp.settings import Settings
 from vrp.store import outbox
 from vrp.store.database import Database
 
@@ -38,25 +37,11 @@ class Pg:
 
 @pytest.fixture
 async def pg(pg_db: Database, postgres_url: str) -> AsyncIterator[Pg]:
-    port = free_port()
-    settings = Settings(
-        database_url=postgres_url,
-        port=port,
-        public_url=f"http://127.0.0.1:{port}",
-        demo_partners=True,
-        poll_interval=0.1,
-        rate_limit_per_second=10_000,
-        rate_limit_burst=10_000,
-    )
     # Intake alone: the test plays the router by writing partner events to the outbox.
-    runtime = await build(settings, ("intake",))
-    async with runtime.db.transaction() as conn:
-        navigators = await issue(conn, "navigators")
-    await runtime.start()
-    await runtime.wait_started()
-    async with httpx.AsyncClient(base_url=settings.public_url, timeout=30) as client:
-        yield Pg(runtime, client, bearer(navigators))
-    await runtime.stop()
+    async with serving(runtime_settings(postgres_url), ("intake",), timeout=30) as served:
+        async with served.runtime.db.transaction() as conn:
+            navigators = await issue(conn, "navigators")
+        yield Pg(served.runtime, served.client, bearer(navigators))
 
 
 async def route_to_navigators(db: Database, accepted: dict[str, Any]) -> None:
@@ -165,14 +150,8 @@ async def test_a_referral_reaching_the_inbox_after_cancellation_is_stored_cancel
 async def test_submissions_survive_broken_pooled_connections_without_pre_ping(
     pg_db: Database, postgres_url: str
 ) -> None:
-    port = free_port()
-    settings = Settings(
-        database_url=postgres_url,
-        public_url=f"http://127.0.0.1:{port}",
-        database_pre_ping=False,
-        rate_limit_per_second=10_000,
-        rate_limit_burst=10_000,
-    )
+    settings = runtime_settings(postgres_url, database_pre_ping=False)
+    port = settings.port
     async with pg_db.transaction() as conn:
         key = bearer(await issue(conn, "uhb"))
     # The HTTP API alone (no consumers, which poll the database and would stop the process).

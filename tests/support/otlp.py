@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,12 @@ class ReceivedSpan:
     name: str
     trace_id: str
     attributes: dict[str, str]
+    """Each attribute's value as text (a string attribute as the string itself)."""
+
+
+def _text(value: AnyValue) -> str:
+    """An OTLP attribute value as text: strings as they are, other kinds as protobuf text."""
+    return value.string_value if value.HasField("string_value") else str(value).strip()
 
 
 class OtlpReceiver:
@@ -48,7 +55,7 @@ class OtlpReceiver:
                         )
                         for ss in rs.scope_spans:
                             for s in ss.spans:
-                                attrs = {a.key: str(a.value) for a in s.attributes}
+                                attrs = {a.key: _text(a.value) for a in s.attributes}
                                 spans.append(ReceivedSpan(service, s.name, s.trace_id.hex(), attrs))
                 payload = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)

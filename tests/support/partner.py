@@ -1,5 +1,6 @@
 """What a partner system does over HTTP, shared by every flow test (embedded, PostgreSQL,
-three processes on Kafka): submit a referral, then poll its status or a receiver's inbox.
+three processes on Kafka): submit a referral, then poll its status or a receiver's inbox,
+respond to it as the receiver, and check problem+json answers.
 
 Polling sleeps with asyncio, so a runtime served by the test's own event loop keeps
 running while a test waits for it.
@@ -102,3 +103,49 @@ async def inbox_entry(
     assert r.status_code == 200, r.text
     entry: dict[str, Any] = r.json()["items"][0]
     return entry
+
+
+async def submit_until_accepted(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    key: str,
+    *,
+    give_up_after: float = 60.0,
+    interval: float = 0.1,
+) -> dict[str, Any]:
+    """Submit as a real partner system does while the service restarts: retry refused or
+    broken connections, 503s and 409s (the first request with the key still in flight)
+    with the same Idempotency-Key until the 202 (or a replay of it). Any other answer
+    fails at once."""
+    deadline = time.monotonic() + give_up_after
+    while True:
+        try:
+            r = await post_referral(client, auth, key)
+        except httpx.TransportError:
+            pass
+        else:
+            if r.status_code == 202:
+                accepted: dict[str, Any] = r.json()
+                return accepted
+            assert r.status_code in (409, 503), r.text
+        assert time.monotonic() < deadline, f"{key} was never accepted"
+        await asyncio.sleep(interval)
+
+
+async def respond(
+    client: httpx.AsyncClient, auth: dict[str, str], referral_id: str, **body: Any
+) -> httpx.Response:
+    """POST /v1/referrals/{id}/response as the receiver (`auth`), whatever the answer."""
+    return await client.post(f"/v1/referrals/{referral_id}/response", json=body, headers=auth)
+
+
+def assert_problem(r: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+    """Assert an RFC 9457 problem+json answer with `status` (naming `field` when given);
+    returns the problem."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = r.json()
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    if field is not None:
+        assert field in [e["field"] for e in problem["errors"]], problem
+    return problem

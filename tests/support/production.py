@@ -245,9 +245,11 @@ class Broker:
             "VRP_KAFKA_STATE": str(self.state),
             **{k: str(v) for k, v in self.ports.items()},
         }
-        subprocess.run(
-            [str(REPO / "deploy" / "kafka.sh"), action], env=env, check=True, capture_output=True
+        done = subprocess.run(
+            [str(REPO / "deploy" / "kafka.sh"), action], env=env, capture_output=True, text=True
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"kafka.sh {action} failed: {(done.stdout + done.stderr)[-2000:]}")
 
     def start(self) -> None:
         """Start (formatting the storage the first time) and wait until it serves."""

@@ -119,7 +119,11 @@ class KafkaPublisher:
     async def start(self) -> None:
         """Connect (raises if the broker is unreachable; publish tries again)."""
         if not self._started:
-            await self._producer.start()
+            try:
+                await self._producer.start()
+            except (KafkaError, OSError, TimeoutError):
+                await self.restart()  # a half-started producer is not started again
+                raise
             self._started = True
 
     async def publish(self, rows: list[OutboxRow], headers: list[dict[str, str]]) -> None:

@@ -96,6 +96,16 @@ class Relay:
         backoff = Backoff()
         while not stopping.is_set():
             self._wake.clear()
+            if not self.broker.healthy:
+                # Probe before sending: a send against an absent broker spins inside the
+                # client (a metadata request per loop, thousands a second) until it times
+                # out; the probe fails at once and the backoff below applies.
+                try:
+                    await self._publisher.ping()
+                except KafkaError as exc:
+                    self.broker.failed(exc)
+                    await backoff.sleep(stopping)
+                    continue
             try:
                 sent = await self.publish_once()
                 if sent or time.monotonic() - self._last_contact > PING_EVERY:

@@ -1,0 +1,464 @@
+"""The partner flows end to end, each one test body run on both transports.
+
+`system` is the embedded default (one process, SQLite, the outbox table as the event log)
+or the production mode (intake, router and notifier as three OS processes on real Kafka
+and PostgreSQL). Both serve real HTTP on loopback and send alerts to a real SMTP server;
+tests/support/systems.py gives them one interface. One system per transport serves the
+whole module, so each test keeps to its own referrals (and its own dead letters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cloudevents.core.bindings.kafka import from_kafka_event
+from sqlalchemy import func, select
+
+from tests.conftest import reachable_kafka, reachable_postgres
+from tests.support.partner import (
+    assert_problem,
+    inbox_entry,
+    post_referral,
+    respond,
+    submit,
+    submit_until_accepted,
+    timeline_types,
+    wait_status,
+)
+from tests.support.referrals import example
+from tests.support.systems import (
+    TIMEOUT,
+    Record,
+    SeenSpan,
+    System,
+    embedded_system,
+    kafka_system,
+)
+from tests.test_event_contract import validate_against_asyncapi
+from vrp.domain.identifiers import new_id
+from vrp.domain.referral import Referral, ReferralSubmission
+from vrp.events import topics
+from vrp.events.envelope import Envelope
+from vrp.events.models import ReferralReceived
+from vrp.store.tables import decisions
+
+SERVICES = {"vrp-intake", "vrp-router", "vrp-notifier"}
+
+
+@pytest.fixture(
+    scope="module",
+    params=["embedded", pytest.param("kafka", marks=[pytest.mark.kafka, pytest.mark.postgres])],
+)
+async def system(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[System]:
+    """One running system per transport for the module."""
+    if request.param == "embedded":
+        async with embedded_system(tmp_path_factory.mktemp("embedded")) as embedded:
+            yield embedded
+        return
+    # Not the postgres_url and kafka fixtures: the embedded param must not need the servers.
+    postgres_url, kafka = await reachable_postgres(), await reachable_kafka()
+    logs = os.environ.get("VRP_TEST_LOGS")
+    folder = Path(logs) if logs else tmp_path_factory.mktemp("logs")
+    async with kafka_system(postgres_url, kafka, folder) as production_mode:
+        yield production_mode
+
+
+def about(referral_id: str) -> Callable[[list[Record]], list[Record]]:
+    """A filter keeping the records keyed by one referral."""
+    return lambda records: [r for r in records if r.key == referral_id]
+
+
+async def on_topic(system: System, topic: str, referral_id: str, count: int = 1) -> list[Record]:
+    """The records about one referral on a topic, once there are at least `count`."""
+    ours = about(referral_id)
+    return ours(await system.read(topic, lambda rs: len(ours(rs)) >= count))
+
+
+async def decided(system: System, ids: set[str]) -> set[str]:
+    """Which of these referrals have a routing decision."""
+    async with system.db.engine.connect() as conn:
+        rows = await conn.execute(
+            select(decisions.c.referral_id).where(decisions.c.referral_id.in_(ids))
+        )
+        return {r[0] for r in rows}
+
+
+# -- submit, route, alert ---------------------------------------------------------------
+
+
+async def test_referral_is_routed_minimised_to_the_receiver_and_its_alert_delivered(
+    system: System,
+) -> None:
+    started_at = time.monotonic()
+    r = await post_referral(system.client, system.uhb)
+    assert r.status_code == 202
+    accepted = r.json()
+    assert r.headers["Location"] == accepted["status_url"]
+    status = await wait_status(
+        system.client, accepted["status_url"], system.uhb, {"routed", "alert-sent"}, timeout=TIMEOUT
+    )
+    elapsed = time.monotonic() - started_at
+    assert status["status"] == "routed"
+    assert {"received", "routed", "alert-sent"} <= timeline_types(status)
+    assert elapsed < system.alert_within, f"took {elapsed:.2f}s"
+    # The alert: to the receiving team, a reference and a link, no personal data.
+    [mail] = await system.alerts(accepted["reference"])
+    assert mail["To"] == "referrals@navigators.example"
+    text = mail.as_string()
+    for personal in ("Alex", "Fictional", "9434765919", "B10 0AA", "2010-03-14", "Stab"):
+        assert personal not in text
+    # The minimised referral on the navigators' own topic.
+    [published] = await on_topic(system, topics.partner_referrals("navigators"), accepted["id"])
+    event = published.value
+    assert event["type"] == "uk.vrp.partner.referral.v1" and event["specversion"] == "1.0"
+    data = event["data"]["data"]
+    assert set(data) <= {
+        "subject.name",
+        "subject.date_of_birth",
+        "subject.contact",
+        "subject.local_authority",
+        "reasons",
+        "risk",
+        "summary",
+        "referrer.role",
+        "referrer.contact",
+    }
+    assert data["subject.date_of_birth"] == "16-17"
+    assert "9434765919" not in json.dumps(event)
+    assert "traceparent" in published.headers
+    # What a partner's own tooling sees: a valid CloudEvent, valid under the published schema.
+    cloud_event = from_kafka_event(published.raw)
+    assert cloud_event.get_type() == "uk.vrp.partner.referral.v1"
+    assert cloud_event.get_id() == event["id"]
+    validate_against_asyncapi("PartnerReferral", event)
+    # The receiver's inbox holds exactly that minimised event.
+    item = await inbox_entry(
+        system.client,
+        accepted["id"],
+        system.navigators,
+        timeout=TIMEOUT,
+        explain=lambda: system.explain("intake"),
+    )
+    assert item["referral"] == event["data"]
+    assert item["referral"]["referral_id"] == accepted["id"]
+    assert item["status"] == "awaiting" and item["reference"] == accepted["reference"]
+    assert "subject.nhs_number" not in item["referral"]["data"]
+    assert "9434765919" not in json.dumps(item)
+    page = (await system.client.get("/v1/inbox", headers=system.navigators)).json()
+    assert accepted["id"] in {i["referral_id"] for i in page["items"]}
+    # The sender follows it on its own status topic: routed, to whom, no personal data.
+    statuses = await on_topic(system, topics.partner_status("uhb"), accepted["id"])
+    assert [(s.value["data"]["status"], s.value["data"]["organisation"]) for s in statuses] == [
+        ("routed", "navigators")
+    ]
+    validate_against_asyncapi("PartnerReferralStatus", statuses[0].value)
+
+
+async def test_same_idempotency_key_gives_the_same_referral_and_one_alert(system: System) -> None:
+    key = f"idem-{uuid.uuid4().hex}"
+    first = await post_referral(system.client, system.uhb, key)
+    again = await post_referral(system.client, system.uhb, key)
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    await wait_status(
+        system.client, first.json()["status_url"], system.uhb, {"alert-sent"}, timeout=TIMEOUT
+    )
+    await asyncio.sleep(1)  # a second alert would arrive now, if there were one
+    assert len(system.smtp.mailbox.for_reference(first.json()["reference"])) == 1
+    async with system.db.engine.connect() as conn:
+        n = (
+            await conn.execute(
+                select(func.count())
+                .select_from(decisions)
+                .where(decisions.c.referral_id == first.json()["id"])
+            )
+        ).scalar_one()
+    assert n == 1
+
+
+async def test_same_key_with_a_different_body_is_refused(system: System) -> None:
+    key = f"idem-{uuid.uuid4().hex}"
+    await submit(system.client, system.uhb, key)
+    r = await post_referral(system.client, system.uhb, key, example(risk="medium"))
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_bad_nhs_number_is_a_problem_naming_the_field_without_echoing_it(
+    system: System,
+) -> None:
+    body = example(subject__nhs_number="9434765918")
+    r = await post_referral(system.client, system.uhb, body=body)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["errors"][0]["field"] == "subject.nhs_number"
+    assert "9434765918" not in r.text
+
+
+async def test_missing_or_wrong_key_is_401_and_others_referrals_are_invisible(
+    system: System,
+) -> None:
+    r = await system.client.post(
+        "/v1/referrals", json=example(), headers={"Idempotency-Key": "k-000005"}
+    )
+    assert r.status_code == 401
+    accepted = await submit(system.client, system.uhb)
+    assert (await system.client.get(accepted["status_url"], headers=system.wmp)).status_code == 404
+
+
+# -- cancel and respond -----------------------------------------------------------------
+
+
+async def test_cancel_before_acceptance_reaches_the_receiver_then_accept_is_409(
+    system: System,
+) -> None:
+    accepted = await submit(system.client, system.uhb)
+    rid = accepted["id"]
+    await inbox_entry(
+        system.client,
+        rid,
+        system.navigators,
+        timeout=TIMEOUT,
+        explain=lambda: system.explain("intake"),
+    )
+    cancel = {"reason": "no-longer-needed"}
+    r = await system.client.post(f"/v1/referrals/{rid}/cancel", json=cancel, headers=system.uhb)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled"
+    assert r.json()["recipients"][0]["status"] == "cancelled"
+    again = await system.client.post(f"/v1/referrals/{rid}/cancel", json=cancel, headers=system.uhb)
+    assert again.status_code == 200, "a repeated cancellation is harmless"
+    problem = assert_problem(
+        await respond(system.client, system.navigators, rid, status="accepted"), 409
+    )
+    assert "cancelled" in problem["detail"]
+    inbox = (await system.client.get(f"/v1/inbox/{rid}", headers=system.navigators)).json()
+    assert inbox["items"][0]["status"] == "cancelled"
+    received = await on_topic(system, topics.RECEIVED, rid, count=2)
+    assert [e.value["type"] for e in received] == [
+        "uk.vrp.referral.received.v1",
+        "uk.vrp.referral.cancelled.v1",
+    ]
+    # The router tells the receiver on its topic and the sender on its status topic.
+    to_receiver = await on_topic(system, topics.partner_referrals("navigators"), rid, count=2)
+    assert [e.value["type"] for e in to_receiver] == [
+        "uk.vrp.partner.referral.v1",
+        "uk.vrp.partner.referral-cancelled.v1",
+    ]
+    assert to_receiver[1].value["data"]["reason"] == "no-longer-needed"
+    to_sender = await on_topic(system, topics.partner_status("uhb"), rid, count=2)
+    assert [e.value["data"]["status"] for e in to_sender] == ["routed", "cancelled"]
+    # The inbox stays cancelled once intake has consumed the cancellation too.
+    inbox = (await system.client.get(f"/v1/inbox/{rid}", headers=system.navigators)).json()
+    assert inbox["items"][0]["status"] == "cancelled"
+
+
+async def test_receiver_accepts_works_and_completes_and_the_sender_sees_each_step(
+    system: System,
+) -> None:
+    accepted = await submit(system.client, system.uhb)
+    rid = accepted["id"]
+    entry = await inbox_entry(
+        system.client,
+        rid,
+        system.navigators,
+        timeout=TIMEOUT,
+        explain=lambda: system.explain("intake"),
+    )
+    assert entry["referral"]["referral_id"] == rid
+    r = await respond(system.client, system.navigators, rid, status="accepted")
+    assert r.status_code == 200, r.text
+    assert r.json()["items"][0]["status"] == "accepted"
+    again = await respond(system.client, system.navigators, rid, status="accepted")
+    assert again.status_code == 200, "repeating the current response is harmless"
+    assert (
+        await respond(system.client, system.navigators, rid, status="in-progress")
+    ).status_code == 200
+    done = await respond(
+        system.client, system.navigators, rid, status="completed", outcome="engaged"
+    )
+    assert done.json()["items"][0]["outcome"] == "engaged"
+    status = (await system.client.get(accepted["status_url"], headers=system.uhb)).json()
+    assert status["status"] == "completed"
+    assert status["recipients"][0]["status"] == "completed"
+    kinds = [e["type"] for e in status["timeline"]]
+    assert kinds.count("accepted") == 1
+    assert {"accepted", "in-progress", "completed"} <= set(kinds)
+    # Each response once on vrp.referral.status (the repeated accept published nothing).
+    events = [e.value for e in await on_topic(system, topics.STATUS, rid, count=3)]
+    assert [e["data"]["status"] for e in events] == ["accepted", "in-progress", "completed"]
+    assert all(e["type"] == "uk.vrp.referral.responded.v1" for e in events)
+    assert all(e["data"]["organisation"] == "navigators" for e in events)
+    # The router passes each step on to the sender's own status topic.
+    to_sender = await on_topic(system, topics.partner_status("uhb"), rid, count=4)
+    assert [(e.value["data"]["status"], e.value["data"]["organisation"]) for e in to_sender] == [
+        ("routed", "navigators"),
+        ("accepted", "navigators"),
+        ("in-progress", "navigators"),
+        ("completed", "navigators"),
+    ]
+    conflict = assert_problem(
+        await respond(
+            system.client, system.navigators, rid, status="declined", reason="no-capacity"
+        ),
+        409,
+    )
+    assert "'completed' cannot become 'declined'" in conflict["detail"]
+
+
+# -- dead letters -----------------------------------------------------------------------
+
+
+async def test_a_poison_event_is_dead_lettered_and_the_next_one_still_routed(
+    system: System,
+) -> None:
+    marker = uuid.uuid4().hex
+    await system.inject([("x", json.dumps({"not": "an event", "marker": marker}).encode())])
+    accepted = await submit(system.client, system.uhb)
+    status = await wait_status(
+        system.client, accepted["status_url"], system.uhb, {"routed"}, timeout=TIMEOUT
+    )
+    assert status["status"] == "routed"
+
+    def ours(letters: list[Record]) -> list[Record]:
+        return [r for r in letters if marker.encode() in r.payload]
+
+    letters = ours(await system.dead_letters(lambda rs: bool(ours(rs))))
+    assert len(letters) == 1, system.explain("router")
+    assert b"invalid event" in letters[0].payload and b"vrp-router" in letters[0].payload
+    assert letters[0].value["type"] == "uk.vrp.dead-letter.v1"
+    assert letters[0].value["data"]["topic"] == topics.RECEIVED
+
+
+def received(source: str) -> Envelope:
+    """A well-formed received-referral event from `source`, as intake would publish it."""
+    referral = Referral(
+        id=str(new_id()),
+        source_org=source,
+        received_at=datetime.now(UTC).isoformat(),
+        local_authority="E08000025",
+        submission=ReferralSubmission.model_validate(example()),
+    )
+    return Envelope.wrap(ReferralReceived(referral=referral), "/test", referral.id)
+
+
+async def test_one_poison_event_in_a_batch_does_not_hold_back_the_others(system: System) -> None:
+    events = [received("uhb"), received("not-a-partner"), received("uhb")]
+    await system.inject([(e.subject or "", e.to_bytes()) for e in events])  # one batch
+    good = {events[0].subject or "", events[2].subject or ""}
+    ids = [e.id.encode() for e in events]
+
+    def ours(letters: list[Record]) -> list[Record]:
+        return [r for r in letters if any(i in r.payload for i in ids)]
+
+    deadline = time.monotonic() + TIMEOUT
+    while (done := await decided(system, good)) != good and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert done == good, system.explain("router")
+    letters = ours(await system.dead_letters(lambda rs: bool(ours(rs))))
+    assert len(letters) == 1
+    assert b"organisation not in the configuration" in letters[0].payload
+    assert events[1].id.encode() in letters[0].payload
+
+
+# -- the router killed and restarted ----------------------------------------------------
+
+
+async def test_referrals_accepted_while_the_router_is_down_are_routed_after_restart(
+    system: System,
+) -> None:
+    async with system.router_down():
+        accepted = [await submit(system.client, system.uhb) for _ in range(3)]
+        for a in accepted:
+            status = (await system.client.get(a["status_url"], headers=system.uhb)).json()
+            assert status["status"] == "received", "nobody routes while the router is down"
+    for a in accepted:
+        status = await wait_status(
+            system.client, a["status_url"], system.uhb, {"alert-sent"}, timeout=60
+        )
+        assert status["status"] == "routed"
+        assert len(system.smtp.mailbox.for_reference(a["reference"])) == 1
+
+
+async def test_router_killed_mid_stream_decides_and_alerts_every_referral_exactly_once(
+    system: System,
+) -> None:
+    n, kill_after = 60, 20
+    batch = uuid.uuid4().hex[:6]
+    starts = system.router_starts()
+    accepted: list[dict[str, Any]] = []
+    sem = asyncio.Semaphore(8)
+
+    async def one(i: int) -> None:
+        async with sem:
+            key = f"kill-{batch}-{i:04d}"
+            accepted.append(await submit_until_accepted(system.client, system.uhb, key))
+        if len(accepted) == kill_after:
+            await system.restart_router()
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    ids = {a["id"] for a in accepted}
+    refs = {a["reference"] for a in accepted}
+    assert len(ids) == n
+
+    def emails_done(ms: list[Any]) -> bool:
+        return len({m["X-VRP-Referral"] for m in ms} & refs) == n
+
+    assert await system.smtp.mailbox.until(emails_done, 90), system.explain("router")
+    assert system.router_starts() == starts + 1, "it was restarted"
+    await asyncio.sleep(2)  # a duplicate would arrive now, if there were one
+    counts = {r: len(system.smtp.mailbox.for_reference(r)) for r in refs}
+    assert set(counts.values()) == {1}, "exactly one email per referral"
+    async with system.db.engine.connect() as conn:
+        n_decided = (
+            await conn.execute(
+                select(func.count()).select_from(decisions).where(decisions.c.referral_id.in_(ids))
+            )
+        ).scalar_one()
+    assert n_decided == n
+    events = await system.read(
+        topics.partner_referrals("navigators"),
+        lambda rs: ids <= {r.value["subject"] for r in rs},
+        timeout=60,
+    )
+    per_referral: dict[str, set[str]] = {}
+    for e in events:
+        if e.value["subject"] in ids:
+            per_referral.setdefault(e.value["subject"], set()).add(e.value["id"])
+    assert set(per_referral) == ids
+    assert all(len(event_ids) == 1 for event_ids in per_referral.values())
+
+
+# -- one trace --------------------------------------------------------------------------
+
+
+async def test_intake_router_and_notifier_spans_share_one_trace(system: System) -> None:
+    accepted = await submit(system.client, system.uhb)
+    assert await system.alerts(accepted["reference"])
+
+    def carrying() -> list[SeenSpan]:
+        return [s for s in system.spans() if s.referral_id == accepted["id"]]
+
+    deadline = time.monotonic() + 15  # spans are exported in batches
+    while time.monotonic() < deadline and not {s.service for s in carrying()} >= SERVICES:
+        await asyncio.sleep(0.2)
+    mine = carrying()
+    assert {s.service for s in mine} >= SERVICES
+    trace_ids = {s.trace_id for s in mine}
+    assert len(trace_ids) == 1
+    post = [s for s in system.spans() if s.name == "POST /v1/referrals" and s.trace_id in trace_ids]
+    assert post, "the HTTP request span is in the same trace"
