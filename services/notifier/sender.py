@@ -26,7 +26,7 @@ from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import AlertSent
 from vrp.store import outbox
-from vrp.store.database import DATABASE_ERRORS, Database
+from vrp.store.database import DATABASE_ERRORS, Database, after_commit
 from vrp.store.tables import notifications
 from vrp.store.tables import outbox as outbox_table
 from vrp.telemetry import context_from, current_traceparent, tracer
@@ -104,6 +104,7 @@ class AlertSender:
         self._channel_slots = asyncio.Semaphore(concurrency)
         self._org_slots: dict[str, asyncio.Semaphore] = {}
         self._database = Outage("alert sender: database", log)
+        self._channel = Outage("alert sender: email", log)
 
     def wake(self) -> None:
         """Look for due alerts now."""
@@ -222,6 +223,23 @@ class AlertSender:
 
     async def _write_outcomes(self, conn: AsyncConnection, outcomes: list[_Outcome]) -> None:
         sent = [o for o in outcomes if o.sent_at is not None]
+        retrying = [o for o in outcomes if o.sent_at is None and o.retryable]
+        if retrying and not sent:
+            self._channel.failed(DeliveryFailed(retrying[0].error, True), "backing off per alert")
+        elif sent and not self._channel.healthy:
+            self._channel.succeeded()
+            # The mail server is back: what failed while it was away goes now, not at the
+            # end of each alert's own backoff (up to minutes).
+            await conn.execute(
+                update(notifications)
+                .where(
+                    notifications.c.status == "pending",
+                    notifications.c.last_error.is_not(None),
+                    notifications.c.next_attempt_at > datetime.now(UTC),
+                )
+                .values(next_attempt_at=datetime.now(UTC))
+            )
+            after_commit(conn, self.wake)
         if sent:
             # Only rows still ours: if our lease ran out and another notifier finished the
             # send first, it recorded the event and we must not record a second one.
@@ -269,7 +287,10 @@ class AlertSender:
         attempts = o.row.attempts + 1
         give_up = not o.retryable or attempts >= MAX_ATTEMPTS
         backoff = min(2**attempts, 900) * random.uniform(0.8, 1.2)
-        log.warning("alert %s failed (%s), attempt %d", o.row.id, o.error, attempts)
+        if give_up:  # retryable failures are summarised by the channel's outage log
+            log.warning(
+                "alert %s failed for good (%s) after %d attempts", o.row.id, o.error, attempts
+            )
         await conn.execute(
             update(notifications)
             .where(notifications.c.id == o.row.id, notifications.c.status == "sending")
