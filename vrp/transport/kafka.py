@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from typing import Any
@@ -167,9 +168,23 @@ class KafkaPublisher:
             await asyncio.wait_for(old.stop(), timeout=5)
         except (KafkaError, OSError, TimeoutError) as exc:
             log.info("discarded producer did not close cleanly (%s)", type(exc).__name__)
+            await _abandon(old)
 
     async def stop(self) -> None:
         """Flush and close."""
         # Also when never started: aiokafka warns about any producer object left unclosed.
         await self._producer.stop()
         self._started = False
+
+
+async def _abandon(producer: AIOKafkaProducer) -> None:
+    """Close a producer whose stop() is stuck waiting for batches an absent broker will
+    never acknowledge. Left alone, its sender task retries them in a tight loop (thousands
+    of metadata requests a second) for as long as the outage lasts. Its rows are still
+    unpublished in the outbox and go out on the replacement. (aiokafka has no public way to
+    drop pending batches, hence the private attribute, guarded.)"""
+    sender = getattr(producer, "_sender", None)
+    with contextlib.suppress(KafkaError, OSError, asyncio.CancelledError):
+        if sender is not None:
+            await sender.close()
+        await producer.client.close()
