@@ -17,42 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.http_load import Connection
 from bench.workload import submissions
-
-_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
-
-
-class Connection:
-    """A keep-alive HTTP/1.1 connection speaking just enough HTTP for this benchmark."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, raw: bytes) -> tuple[int, bytes]:
-        """Send one request; its status and body. Reconnects once if the server closed an
-        idle connection (uvicorn's keep-alive timeout)."""
-        for attempt in (1, 2):
-            if self.reader is None or self.writer is None:
-                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-            try:
-                self.writer.write(raw)
-                head = await self.reader.readuntil(b"\r\n\r\n")
-                match = _LENGTH.search(head)
-                body = await self.reader.readexactly(int(match.group(1))) if match else b""
-                return int(head[9:12]), body
-            except (asyncio.IncompleteReadError, ConnectionError):
-                self.writer.close()
-                self.reader = self.writer = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
 
 
 def requests(port: int, tokens: dict[str, str], run: str, n: int, seed: int) -> list[bytes]:

@@ -25,8 +25,8 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, raw: bytes) -> int:
-        """Send one request, return the status; reconnects once if the server closed an
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        """Send one request; its status and body. Reconnects once if the server closed an
         idle connection (uvicorn's keep-alive timeout)."""
         for attempt in (1, 2):
             if self.reader is None or self.writer is None:
@@ -35,9 +35,8 @@ class Connection:
                 self.writer.write(raw)
                 head = await self.reader.readuntil(b"\r\n\r\n")
                 match = _LENGTH.search(head)
-                if match:
-                    await self.reader.readexactly(int(match.group(1)))
-                return int(head[9:12])
+                body = await self.reader.readexactly(int(match.group(1))) if match else b""
+                return int(head[9:12]), body
             except (asyncio.IncompleteReadError, ConnectionError):
                 self.writer.close()
                 self.reader = self.writer = None
@@ -92,7 +91,7 @@ async def fixed_rate(port: int, requests: Any, rate: float, duration: float) -> 
         nonlocal last_done
         conn = await pool.get()
         try:
-            status = await conn.request(raw)
+            status, _ = await conn.request(raw)
         finally:
             pool.put_nowait(conn)
         done = time.perf_counter()
@@ -126,7 +125,7 @@ async def closed_loop(
     async def client(conn: Connection) -> None:
         while time.perf_counter() < stop_at:
             sent = time.perf_counter()
-            status = await conn.request(next(requests))
+            status, _ = await conn.request(next(requests))
             latencies.append(time.perf_counter() - sent)
             counts["ok" if 200 <= status < 300 else "errors"] += 1
 

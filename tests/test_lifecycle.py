@@ -7,7 +7,7 @@ import pytest
 from vrp.domain import lifecycle
 from vrp.domain.lifecycle import LifecycleViolation, RecipientState, ReferralState
 from vrp.events import topics
-from vrp.transport.base import TopicPattern
+from vrp.events.wiring import TopicPattern
 
 R = RecipientState
 

@@ -225,7 +225,7 @@ class AlertSender:
         sent = [o for o in outcomes if o.sent_at is not None]
         retrying = [o for o in outcomes if o.sent_at is None and o.retryable]
         if retrying and not sent:
-            self._channel.failed(DeliveryFailed(retrying[0].error, True), "backing off per alert")
+            self._channel.failed(retrying[0].error, "backing off per alert")
         elif sent and not self._channel.healthy:
             self._channel.succeeded()
             # The mail server is back: what failed while it was away goes now, not at the

@@ -7,10 +7,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vrp.events.wiring import TopicPattern
 from vrp.store.outbox import OutboxRow
-
-__all__ = ["Message", "Publisher", "Subscription", "TopicPattern"]
 
 
 @dataclass(frozen=True)

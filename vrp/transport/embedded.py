@@ -8,10 +8,11 @@ import contextlib
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vrp.events.wiring import TopicPattern
 from vrp.store.database import Database
 from vrp.store.outbox import read_log
 from vrp.store.tables import consumer_positions
-from vrp.transport.base import Message, TopicPattern
+from vrp.transport.base import Message
 
 
 class EmbeddedSubscription:

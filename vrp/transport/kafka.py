@@ -12,8 +12,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, KafkaTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vrp.events.wiring import TopicPattern
 from vrp.store.outbox import OutboxRow
-from vrp.transport.base import Message, TopicPattern
+from vrp.transport.base import Message
 
 log = logging.getLogger(__name__)
 

@@ -60,10 +60,11 @@ class Outage:
         """True when the last try succeeded (or none failed yet)."""
         return self.since is None
 
-    def failed(self, exc: BaseException, action: str = "retrying") -> None:
-        """Record one failed try."""
+    def failed(self, exc: BaseException | str, action: str = "retrying") -> None:
+        """Record one failed try: an exception (logged by type name) or a reason that
+        quotes no values."""
         now = time.monotonic()
-        reason = type(exc).__name__
+        reason = exc if isinstance(exc, str) else type(exc).__name__
         self.failures += 1
         if self.since is None:
             self.since = now

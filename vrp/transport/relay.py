@@ -48,11 +48,6 @@ class Relay:
         self._last_contact = 0.0
         db.on_outbox_commit(self._wake.set)
 
-    @property
-    def healthy(self) -> bool:
-        """False while the broker or database is unreachable for this relay."""
-        return self.broker.healthy and self.database.healthy
-
     async def run(self, stopping: asyncio.Event) -> None:
         """Publish until stopped; rows stay unpublished (and are retried) on any failure."""
         try:

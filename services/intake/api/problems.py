@@ -168,8 +168,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if unavailable(exc):
-            return await _database(request, exc)
         return _internal(request)
 
 

@@ -178,7 +178,7 @@ async def ready(db: DbDep, request: Request) -> HealthResponse:
             "The database is unreachable.",
             headers={"Retry-After": "1"},
         ) from None
-    broker_ok: Callable[[], bool] | None = getattr(request.app.state, "broker_healthy", None)
+    broker_ok: Callable[[], bool] | None = request.app.state.broker_healthy
     if broker_ok is None:
         return HealthResponse(status="ready", database="ok")
     if broker_ok():
