@@ -15,9 +15,15 @@ from services.intake.api.app import create_app
 from services.intake.auth.keys import issue
 from services.intake.consumers.inbox import PartnerInboxHandler
 from services.intake.consumers.timeline import TimelineHandler
+from services.notifier.channels import Channel
 from services.notifier.decisions import DecisionHandler
+from services.notifier.emails import EmailChannel
 from services.notifier.mail import FileMailer, Mailer, SmtpMailer
+from services.notifier.notify import NotifyChannel
 from services.notifier.sender import AlertSender
+from services.notifier.timers import Clock, TimerService, system_clock
+from services.notifier.updates import StatusUpdateHandler
+from services.notifier.webhook import WebhookChannel
 from services.router.handler import RouterHandler
 from vrp.configuration_watch import LiveConfiguration
 from vrp.events import topics, wiring
@@ -70,8 +76,10 @@ class Runtime:
     db: Database
     config: LiveConfiguration
     mail: Mailer
+    clock: Clock = system_clock
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     server: uvicorn.Server | None = None
+    timers: TimerService | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -155,19 +163,44 @@ class Runtime:
         if "notifier" in self.roles:
             sender = AlertSender(
                 self.db,
-                self.mail,
+                self._channels(),
                 self.config,
-                self.settings.smtp_sender,
                 self.settings.public_url,
                 self.settings.poll_interval,
+                first_retry=self.settings.alert_first_retry,
+            )
+            self.timers = TimerService(
+                self.db, self.config, sender.wake, self.settings.poll_interval, self.clock
             )
             self._spawn(sender.run(self.stopping), "alert-sender")
+            self._spawn(self.timers.run(self.stopping), "timers")
             self._workers(
                 wiring.NOTIFIER,
-                {topics.NOTIFIER_GROUP: DecisionHandler(self.db, self.config, sender.wake)},
+                {
+                    topics.NOTIFIER_GROUP: DecisionHandler(self.db, self.config, sender.wake),
+                    topics.NOTIFIER_UPDATES_GROUP: StatusUpdateHandler(
+                        self.db, self.config, sender.wake
+                    ),
+                },
             )
         for role, each in relays.items():
             self._spawn(each.run(self.stopping), f"relay-{role}")
+
+    def _channels(self) -> dict[str, Channel]:
+        """The notifier's transports: SMTP (or files), webhooks, and Notify when keyed."""
+        channels: dict[str, Channel] = {
+            "smtp": EmailChannel(self.mail, self.settings.smtp_sender),
+            "webhook": WebhookChannel(
+                lambda org: o.contacts.webhook if (o := self.config().organisation(org)) else None
+            ),
+        }
+        if self.settings.notify_api_key is not None:
+            channels["notify"] = NotifyChannel(
+                self.settings.notify_api_key.get_secret_value(),
+                self.settings.notify_base_url,
+                lambda: {str(k): v for k, v in self.config().notify.templates.items()},
+            )
+        return channels
 
     def _relay(self, role: str) -> Relay:
         publisher = KafkaPublisher(
@@ -204,7 +237,12 @@ class Runtime:
         await self.db.dispose()
 
 
-async def build(settings: Settings, roles: tuple[str, ...], mail: Mailer | None = None) -> Runtime:
+async def build(
+    settings: Settings,
+    roles: tuple[str, ...],
+    mail: Mailer | None = None,
+    clock: Clock = system_clock,
+) -> Runtime:
     """Create the runtime; embedded mode migrates the schema itself."""
     db = Database(settings.database_url, settings.database_pool_size, settings.database_pre_ping)
     if settings.transport is TransportKind.EMBEDDED:
@@ -217,6 +255,7 @@ async def build(settings: Settings, roles: tuple[str, ...], mail: Mailer | None 
         db,
         LiveConfiguration(settings.config_dir),
         mail or mailer(settings),
+        clock,
     )
 
 

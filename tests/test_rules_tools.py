@@ -149,3 +149,43 @@ async def test_simulate_reports_what_a_new_configuration_would_change(
     assert "routed -> held" in text and "agreement-suspended" in text
     same = await simulate(sqlite_db, demo, key)
     assert same.changed == 0
+
+
+def test_check_refuses_alert_channels_without_contact_template_or_secret(tmp_path: Path) -> None:
+    config = copy_demo(tmp_path)
+    orgs = config / "organisations.yaml"
+    demo_orgs = orgs.read_text()
+    orgs.write_text(
+        demo_orgs.replace(
+            "    contacts: {email: referrals@navigators.example}",
+            "    contacts:\n      email: referrals@navigators.example\n"
+            "      webhook: {url: 'https://navigators.example/hooks', secrets: []}",
+        )
+    )
+    line = next(n for n, t in enumerate(orgs.read_text().splitlines(), 1) if "secrets: []" in t)
+    result = vrp("rules", "check", str(config))
+    assert result.returncode == 1
+    assert f"organisations.yaml:{line}: organisations.12.contacts.webhook.secrets" in result.stdout
+
+    orgs.write_text(demo_orgs)
+    path = config / "interventions.yaml"
+    text = path.read_text().replace(
+        "    required_items: [subject.name, subject.contact]\n",
+        "    required_items: [subject.name, subject.contact]\n"
+        "    channels: [email, sms]\n"
+        "    fallback: navigators-nowhere\n",
+        1,
+    )
+    path.write_text(text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "channels: [email, sms]" in t)
+    fallback = next(n for n, t in enumerate(text.splitlines(), 1) if "navigators-nowhere" in t)
+    result = vrp("rules", "check", str(config))
+    assert result.returncode == 1
+    out = result.stdout
+    assert f"interventions.yaml:{line}: channel sms: organisation 'navigators' has no sms" in out
+    assert (
+        f"interventions.yaml:{line}: channel sms goes through GOV.UK Notify: "
+        "notify.templates.new-referral.sms is missing"
+    ) in out
+    assert "notify.templates.reminder.sms is missing" in out
+    assert f"interventions.yaml:{fallback}: intervention 'navigators-birmingham': fallback" in out

@@ -59,6 +59,9 @@ def configure(level: int = logging.INFO) -> None:
         handler.addFilter(_LibraryOnly(throttle))
     for noisy in ("alembic", "aiokafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The Notify client logs Notify's error messages, which quote phone numbers and email
+    # addresses; the notifier records its own code-only reasons instead.
+    logging.getLogger("notifications_python_client").setLevel(logging.CRITICAL + 1)
 
 
 class _LibraryOnly(logging.Filter):

@@ -80,6 +80,20 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=25, description="SMTP port.")
     smtp_sender: str = Field(default="referrals@vrp.example", description="From address.")
     mail_dir: Path = Field(default=Path("var/mail"), description="File sink when no SMTP host.")
+    notify_api_key: SecretStr | None = Field(
+        default=None,
+        description="GOV.UK Notify API key; SMS (and email, when the configuration says so) "
+        "go through Notify. Unset: such alerts fail visibly and the hub is told.",
+    )
+    alert_first_retry: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds before an alert's first retry; each later one waits twice as "
+        "long (with jitter, at most 15 minutes), 8 attempts in all.",
+    )
+    notify_base_url: str = Field(
+        default="https://api.notifications.service.gov.uk", description="GOV.UK Notify API."
+    )
     pseudonym_key: SecretStr = Field(
         default=SecretStr("change-me-demo-only-pseudonym-key"),
         description="HMAC key for subject pseudonyms; set a long random secret in production.",

@@ -1,4 +1,4 @@
-"""Email channels: a real SMTP server, or .eml files in a folder when none is configured."""
+"""Mail transports: a real SMTP server, or .eml files in a folder when none is configured."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ from typing import Protocol
 
 import aiosmtplib
 
-
-class DeliveryFailed(Exception):
-    """Delivery failed; retryable tells whether trying again may succeed."""
-
-    def __init__(self, reason: str, retryable: bool) -> None:
-        super().__init__(reason)
-        self.retryable = retryable
+from services.notifier.channels import DeliveryFailed
 
 
 @dataclass(frozen=True)
@@ -61,7 +55,9 @@ class SmtpMailer:
                     await client.sendmail(message.sender, [message.recipient], message.data)
                 except aiosmtplib.SMTPResponseException as exc:
                     self._idle.append(client)
-                    raise DeliveryFailed(f"smtp {exc.code}", retryable=exc.code < 500) from None
+                    raise DeliveryFailed(
+                        f"smtp {exc.code}", retryable=exc.code < 500, status_code=exc.code
+                    ) from None
                 except (aiosmtplib.SMTPException, OSError, TimeoutError):
                     # The server closed an idle connection: try once on a fresh one.
                     _discard(client)
@@ -74,7 +70,9 @@ class SmtpMailer:
                 await client.sendmail(message.sender, [message.recipient], message.data)
             except aiosmtplib.SMTPResponseException as exc:
                 _discard(client)
-                raise DeliveryFailed(f"smtp {exc.code}", retryable=exc.code < 500) from None
+                raise DeliveryFailed(
+                    f"smtp {exc.code}", retryable=exc.code < 500, status_code=exc.code
+                ) from None
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 _discard(client)
                 raise DeliveryFailed(f"smtp {type(exc).__name__}", retryable=True) from None

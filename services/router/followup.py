@@ -18,6 +18,7 @@ from vrp.events.models import (
     PartnerReferralStatus,
     ReferralCancelled,
     ReferralResponded,
+    ReferrerUpdate,
 )
 from vrp.store import outbox
 from vrp.store.tables import decisions, routed
@@ -62,7 +63,7 @@ async def cancel(conn: AsyncConnection, config: RoutingConfiguration, c: Referra
         reason=c.reason,
         at=c.cancelled_at,
     )
-    await _emit(conn, topics.partner_status(c.source_org), c.referral_id, status)
+    await _tell_referrer(conn, c.source_org, status)
     for h in holders:
         event = PartnerReferralCancelled(
             referral_id=c.referral_id,
@@ -102,7 +103,16 @@ async def record_response(conn: AsyncConnection, r: ReferralResponded) -> None:
         outcome=r.outcome,
         at=r.responded_at,
     )
-    await _emit(conn, topics.partner_status(row.facts["source_org"]), r.referral_id, status)
+    await _tell_referrer(conn, row.facts["source_org"], status)
+
+
+async def _tell_referrer(
+    conn: AsyncConnection, referrer: str, status: PartnerReferralStatus
+) -> None:
+    """The referrer's status topic, and the internal copy the notifier alerts it from."""
+    await _emit(conn, topics.partner_status(referrer), status.referral_id, status)
+    update = ReferrerUpdate(referrer=referrer, update=status)
+    await _emit(conn, topics.UPDATES, status.referral_id, update)
 
 
 async def _emit(conn: AsyncConnection, topic: str, referral_id: str, event: EventData) -> None:

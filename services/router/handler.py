@@ -1,4 +1,5 @@
-"""The router's event handler: received referrals, cancellations and receivers' responses."""
+"""The router's event handler: received referrals, fallback offers, cancellations and
+receivers' responses."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.followup import cancel, record_response
-from services.router.routing import RoutingBatch, route
+from services.router.routing import RoutingBatch, reoffer, route
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.events.envelope import Envelope
-from vrp.events.models import ReferralCancelled, ReferralReceived, ReferralResponded
+from vrp.events.models import (
+    ReferralCancelled,
+    ReferralReceived,
+    ReferralReoffered,
+    ReferralResponded,
+)
 from vrp.transport.worker import Delivery, PoisonEvent
 
 
@@ -26,6 +32,9 @@ class RouterHandler:
         if envelope.type == ReferralReceived.TYPE:
             referral = envelope.payload(ReferralReceived).referral
             await route(conn, self._configuration(), self._key, referral, envelope.id)
+        elif envelope.type == ReferralReoffered.TYPE:
+            offered = envelope.payload(ReferralReoffered)
+            await reoffer(conn, self._configuration(), self._key, offered)
         elif envelope.type == ReferralCancelled.TYPE:
             await cancel(conn, self._configuration(), envelope.payload(ReferralCancelled))
         elif envelope.type == ReferralResponded.TYPE:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.decision import Decision, Recipient
-from vrp.domain.engine import decide
+from vrp.domain.engine import decide, offer
 from vrp.domain.facts import Facts
 from vrp.domain.identifiers import pseudonym, reference
 from vrp.domain.lifecycle import RecipientState
@@ -22,6 +23,8 @@ from vrp.events.models import (
     PartnerReferralStatus,
     RecipientSummary,
     ReferralDecided,
+    ReferralReoffered,
+    ReferrerUpdate,
 )
 from vrp.store.tables import decisions, disclosures, routed, subject_index
 from vrp.store.writes import Writes
@@ -137,6 +140,46 @@ async def route(
     return decision
 
 
+async def reoffer(
+    conn: AsyncConnection, config: RoutingConfiguration, key: bytes, r: ReferralReoffered
+) -> Decision | None:
+    """Offer an escalated referral to its fallback, unless it was withdrawn or already
+    offered there: the same checks as routing, and a new minimised disclosure."""
+    referral = r.referral
+    earlier = (
+        await conn.execute(
+            select(decisions.c.outcome).where(decisions.c.referral_id == referral.id)
+        )
+    ).first()
+    if earlier is None or earlier.outcome == "cancelled":
+        return None
+    offered = await conn.execute(
+        select(routed.c.status).where(
+            routed.c.referral_id == referral.id, routed.c.intervention == r.intervention
+        )
+    )
+    if offered.first() is not None:
+        return None  # a redelivered offer, or a fallback chain that loops back
+    source = config.organisation(referral.source_org)
+    if source is None:
+        raise PoisonEvent("referral from an organisation not in the configuration")
+    now = datetime.now(UTC)
+    facts = Facts.of(referral, source.kind, now.date(), (), await _load(conn, config))
+    decision = offer(facts, config, key, referral, r.intervention)
+    w = Writes()
+    for rec in decision.recipients:
+        w.add(
+            routed,
+            referral_id=referral.id,
+            intervention=rec.intervention,
+            organisation=rec.organisation,
+            status=RecipientState.AWAITING,
+        )
+    _publish(w, config, decision, referral, now, cause="fallback")
+    await w.flush(conn)
+    return decision
+
+
 async def _load(conn: AsyncConnection, config: RoutingConfiguration) -> dict[str, int]:
     limited = [i.id for i in config.interventions if i.capacity is not None]
     if not limited:
@@ -155,14 +198,16 @@ def _publish(
     decision: Decision,
     referral: Referral,
     received_at: datetime,
+    cause: Literal["received", "fallback"] = "received",
 ) -> None:
     ref = reference(uuid.UUID(referral.id))
+    due: dict[str, datetime] = {}
     for r in decision.recipients:
         intervention = config.intervention(r.intervention)
         assert intervention is not None
-        due = received_at + timedelta(hours=intervention.acceptance_sla_hours)
-        _disclose(w, decision, referral, ref, r, intervention.title, due, [])
-    if decision.outcome == "held":
+        due[r.intervention] = received_at + timedelta(hours=intervention.acceptance_sla_hours)
+        _disclose(w, decision, referral, ref, r, intervention.title, due[r.intervention], [])
+    if decision.outcome == "held" and cause == "received":
         hub = decision.hub or Recipient(
             organisation=config.hub,
             intervention="hub-triage",
@@ -187,11 +232,14 @@ def _publish(
                 agreement_version=r.agreement_version,
                 flow_id=r.flow_id,
                 items=r.items,
+                respond_by=due[r.intervention],
             )
             for r in decision.recipients
         ],
         held_reasons=decision.held_reasons,
         decided_at=datetime.now(UTC),
+        urgency=referral.submission.risk,
+        cause=cause,
     )
     w.event(PRODUCER, topics.DECIDED, referral.id, Envelope.wrap(decided, SOURCE, referral.id))
     # The sender follows its referral on its own status topic (ids and codes only).
@@ -215,12 +263,23 @@ def _publish(
             at=now,
         )
     ]
+    if cause == "fallback" and decision.outcome == "held":
+        return  # still routed to the first intervention; the hub hears of it by alert
     for update in updates:
         w.event(
             PRODUCER,
             topics.partner_status(referral.source_org),
             referral.id,
             Envelope.wrap(update, SOURCE, referral.id),
+        )
+        # The same update for the notifier, which alerts referrers without reading their topics.
+        w.event(
+            PRODUCER,
+            topics.UPDATES,
+            referral.id,
+            Envelope.wrap(
+                ReferrerUpdate(referrer=referral.source_org, update=update), SOURCE, referral.id
+            ),
         )
 
 

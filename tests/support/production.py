@@ -170,14 +170,16 @@ async def read_all(run: Production, topic: str, quiet: float = 3.0) -> list[dict
 
 
 async def check_history(run: Production, load: Load, timeout: float = 120) -> dict[str, Any]:
-    """Every 202 has one decision, every routed referral one alert (resends only with the
-    same Message-ID), no decision on a partner topic under two event ids. Returns figures."""
+    """Every 202 has one decision, every routed referral one alert to its team and one
+    update to its referrer (resends only with the same Message-ID), no decision on a partner
+    topic under two event ids. Returns figures."""
     ids = {a["id"] for a in load.accepted.values()}
     refs = {a["reference"] for a in load.accepted.values()}
     started = time.monotonic()
 
     def alerted(messages: list[Any]) -> bool:
-        return refs <= {m["X-VRP-Referral"] for m in messages}
+        kinds = {(m["X-VRP-Referral"], m["X-VRP-Alert"]) for m in messages}
+        return all((r, "new-referral") in kinds and (r, "status") in kinds for r in refs)
 
     while not alerted(run.smtp.mailbox.snapshot()):
         assert time.monotonic() - started < timeout, (
@@ -195,19 +197,22 @@ async def check_history(run: Production, load: Load, timeout: float = 120) -> di
         ).scalar_one()
         sent_rows = (
             await conn.execute(
-                select(notifications.c.referral_id, func.count())
+                select(notifications.c.referral_id, notifications.c.kind, func.count())
                 .where(notifications.c.referral_id.in_(ids), notifications.c.status == "sent")
-                .group_by(notifications.c.referral_id)
+                .group_by(notifications.c.referral_id, notifications.c.kind)
             )
         ).all()
     assert decided == len(ids), "every accepted referral has exactly one decision"
-    assert {r for r, n in sent_rows if n == 1} == ids, "one alert recorded per referral"
-    message_ids: dict[str, set[str]] = {}
+    for kind in ("new-referral", "status"):
+        once = {r for r, k, n in sent_rows if k == kind and n == 1}
+        assert once == ids, f"one {kind} alert recorded per referral"
+    message_ids: dict[tuple[str, str], set[str]] = {}
     emails = 0
     for m in run.smtp.mailbox.snapshot():
         if m["X-VRP-Referral"] in refs:
             emails += 1
-            message_ids.setdefault(m["X-VRP-Referral"], set()).add(m["Message-ID"])
+            key = (m["X-VRP-Referral"], m["X-VRP-Alert"])
+            message_ids.setdefault(key, set()).add(m["Message-ID"])
     assert all(len(v) == 1 for v in message_ids.values()), "a second alert (new Message-ID)"
     per_referral: dict[str, set[str]] = {}
     for event in await read_all(run, topics.partner_referrals("navigators")):

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from services.notifier.timers import Clock, system_clock
 from services.runtime import ROLES, Runtime, build
 from tests.conftest import free_port
 from tests.support.smtp import SmtpServer
@@ -52,10 +53,12 @@ def runtime_settings(
     return Settings(**(values | overrides))
 
 
-async def started(settings: Settings, roles: tuple[str, ...] = ROLES) -> Runtime:
+async def started(
+    settings: Settings, roles: tuple[str, ...] = ROLES, clock: Clock = system_clock
+) -> Runtime:
     """Build the runtime of `roles` (migrating an embedded database), start it and return
     once its HTTP server (if intake is one of the roles) accepts connections."""
-    runtime = await build(settings, roles)
+    runtime = await build(settings, roles, clock=clock)
     await runtime.start()
     try:
         await runtime.wait_started()
@@ -75,10 +78,13 @@ class Served:
 
 @asynccontextmanager
 async def serving(
-    settings: Settings, roles: tuple[str, ...] = ROLES, timeout: float = 10
+    settings: Settings,
+    roles: tuple[str, ...] = ROLES,
+    timeout: float = 10,
+    clock: Clock = system_clock,
 ) -> AsyncIterator[Served]:
     """A started runtime with a client for it; stopped on exit."""
-    runtime = await started(settings, roles)
+    runtime = await started(settings, roles, clock)
     try:
         async with httpx.AsyncClient(base_url=settings.public_url, timeout=timeout) as client:
             yield Served(runtime, client)

@@ -25,9 +25,15 @@ class Mailbox:
             self.messages.append(email.message_from_bytes(envelope.content))
         return "250 OK"
 
-    def for_reference(self, reference: str) -> list[Message]:
+    def for_reference(self, reference: str, kind: str | None = "new-referral") -> list[Message]:
+        """Alerts about one referral, of one kind (the team's new-referral alert unless
+        told otherwise; None: every kind, referrer updates included)."""
         with self._lock:
-            return [m for m in self.messages if m["X-VRP-Referral"] == reference]
+            return [
+                m
+                for m in self.messages
+                if m["X-VRP-Referral"] == reference and kind in (None, m["X-VRP-Alert"])
+            ]
 
     def snapshot(self) -> list[Message]:
         with self._lock:

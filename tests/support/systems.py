@@ -133,10 +133,10 @@ class System(ABC):
         return await self.read(topics.DEAD_LETTER, until, timeout)
 
     async def alerts(self, reference: str, timeout: float = TIMEOUT) -> list[Message]:
-        """The alert emails for a referral, once there is at least one (or none after
-        `timeout`)."""
+        """The receiving team's new-referral alerts for a referral, once there is at least
+        one (or none after `timeout`); the referrer's status updates are not among them."""
         await self.smtp.mailbox.until(
-            lambda ms: any(m["X-VRP-Referral"] == reference for m in ms), timeout
+            lambda _: bool(self.smtp.mailbox.for_reference(reference)), timeout
         )
         return self.smtp.mailbox.for_reference(reference)
 

@@ -40,11 +40,69 @@ def _duplicates(config: RoutingConfiguration) -> list[Problem]:
     return out
 
 
+def _contact(config: RoutingConfiguration, org_id: str, channel: str) -> bool:
+    org = config.organisation(org_id)
+    if org is None:
+        return True  # reported as an unknown organisation instead
+    return getattr(org.contacts, channel) is not None
+
+
+def _explicit(config: RoutingConfiguration, path: Path) -> set[str]:
+    section, n = path[0], int(path[1])
+    item = config.interventions[n] if section == "interventions" else config.organisations[n]
+    return set(item.model_fields_set)
+
+
+def channel_problems(config: RoutingConfiguration) -> list[Problem]:
+    """Every alert channel has the contact it needs, and the GOV.UK Notify template when
+    Notify carries it; fallbacks name other interventions (these are errors)."""
+    out: list[Problem] = []
+    uses: list[tuple[Path, str, str, tuple[str, ...]]] = []  # where, org, channel, kinds
+    for n, i in enumerate(config.interventions):
+        for c in i.channels:
+            uses.append(
+                (("interventions", n, "channels"), i.provider, c, ("new-referral", "reminder"))
+            )
+        if i.fallback is not None and (
+            i.fallback == i.id or config.intervention(i.fallback) is None
+        ):
+            out.append(
+                Problem(
+                    ("interventions", n, "fallback"),
+                    f"intervention {i.id!r}: fallback {i.fallback!r} is not another intervention",
+                )
+            )
+    for n, o in enumerate(config.organisations):
+        if o.id == config.hub:
+            kinds: tuple[str, ...] = ("new-referral", "escalation", "delivery-failed")
+            uses += [(("organisations", n, "channels"), o.id, c, kinds) for c in o.channels]
+        uses += [(("organisations", n, "updates"), o.id, c, ("status",)) for c in o.updates]
+    templates = config.notify.templates
+    for path, org, channel, kinds in uses:
+        # Only channels written down: the default (email) without an address stays legal
+        # for configurations that alert nobody and leave partners to read their topics.
+        if path[-1] in _explicit(config, path) and not _contact(config, org, channel):
+            out.append(
+                Problem(path, f"channel {channel}: organisation {org!r} has no {channel} contact")
+            )
+        if channel == "sms" or (channel == "email" and config.notify.email):
+            missing = [k for k in kinds if getattr(templates.get(k), channel, None) is None]  # type: ignore[call-overload]
+            out += [
+                Problem(
+                    path,
+                    f"channel {channel} goes through GOV.UK Notify: "
+                    f"notify.templates.{k}.{channel} is missing",
+                )
+                for k in missing
+            ]
+    return out
+
+
 def reference_problems(config: RoutingConfiguration) -> list[Problem]:
     """Everything that refers to something that does not exist (these are errors)."""
     orgs = {o.id for o in config.organisations}
     interventions = {i.id for i in config.interventions}
-    out = _duplicates(config)
+    out = _duplicates(config) + channel_problems(config)
     if config.hub not in orgs:
         out.append(Problem(("hub",), f"hub {config.hub!r} is not an organisation"))
     for n, i in enumerate(config.interventions):

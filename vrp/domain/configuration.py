@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from typing import Annotated, Literal, Self
 
@@ -14,6 +14,8 @@ from vrp.domain.checks import reference_problems
 from vrp.domain.index import ConfigIndex
 from vrp.domain.vocabulary import AgreementStatus as AgreementStatus  # re-exported
 from vrp.domain.vocabulary import (
+    AlertKind,
+    Channel,
     ConsentState,
     DataItem,
     OrgKind,
@@ -28,12 +30,45 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class WebhookSecret(_Model):
+    """A Standard Webhooks signing secret, named by the environment variable that holds it
+    (configuration files are shared and versioned; secrets are not)."""
+
+    env: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,127}$")]
+    until: datetime | None = Field(
+        default=None,
+        description="A retiring secret: deliveries are signed with it too until this time "
+        "(the rotation overlap), so receivers can switch over without losing a message.",
+    )
+
+
+class Webhook(_Model):
+    """A receiver's HTTPS endpoint, signed per Standard Webhooks."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
+    secrets: list[WebhookSecret] = Field(min_length=1)
+
+
 class Contacts(_Model):
     """Where a team is alerted; alerts never carry personal data."""
 
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    sms: Annotated[str, Field(pattern=r"^\+?[0-9 ]{6,20}$")] | None = None
+    webhook: Webhook | None = None
+
+
+class NotifyTemplate(_Model):
+    """GOV.UK Notify template ids for one kind of alert."""
+
     email: str | None = None
     sms: str | None = None
-    webhook: str | None = None
+
+
+class Notify(_Model):
+    """GOV.UK Notify: SMS always goes through it; email too when `email` is true."""
+
+    email: bool = Field(default=False, description="Send email through Notify, not SMTP.")
+    templates: dict[AlertKind, NotifyTemplate] = {}
 
 
 class Organisation(_Model):
@@ -43,6 +78,16 @@ class Organisation(_Model):
     name: str
     kind: OrgKind
     contacts: Contacts = Contacts()
+    channels: list[Channel] = Field(
+        default=["email"],
+        description="How the organisation hears of alerts not tied to an intervention: "
+        "referrals held for triage, escalations, failed deliveries.",
+    )
+    updates: list[Channel] = Field(
+        default=[],
+        description="How the organisation, as a referrer, is told what happened to its "
+        "referrals, besides its Kafka status topic.",
+    )
 
 
 class Eligibility(_Model):
@@ -67,9 +112,20 @@ class Intervention(_Model):
         default=True, description="The person must have consented; no override accepted."
     )
     capacity: int | None = Field(default=None, ge=0, description="Open referrals it can hold.")
-    acceptance_sla_hours: int = Field(default=48, ge=1)
+    acceptance_sla_hours: int = Field(
+        default=48, ge=1, description="Not accepted by then: the team is reminded."
+    )
+    escalate_after_hours: int | None = Field(
+        default=24,
+        ge=1,
+        description="Still not accepted this long after the reminder: escalated to the hub "
+        "(and offered to the fallback, if any). None: never escalated.",
+    )
+    fallback: Slug | None = Field(
+        default=None, description="Offered the referral on escalation, through the router."
+    )
     required_items: list[DataItem] = []
-    channels: list[Literal["email", "sms", "webhook"]] = ["email"]
+    channels: list[Channel] = ["email"]
     status: Literal["active", "paused"] = "active"
 
 
@@ -156,6 +212,7 @@ class RoutingConfiguration(_Model):
     interventions: list[Intervention]
     agreements: list[Agreement]
     rules: list[Rule]
+    notify: Notify = Notify()
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Self:

@@ -153,6 +153,10 @@ def _select(rule: Rule, eligible: list[str], f: Facts, idx: ConfigIndex) -> list
     return [min(eligible, key=lambda x: _narrowness(idx.interventions[x]))]
 
 
+FALLBACK = "fallback"
+"""The rule name recorded for an offer to an escalation's fallback intervention."""
+
+
 def decide(
     f: Facts, config: RoutingConfiguration, key: bytes, referral: Referral | None = None
 ) -> Decision:
@@ -213,6 +217,40 @@ def decide(
         recipients=recipients,
         held_reasons=held,
         hub=hub,
+    )
+
+
+def offer(
+    f: Facts, config: RoutingConfiguration, key: bytes, referral: Referral, intervention_id: str
+) -> Decision:
+    """Offer a referral to one named intervention (an escalation's fallback): no rules, but
+    the same eligibility, consent and agreement checks, and a payload minimised afresh."""
+    idx = config.index
+    v = assess(idx, intervention_id, f)
+    recipients: list[Recipient] = []
+    held: list[str] = []
+    if v.rejection is None:
+        i = idx.interventions[intervention_id]
+        recipients.append(_recipient(i.provider, intervention_id, v, f, key, referral))
+    else:
+        held.append(f"{intervention_id}: {v.rejection} ({v.detail})")
+    return Decision(
+        referral_id=f.referral_id,
+        config_version=idx.version,
+        outcome="routed" if recipients else "held",
+        matched_rules=[],
+        candidates=[
+            Candidate(
+                intervention=intervention_id,
+                rule=FALLBACK,
+                chosen=v.rejection is None,
+                rejection=v.rejection,
+                detail=v.detail,
+            )
+        ],
+        recipients=recipients,
+        held_reasons=held,
+        hub=None,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 
 class RiskLevel(StrEnum):
@@ -159,3 +160,9 @@ class AgreementStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     EXPIRED = "expired"
+
+
+Channel = Literal["email", "sms", "webhook"]
+"""How an alert reaches a team: email (SMTP or GOV.UK Notify), SMS (Notify), signed webhook."""
+AlertKind = Literal["new-referral", "reminder", "escalation", "status", "delivery-failed"]
+"""What an alert is about."""

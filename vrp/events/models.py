@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from vrp.domain.referral import Referral
-from vrp.domain.vocabulary import DataItem
+from vrp.domain.vocabulary import AlertKind, Channel, DataItem
 from vrp.events.envelope import EventData
 
 
@@ -29,6 +29,7 @@ class RecipientSummary(BaseModel):
     agreement_version: int
     flow_id: str
     items: list[DataItem]
+    respond_by: datetime | None = None
 
 
 class ReferralDecided(EventData):
@@ -43,6 +44,10 @@ class ReferralDecided(EventData):
     recipients: list[RecipientSummary]
     held_reasons: list[str]
     decided_at: datetime
+    urgency: str | None = None
+    """The referrer's coded risk level, so alerts can say how urgent it is."""
+    cause: Literal["received", "fallback"] = "received"
+    """Why this decision: a new referral, or an escalated one offered to a fallback."""
 
 
 class PartnerReferral(EventData):
@@ -104,6 +109,16 @@ class PartnerReferralStatus(EventData):
     at: datetime
 
 
+class ReferrerUpdate(EventData):
+    """A status change for the referrer, on the internal UPDATES topic: the same update its
+    partner status topic carries, with whom it is for (so the notifier, which must not read
+    partner topics, can tell referrers who have no Kafka consumer)."""
+
+    TYPE = "uk.vrp.referral.referrer-update.v1"
+    referrer: str
+    update: PartnerReferralStatus
+
+
 class ReferralResponded(EventData):
     """A receiving organisation changed its response to a referral (on STATUS)."""
 
@@ -124,8 +139,31 @@ class AlertSent(EventData):
     referral_id: str
     notification_id: str
     organisation: str
-    channel: Literal["email", "sms", "webhook"]
+    channel: Channel
     sent_at: datetime
+    kind: AlertKind = "new-referral"
+
+
+class ReferralEscalated(EventData):
+    """Nobody accepted a routed referral in time: the hub was told, and a fallback
+    intervention (if configured) is to be offered it through the router (ids only)."""
+
+    TYPE = "uk.vrp.referral.escalated.v1"
+    referral_id: str
+    organisation: str
+    intervention: str
+    fallback: str | None
+    escalated_at: datetime
+
+
+class ReferralReoffered(EventData):
+    """Intake asks the router to offer an escalated referral to a fallback intervention
+    (internal RECEIVED topic: the full referral, for the router to minimise again)."""
+
+    TYPE = "uk.vrp.referral.reoffered.v1"
+    referral: Referral
+    intervention: str
+    previous: str
 
 
 class DeadLetter(EventData):
@@ -148,6 +186,9 @@ ALL_EVENTS: tuple[type[EventData], ...] = (
     PartnerReferralCancelled,
     PartnerReferralStatus,
     ReferralResponded,
+    ReferrerUpdate,
     AlertSent,
+    ReferralEscalated,
+    ReferralReoffered,
     DeadLetter,
 )

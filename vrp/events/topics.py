@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 RECEIVED = "vrp.referral.received"
-"""Full referrals and their cancellations from intake (personal data; internal). Keyed by
-referral id, so a cancellation never overtakes its referral."""
+"""Full referrals, their cancellations and fallback offers from intake (personal data;
+internal). Keyed by referral id, so a cancellation never overtakes its referral."""
 DECIDED = "vrp.referral.decided"
 """Routing decisions without personal data: who received what, or why it is held."""
 STATUS = "vrp.referral.status"
 """Receivers' responses (accepted, declined, in progress, completed); ids and codes only."""
+UPDATES = "vrp.referral.updates"
+"""Every status change as its referrer is told it on partner.<org>.status (ids and codes),
+for the notifier, which alerts referrers and must not read partner topics."""
 ALERTS = "vrp.referral.alerts"
-"""Alerts delivered by the notifier (ids only)."""
+"""Alerts delivered by the notifier, and escalations of referrals nobody accepted (ids only)."""
 DEAD_LETTER = "vrp.dead-letter"
 """Events no consumer could process, with the reason."""
 
-INTERNAL = (RECEIVED, DECIDED, STATUS, ALERTS, DEAD_LETTER)
+INTERNAL = (RECEIVED, DECIDED, STATUS, UPDATES, ALERTS, DEAD_LETTER)
 
 INTAKE_GROUP = "vrp-intake"
 ROUTER_GROUP = "vrp-router"
 NOTIFIER_GROUP = "vrp-notifier"
+NOTIFIER_UPDATES_GROUP = "vrp-notifier-updates"
+"""The notifier's consumer of referrer updates: it tells referrers what happened and stops a
+referral's timers once its team responds."""
 INTAKE_INBOX_GROUP = "vrp-intake-inbox"
 """Intake's consumer of every partner topic: it keeps each receiver's inbox for the API."""
 

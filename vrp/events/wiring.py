@@ -89,7 +89,7 @@ ROUTER = Role(
             summary="route referrals; follow cancellations and responses",
         ),
     ),
-    produces=(topics.DECIDED, topics.DEAD_LETTER),
+    produces=(topics.DECIDED, topics.UPDATES, topics.DEAD_LETTER),
     produces_patterns=(PARTNER_REFERRALS, PARTNER_STATUS),
 )
 NOTIFIER = Role(
@@ -97,6 +97,11 @@ NOTIFIER = Role(
     principal="vrp-notifier",
     consumers=(
         Consumer(topics.NOTIFIER_GROUP, (topics.DECIDED,), summary="alert receiving teams"),
+        Consumer(
+            topics.NOTIFIER_UPDATES_GROUP,
+            (topics.UPDATES,),
+            summary="tell referrers what happened; stop timers once a team responds",
+        ),
     ),
     produces=(topics.ALERTS, topics.DEAD_LETTER),
 )

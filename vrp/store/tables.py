@@ -171,7 +171,7 @@ notifications = Table(
     Column("referral_id", String(36), nullable=False, index=True),
     Column("organisation", String(64), nullable=False),
     Column("channel", String(10), nullable=False),
-    Column("address", String(254), nullable=False),
+    Column("address", String(1000), nullable=False),
     Column("status", String(10), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("last_error", String(200)),
@@ -179,7 +179,55 @@ notifications = Table(
     Column("created_at", _Time, nullable=False),
     Column("next_attempt_at", _Time, nullable=False),
     Column("sent_at", _Time),
+    Column("kind", String(20), nullable=False, server_default="new-referral"),
+    # What the alert says (codes and times, never personal data), fixed when it is staged.
+    Column("detail", JSON, nullable=False, server_default="{}"),
     Index("ix_notifications_due", "status", "next_attempt_at"),
+)
+
+# Notifier: every delivery attempt, for the hub and for on-call ("did the webhook answer?").
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", _Serial, primary_key=True, autoincrement=True),
+    Column("notification_id", String(36), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("status_code", Integer),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", String(200)),
+    Column("at", _Time, nullable=False),
+)
+
+# Notifier: stored timers (reminders and escalations); the row is the truth, so they survive
+# restarts and fire once however many notifiers run.
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("referral_id", String(36), nullable=False, index=True),
+    Column("organisation", String(64), nullable=False),
+    Column("intervention", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("due_at", _Time, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("traceparent", String(64)),
+    Column("created_at", _Time, nullable=False),
+    Column("fired_at", _Time),
+    Index("ix_timers_due", "status", "due_at"),
+)
+
+# Notifier: webhook endpoints that answered 410 Gone; nothing more is sent to them.
+disabled_endpoints = Table(
+    "disabled_endpoints",
+    metadata,
+    Column("organisation", String(64), primary_key=True),
+    Column("url", String(1000), primary_key=True),
+    Column("disabled_at", _Time, nullable=False),
+    Column("reason", String(200), nullable=False),
 )
 
 # Intake: each partner's inbox of referrals routed to it, exactly as minimised for it.

@@ -44,6 +44,9 @@ class PartnerInboxHandler:
         statuses = await lock_referrals(conn, (str(e.data.get("referral_id")) for _, e in events))
         now = datetime.now(UTC)
         pending: list[dict[str, Any]] = []
+        # The timeline dates a delivery by when the router published it, which precedes any
+        # alert announcing it; this consumer's own clock may run after the notifier's.
+        published = {envelope.id: envelope.time for _, envelope in events}
         for topic, envelope in events:
             organisation = topics.partner_of(topic)
             if organisation is None:
@@ -68,7 +71,7 @@ class PartnerInboxHandler:
                 )
             elif envelope.type == PartnerReferralCancelled.TYPE:
                 # Entries before this cancellation must exist for it to apply to them.
-                await self._store(conn, pending)
+                await self._store(conn, pending, published)
                 pending = []
                 gone = envelope.payload(PartnerReferralCancelled)
                 await conn.execute(
@@ -83,9 +86,11 @@ class PartnerInboxHandler:
                 )
             else:
                 raise PoisonEvent(f"intake inbox cannot handle event type {envelope.type}")
-        await self._store(conn, pending)
+        await self._store(conn, pending, published)
 
-    async def _store(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    async def _store(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], published: dict[str, datetime]
+    ) -> None:
         if not rows:
             return
         inserted = await self._db.insert_ignore_returning(
@@ -96,7 +101,7 @@ class PartnerInboxHandler:
                 "event_id": r["event_id"],
                 "referral_id": r["referral_id"],
                 "type": "delivered",
-                "at": r["received_at"],
+                "at": min(published[r["event_id"]], r["received_at"]),
                 "detail": {"organisation": r["organisation"], "intervention": r["intervention"]},
             }
             for r in rows

@@ -1,4 +1,5 @@
-"""Intake's status view, built from the router's and notifier's events."""
+"""Intake's status view, built from the router's and notifier's events; escalated referrals
+are handed back to the router for their fallback."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.intake.consumers.locks import lock_referrals
+from services.intake.submission import PRODUCER, SOURCE
 from vrp.domain.lifecycle import ReferralState
+from vrp.domain.referral import Referral
+from vrp.events import topics
 from vrp.events.envelope import Envelope
-from vrp.events.models import AlertSent, ReferralDecided
+from vrp.events.models import AlertSent, ReferralDecided, ReferralEscalated, ReferralReoffered
+from vrp.store import outbox
 from vrp.store.database import Database
 from vrp.store.tables import referral_timeline, referrals
 from vrp.transport.worker import Delivery, PoisonEvent
@@ -34,8 +39,16 @@ def _entry(envelope: Envelope) -> tuple[dict[str, Any], str | None]:
         return row, d.outcome
     if envelope.type == AlertSent.TYPE:
         a = envelope.payload(AlertSent)
-        detail = {"organisation": a.organisation, "channel": a.channel}
+        detail = {"organisation": a.organisation, "channel": a.channel, "kind": a.kind}
         return _row(envelope, a.referral_id, "alert-sent", a.sent_at, detail), None
+    if envelope.type == ReferralEscalated.TYPE:
+        e = envelope.payload(ReferralEscalated)
+        detail = {
+            "organisation": e.organisation,
+            "intervention": e.intervention,
+            "fallback": e.fallback,
+        }
+        return _row(envelope, e.referral_id, "escalated", e.escalated_at, detail), None
     raise PoisonEvent(f"intake cannot handle event type {envelope.type}")
 
 
@@ -49,6 +62,25 @@ def _row(
         "at": at,
         "detail": detail,
     }
+
+
+async def _reoffer(conn: AsyncConnection, referral_id: str, detail: dict[str, Any]) -> None:
+    """Ask the router to offer an escalated referral to its fallback. Intake holds the
+    referral, so the router can check the agreements and minimise it afresh."""
+    row = (
+        await conn.execute(
+            select(referrals.c.body, referrals.c.status).where(referrals.c.id == referral_id)
+        )
+    ).first()
+    if row is None or row.status == ReferralState.CANCELLED:
+        return  # withdrawn meanwhile: nobody else may be offered it
+    event = ReferralReoffered(
+        referral=Referral.model_validate(row.body),
+        intervention=detail["fallback"],
+        previous=detail["intervention"],
+    )
+    envelope = Envelope.wrap(event, SOURCE, referral_id)
+    await outbox.add(conn, PRODUCER, topics.RECEIVED, referral_id, envelope)
 
 
 class TimelineHandler:
@@ -80,9 +112,12 @@ class TimelineHandler:
                 moves[outcome].append(row["referral_id"])
         if moves and not self._db.is_sqlite:
             await lock_referrals(conn, (i for ids in moves.values() for i in ids))
-        await self._db.insert_ignore_returning(
+        new = await self._db.insert_ignore_returning(
             conn, referral_timeline, [row for row, _ in entries], referral_timeline.c.event_id
         )
+        for row, _ in entries:
+            if row["type"] == "escalated" and row["event_id"] in new and row["detail"]["fallback"]:
+                await _reoffer(conn, row["referral_id"], row["detail"])
         now = datetime.now(UTC)
         for outcome, ids in moves.items():
             await conn.execute(

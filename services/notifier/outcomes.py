@@ -1,0 +1,280 @@
+"""Record what each delivery attempt did: the attempt itself, the alert's new state, its
+alert-sent event, and the hub's alert when a delivery fails for good."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notifier.channels import DeliveryFailed
+from services.notifier.staging import EMAIL_ONLY, Staged
+from vrp.domain.configuration import RoutingConfiguration
+from vrp.events import topics, wiring
+from vrp.events.envelope import Envelope
+from vrp.events.models import AlertSent
+from vrp.store import outbox
+from vrp.store.database import DATABASE_ERRORS, Database, after_commit
+from vrp.store.tables import delivery_attempts, disabled_endpoints, notifications
+from vrp.store.tables import outbox as outbox_table
+from vrp.transport.outage import Backoff, Outage
+
+log = logging.getLogger(__name__)
+
+PRODUCER = wiring.NOTIFIER.name
+MAX_ATTEMPTS = 8
+MAX_BACKOFF = 900.0
+
+
+@dataclass
+class Outcome:
+    """What one attempt at one alert did."""
+
+    row: Any
+    transport: str
+    sent_at: datetime | None = None
+    status_code: int | None = None
+    failure: DeliveryFailed | None = None
+    started: float = 0.0
+    attempted: bool = True
+    report: bool = True
+    """Whether a permanent failure is raised to the hub (not when already reported)."""
+    traceparent: str | None = None
+    ended: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.ended = time.monotonic()
+
+    @property
+    def latency_ms(self) -> int:
+        """How long the channel took to answer."""
+        return round((self.ended - self.started) * 1000) if self.attempted else 0
+
+    @property
+    def retrying(self) -> bool:
+        """Failed, may succeed later, and has attempts left."""
+        f = self.failure
+        return f is not None and f.retryable and self.row.attempts + 1 < MAX_ATTEMPTS
+
+
+def retry_delay(attempts: int, retry_after: float | None, first: float = 2.0) -> float:
+    """Exponential backoff with jitter from `first` seconds, never sooner than the receiver
+    asked (within reason: a Retry-After of days would leave the team unalerted)."""
+    delay = min(first * 2.0 ** (attempts - 1), MAX_BACKOFF) * random.uniform(0.8, 1.2)
+    return max(delay, min(retry_after or 0.0, MAX_BACKOFF))
+
+
+class Recorder:
+    """Writes a batch's outcomes in one transaction, through database outages."""
+
+    def __init__(
+        self,
+        db: Database,
+        configuration: Callable[[], RoutingConfiguration],
+        wake: Callable[[], None],
+        database: Outage,
+        first_retry: float = 2.0,
+    ) -> None:
+        self._db = db
+        self._first_retry = first_retry
+        self._configuration = configuration
+        self._wake = wake
+        self._database = database
+        self._channels: dict[str, Outage] = {}
+
+    async def record(self, outcomes: list[Outcome], stopping: asyncio.Event | None) -> None:
+        """Record outcomes; what was sent must be recorded, or it is sent again when the
+        lease runs out, so keep trying through a database outage unless stopping."""
+        backoff = Backoff()
+        while True:
+            try:
+                async with self._db.transaction() as conn:
+                    await self._write(conn, outcomes)
+                return
+            except DATABASE_ERRORS as exc:
+                self._database.failed(exc, "holding the outcomes and retrying")
+                if stopping is None or stopping.is_set():
+                    raise
+                await backoff.sleep(stopping)
+
+    def _outage(self, transport: str) -> Outage:
+        return self._channels.setdefault(transport, Outage(f"alert sender: {transport}", log))
+
+    async def _write(self, conn: AsyncConnection, outcomes: list[Outcome]) -> None:
+        now = datetime.now(UTC)
+        attempts = [
+            {
+                "notification_id": o.row.id,
+                "attempt": o.row.attempts + 1,
+                "channel": o.row.channel,
+                "outcome": _verdict(o),
+                "status_code": o.failure.status_code if o.failure else o.status_code,
+                "latency_ms": o.latency_ms,
+                "error": str(o.failure)[:200] if o.failure else None,
+                "at": now,
+            }
+            for o in outcomes
+        ]
+        await conn.execute(delivery_attempts.insert(), attempts)
+        await self._follow_channels(conn, outcomes, now)
+        await self._sent(conn, [o for o in outcomes if o.sent_at is not None], now)
+        staged = Staged()
+        config = self._configuration()
+        for o in outcomes:
+            if o.failure is not None:
+                await self._failed(conn, o, config, staged, now)
+        if staged.rows:
+            after_commit(conn, self._wake)
+            await staged.save(self._db, conn)
+
+    async def _follow_channels(
+        self, conn: AsyncConnection, outcomes: list[Outcome], now: datetime
+    ) -> None:
+        by_transport: dict[str, list[Outcome]] = {}
+        for o in outcomes:
+            if o.attempted:
+                by_transport.setdefault(o.transport, []).append(o)
+        for transport, group in by_transport.items():
+            outage = self._outage(transport)
+            sent = [o for o in group if o.sent_at is not None]
+            failing = [o for o in group if o.failure is not None and o.failure.retryable]
+            if failing and not sent:
+                outage.failed(str(failing[0].failure), "backing off per alert")
+            elif sent and not outage.healthy:
+                outage.succeeded()
+                # The channel is back: what failed while it was away goes now, not at the
+                # end of each alert's own backoff (up to minutes).
+                await conn.execute(
+                    update(notifications)
+                    .where(
+                        notifications.c.status == "pending",
+                        notifications.c.channel.in_({o.row.channel for o in sent}),
+                        notifications.c.last_error.is_not(None),
+                        notifications.c.last_error.not_like("%429%"),
+                        notifications.c.next_attempt_at > now,
+                    )
+                    .values(next_attempt_at=now)
+                )
+                after_commit(conn, self._wake)
+
+    async def _sent(self, conn: AsyncConnection, sent: list[Outcome], now: datetime) -> None:
+        if not sent:
+            return
+        # Only rows still ours: if our lease ran out and another notifier finished the send
+        # first, it recorded the event and we must not record a second one.
+        marked = set(
+            (
+                await conn.execute(
+                    update(notifications)
+                    .where(
+                        notifications.c.id.in_([o.row.id for o in sent]),
+                        notifications.c.status == "sending",
+                    )
+                    .values(status="sent", sent_at=now, last_error=None)
+                    .returning(notifications.c.id)
+                )
+            ).scalars()
+        )
+        events = [
+            outbox.row_values(
+                PRODUCER,
+                topics.ALERTS,
+                o.row.referral_id,
+                Envelope.wrap(
+                    AlertSent(
+                        referral_id=o.row.referral_id,
+                        notification_id=o.row.id,
+                        organisation=o.row.organisation,
+                        channel=o.row.channel,
+                        kind=o.row.kind,
+                        sent_at=o.sent_at,
+                    ),
+                    "/vrp/notifier",
+                    o.row.referral_id,
+                ).model_copy(update={"traceparent": o.traceparent}),
+            )
+            for o in sent
+            if o.row.id in marked and o.sent_at is not None
+        ]
+        if events:
+            await conn.execute(outbox_table.insert(), events)
+            outbox.staged(conn)
+
+    async def _failed(
+        self,
+        conn: AsyncConnection,
+        o: Outcome,
+        config: RoutingConfiguration,
+        staged: Staged,
+        now: datetime,
+    ) -> None:
+        assert o.failure is not None
+        attempts = o.row.attempts + 1
+        give_up = not o.retrying
+        delay = retry_delay(attempts, o.failure.retry_after, self._first_retry)
+        result = await conn.execute(
+            update(notifications)
+            .where(notifications.c.id == o.row.id, notifications.c.status == "sending")
+            .values(
+                status="failed" if give_up else "pending",
+                last_error=str(o.failure)[:200],
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
+        )
+        if not give_up or result.rowcount == 0:
+            return  # retried later (summarised by the channel's outage log), or not ours
+        log.warning(
+            "alert %s failed for good (%s) after %d attempts", o.row.id, o.failure, attempts
+        )
+        if o.failure.gone:
+            await self._db.insert_ignore_returning(
+                conn,
+                disabled_endpoints,
+                [
+                    {
+                        "organisation": o.row.organisation,
+                        "url": o.row.address,
+                        "disabled_at": now,
+                        "reason": str(o.failure)[:200],
+                    }
+                ],
+                disabled_endpoints.c.url,
+            )
+            log.warning("webhook endpoint of %s disabled after 410 Gone", o.row.organisation)
+        if o.row.kind == "delivery-failed" or not o.report:
+            return  # never alert about an alert about a failure, nor twice about one cause
+        hub = config.organisation(config.hub)
+        detail = {
+            "intervention": (o.row.detail or {}).get("intervention"),
+            "status": "failed",
+            "reason": f"{o.failure} ({o.row.organisation}, {o.row.channel}, {o.row.kind})",
+        }
+        staged.add(
+            config,
+            config.hub,
+            hub.channels if hub else EMAIL_ONLY,
+            "delivery-failed",
+            f"{o.row.id}:{config.hub}",
+            o.row.referral_id,
+            detail,
+            now,
+        )
+
+
+def _verdict(o: Outcome) -> str:
+    if o.sent_at is not None:
+        return "sent"
+    if not o.attempted:
+        return "skipped"
+    assert o.failure is not None
+    if o.failure.gone:
+        return "gone"
+    return "retry" if o.retrying else "failed"
