@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# README command 2 (and what .ci/run calls): install, start the real PostgreSQL and
-# Kafka, then lint, type-check and run the whole test suite against them, with coverage.
-# Extra arguments go to pytest, e.g.  deploy/test.sh -k router -x
-# Kafka and PostgreSQL are left running afterwards (reruns are then quick).
+# README command 2 (and what .ci/run calls): install, start the real PostgreSQL, Kafka
+# and the Zipkin trace viewer, then lint, type-check and run the whole test suite against
+# them, with coverage. Extra arguments go to pytest, e.g.  deploy/test.sh -k router -x
+# Kafka, PostgreSQL and Zipkin are left running afterwards (reruns are then quick).
 #
 #   deploy/test.sh --fast    the inner loop: ruff, ruff format --check, mypy and the tests
 #                            that need no server (not marked kafka or postgres); installs
@@ -52,7 +52,8 @@ if ((FAST)); then
     # properties and the OpenAPI fuzzing run fewer examples than in the full run (300, 100).
     export VRP_PROPERTY_EXAMPLES="${VRP_PROPERTY_EXAMPLES:-50}"
     export VRP_FUZZ_EXAMPLES="${VRP_FUZZ_EXAMPLES:-20}"
-    env -u VRP_REQUIRE_INFRA "$BIN/pytest" -q -m "not kafka and not postgres" "${PYTEST_ARGS[@]}"
+    # Two workers: the in-process tests spend much of their time waiting on loopback I/O.
+    env -u VRP_REQUIRE_INFRA "$BIN/pytest" -q -n 2 -m "not kafka and not postgres" "${PYTEST_ARGS[@]}"
     exit 0
 fi
 
@@ -64,9 +65,10 @@ finish() {
     else
         banner "FAILED (exit $rc) after $((SECONDS - START))s"
     fi
-    echo "Kafka and PostgreSQL are left running; stop them with:"
+    echo "Kafka, PostgreSQL and Zipkin are left running; stop them with:"
     echo "  deploy/kafka.sh stop"
     echo "  deploy/postgres.sh stop"
+    echo "  deploy/zipkin.sh stop"
 }
 trap finish EXIT
 
@@ -78,6 +80,9 @@ banner "PostgreSQL"
 
 banner "Kafka"
 "$REPO/deploy/kafka.sh" start
+
+banner "Zipkin (trace viewer)"
+"$REPO/deploy/zipkin.sh" start
 
 # kcat (Debian package) is the "partner's own tool" in the subscription tests.
 if ! command -v kcat >/dev/null; then
@@ -98,6 +103,7 @@ VRP_TEST_KAFKA_ADMIN_PASSWORD="$(cat "$REPO/var/kafka/admin.password")"
 export VRP_TEST_KAFKA_ADMIN_PASSWORD
 export VRP_TEST_KAFKA_TLS_BOOTSTRAP="127.0.0.1:${VRP_KAFKA_TLS_PORT:-9095}"
 export VRP_TEST_KAFKA_CA_FILE="$REPO/var/kafka/tls/ca.pem"
+export VRP_TEST_ZIPKIN_URL="http://127.0.0.1:${VRP_ZIPKIN_PORT:-9411}"
 export VRP_REQUIRE_INFRA=1
 
 static_checks

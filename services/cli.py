@@ -308,9 +308,10 @@ def parser() -> argparse.ArgumentParser:
         "--grace-hours", type=float, default=24.0, help="rotate: hours the old keys keep working"
     )
     pa.set_defaults(fn=_async(cmd_partners))
-    from vrp import kafka_commands, rules_commands
+    from vrp import alerts_commands, kafka_commands, rules_commands
 
     rules_commands.add_parser(sub, _async)
+    alerts_commands.add_parser(sub, _async)
     kafka_commands.add_parser(sub)
     sc = sub.add_parser("schemas", help="contracts").add_subparsers(dest="s_cmd", required=True)
     ex = sc.add_parser("export", help=cmd_schemas_export.__doc__)

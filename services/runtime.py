@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
@@ -34,7 +35,7 @@ from vrp.store.migrate import upgrade
 from vrp.store.tables import api_keys
 from vrp.transport.base import Subscription
 from vrp.transport.connection import aiokafka_options
-from vrp.transport.embedded import EmbeddedSubscription
+from vrp.transport.embedded import EmbeddedSubscription, LogRetention
 from vrp.transport.kafka import KafkaPublisher, KafkaSubscription
 from vrp.transport.relay import Relay
 from vrp.transport.worker import Handler, Worker
@@ -185,6 +186,9 @@ class Runtime:
             )
         for role, each in relays.items():
             self._spawn(each.run(self.stopping), f"relay-{role}")
+        if self.embedded:  # the log is the outbox itself: no relay prunes it
+            pruner = LogRetention(self.db, self._retention)
+            self._spawn(pruner.run(self.stopping), "outbox-retention")
 
     def _channels(self) -> dict[str, Channel]:
         """The notifier's transports: SMTP (or files), webhooks, and Notify when keyed."""
@@ -208,7 +212,17 @@ class Runtime:
             f"{self.settings.kafka_client_id}-{role}-relay",
             self.settings.kafka_namespace,
         )
-        return Relay(self.db, publisher, role, self.settings.poll_interval)
+        return Relay(
+            self.db,
+            publisher,
+            role,
+            self.settings.poll_interval,
+            keep=self._retention,
+        )
+
+    @property
+    def _retention(self) -> timedelta:
+        return timedelta(hours=self.settings.outbox_retention_hours)
 
     async def _serve(self, server: uvicorn.Server) -> None:
         task = asyncio.create_task(server.serve())

@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -18,8 +19,12 @@ PG_URL = os.environ.get(
     "VRP_TEST_DATABASE_URL", "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_test"
 )
 REQUIRE_INFRA = os.environ.get("VRP_REQUIRE_INFRA") == "1"
+ZIPKIN_URL = os.environ.get("VRP_TEST_ZIPKIN_URL", "")
+"""The trace viewer deploy/test.sh starts (deploy/zipkin.sh); unset, its tests skip."""
 
 _passed: dict[str, int] = {"kafka": 0, "postgres": 0}
+if ZIPKIN_URL and REQUIRE_INFRA:
+    _passed["zipkin"] = 0
 
 
 def free_port() -> int:
@@ -115,6 +120,32 @@ async def kafka() -> KafkaEnv:
     return await reachable_kafka()
 
 
+def reachable_zipkin() -> str:
+    """The trace viewer's base URL. With VRP_TEST_ZIPKIN_URL unset the test skips; set but
+    unreachable, it fails under VRP_REQUIRE_INFRA=1 (deploy/test.sh) and skips otherwise.
+    A test calling it must be marked zipkin."""
+    if not ZIPKIN_URL:
+        pytest.skip("VRP_TEST_ZIPKIN_URL is unset (deploy/test.sh starts deploy/zipkin.sh)")
+    url = ZIPKIN_URL.rstrip("/")
+    try:
+        up = httpx.get(f"{url}/health", timeout=5).json().get("status") == "UP"
+        problem = "" if up else "health is not UP"
+    except (httpx.HTTPError, ValueError) as exc:
+        problem = type(exc).__name__
+    if problem:
+        message = f"Zipkin is not reachable at {url} ({problem}); deploy/zipkin.sh start starts it"
+        if REQUIRE_INFRA:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture(scope="session")
+def zipkin_url() -> str:
+    """The Zipkin server's base URL (see reachable_zipkin)."""
+    return reachable_zipkin()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """--slow adds the long fault scenarios (minutes each) to the run."""
     parser.addoption("--slow", action="store_true", help="also run tests marked slow")
@@ -122,7 +153,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # The fixture that reaches each server, and the marker a test using it must carry, so that
 # `-m "not kafka and not postgres"` (deploy/test.sh --fast) leaves out every test needing one.
-SERVER_FIXTURES = {"kafka": "kafka", "postgres_url": "postgres"}
+SERVER_FIXTURES = {"kafka": "kafka", "postgres_url": "postgres", "zipkin_url": "zipkin"}
 # Parametrised fixtures whose param reaches the servers without those fixtures (so that
 # their other params need none): (fixture, param) -> the markers it needs.
 SERVER_PARAMS = {("system", "kafka"): ("kafka", "postgres")}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -28,6 +30,7 @@ from tests.support.referrals import example
 from tests.support.runtime import Served, runtime_settings, serving, sqlite_url
 from tests.support.smtp import SmtpServer
 from tests.support.webhooks import Delivery, WebhookReceiver, new_secret
+from tests.test_rules_tools import vrp
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.store import outbox as outbox_log
@@ -248,6 +251,23 @@ async def test_webhook_gone_disables_the_endpoint_and_tells_the_hub(
             ).one()
         assert row.status == "failed" and "disabled" in row.last_error
         assert len(sinks.hooks.deliveries()) == 1  # only the one that answered 410
+
+        # On call: list what failed, re-enable the fixed endpoint, send the alerts again.
+        env = {**os.environ, "VRP_DATABASE_URL": s.runtime.settings.database_url}
+
+        async def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return await asyncio.to_thread(vrp, *args, env=env)  # the runtime keeps running
+
+        failed = await run("alerts", "failed")
+        assert failed.returncode == 0, failed.stderr
+        assert first["reference"] in failed.stdout and second["reference"] in failed.stdout
+        assert f"disabled webhook: navigators {sinks.hooks.url}" in failed.stdout
+        assert "enabled" in (await run("alerts", "enable-webhook", "navigators")).stdout
+        retried = await run("alerts", "retry", "--org", "navigators")
+        assert "2 alert(s) queued again" in retried.stdout, retried.stdout + retried.stderr
+        assert await sinks.hooks.until(
+            lambda got: len([d for d in got if d.status < 300]) == 2, WAIT
+        )
 
 
 async def test_notify_429_is_retried_after_retry_after(sinks: Sinks, tmp_path: Path) -> None:

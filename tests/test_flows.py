@@ -24,6 +24,7 @@ from cloudevents.core.bindings.kafka import from_kafka_event
 from sqlalchemy import func, select
 
 from tests.conftest import reachable_kafka, reachable_postgres
+from tests.support.dead_letters import letter_for, stored_original
 from tests.support.partner import (
     assert_problem,
     inbox_entry,
@@ -327,52 +328,72 @@ async def test_a_poison_event_is_dead_lettered_and_the_next_one_still_routed(
     system: System,
 ) -> None:
     marker = uuid.uuid4().hex
-    await system.inject([("x", json.dumps({"not": "an event", "marker": marker}).encode())])
+    poison = json.dumps({"not": "an event", "marker": marker}).encode()
+    await system.inject([("x", poison)])
     accepted = await submit(system.client, system.uhb)
     status = await wait_status(
         system.client, accepted["status_url"], system.uhb, {"routed"}, timeout=TIMEOUT
     )
     assert status["status"] == "routed"
+    # The original is kept, byte for byte, in the restricted table; the topic refers to it.
+    kept = await stored_original(system, lambda raw: marker.encode() in raw)
+    assert kept.original == poison and kept.consumer == "vrp-router"
+    assert kept.topic == topics.RECEIVED and kept.event_id is None
+    assert kept.reason.startswith("invalid event")
+    letter = await letter_for(system, kept)
+    assert letter.value["type"] == "uk.vrp.dead-letter.v2"
+    assert letter.value["data"] == {
+        "consumer": "vrp-router",
+        "topic": topics.RECEIVED,
+        "position": kept.position,
+        "event_id": None,
+        "reason": kept.reason,
+        "original_ref": kept.id,
+    }
+    assert marker.encode() not in letter.payload
 
-    def ours(letters: list[Record]) -> list[Record]:
-        return [r for r in letters if marker.encode() in r.payload]
 
-    letters = ours(await system.dead_letters(lambda rs: bool(ours(rs))))
-    assert len(letters) == 1, system.explain("router")
-    assert b"invalid event" in letters[0].payload and b"vrp-router" in letters[0].payload
-    assert letters[0].value["type"] == "uk.vrp.dead-letter.v1"
-    assert letters[0].value["data"]["topic"] == topics.RECEIVED
-
-
-def received(source: str) -> Envelope:
-    """A well-formed received-referral event from `source`, as intake would publish it."""
+def received(source: str, **changes: Any) -> Envelope:
+    """A well-formed received-referral event from `source`, as intake would publish it
+    (`changes` as for `example`)."""
     referral = Referral(
         id=str(new_id()),
         source_org=source,
         received_at=datetime.now(UTC).isoformat(),
         local_authority="E08000025",
-        submission=ReferralSubmission.model_validate(example()),
+        submission=ReferralSubmission.model_validate(example(**changes)),
     )
     return Envelope.wrap(ReferralReceived(referral=referral), "/test", referral.id)
 
 
 async def test_one_poison_event_in_a_batch_does_not_hold_back_the_others(system: System) -> None:
-    events = [received("uhb"), received("not-a-partner"), received("uhb")]
+    # The poison one names a person distinctively, to look for them in the dead letter.
+    name, nhs_number, postcode = f"Quillon{uuid.uuid4().hex[:8]}", "4857773457", "WV99 9ZZ"
+    poison = received(
+        "not-a-partner",
+        subject__family_name=name,
+        subject__nhs_number=nhs_number,
+        subject__postcode=postcode,
+    )
+    events = [received("uhb"), poison, received("uhb")]
     await system.inject([(e.subject or "", e.to_bytes()) for e in events])  # one batch
     good = {events[0].subject or "", events[2].subject or ""}
-    ids = [e.id.encode() for e in events]
-
-    def ours(letters: list[Record]) -> list[Record]:
-        return [r for r in letters if any(i in r.payload for i in ids)]
 
     deadline = time.monotonic() + TIMEOUT
     while (done := await decided(system, good)) != good and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert done == good, system.explain("router")
-    letters = ours(await system.dead_letters(lambda rs: bool(ours(rs))))
-    assert len(letters) == 1
-    assert b"organisation not in the configuration" in letters[0].payload
-    assert events[1].id.encode() in letters[0].payload
+    kept = await stored_original(system, lambda raw: poison.id.encode() in raw)
+    assert kept.original == poison.to_bytes() and kept.event_id == poison.id
+    letter = await letter_for(system, kept)
+    data = letter.value["data"]
+    assert "organisation not in the configuration" in data["reason"]
+    assert data["event_id"] == poison.id and data["topic"] == topics.RECEIVED
+    # No personal data on the topic: neither the person's details nor the original event.
+    assert "original" not in data
+    for personal in (name, nhs_number, postcode, "Alex", "2010-03-14"):
+        assert personal.encode() not in letter.payload, personal
+        assert personal.encode() in kept.original, personal
 
 
 # -- the router killed and restarted ----------------------------------------------------

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         default=False, description="Seed the demo partners' published API keys (demo only)."
     )
     poll_interval: float = Field(default=0.5, description="Seconds between idle outbox polls.")
+    outbox_retention_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Hours an outbox row (which may carry a whole referral) is kept once "
+        "published (Kafka), or once every consumer reading its topic has read it (embedded).",
+    )
     consumer_batch: int = Field(
         default=500, ge=1, description="Most events a consumer handles in one transaction."
     )

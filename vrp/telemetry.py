@@ -21,9 +21,10 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 def configure(service_name: str, processor: SpanProcessor | None = None) -> TracerProvider:
     """Install the process's tracer provider once; OTEL_SERVICE_NAME overrides the name.
 
-    Exporters follow OTEL_TRACES_EXPORTER (otlp, console, none). When it is unset, spans
-    are exported over OTLP only if an OTLP endpoint is configured, so a laptop run does not
-    spam connection errors; context still propagates either way.
+    Exporters follow OTEL_TRACES_EXPORTER (otlp, zipkin, console, none; comma-separated).
+    When it is unset, spans are exported over OTLP if an OTLP endpoint is configured, else
+    to Zipkin if OTEL_EXPORTER_ZIPKIN_ENDPOINT is set, else nowhere, so a laptop run does
+    not spam connection errors; context still propagates either way.
     """
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
@@ -48,13 +49,22 @@ def _exporters() -> list[SpanProcessor]:
             os.environ.get(v)
             for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         )
-        wanted = "otlp" if has_endpoint else "none"
+        if has_endpoint:
+            wanted = "otlp"
+        else:
+            wanted = "zipkin" if os.environ.get("OTEL_EXPORTER_ZIPKIN_ENDPOINT") else "none"
     processors: list[SpanProcessor] = []
     for kind in (w.strip() for w in wanted.split(",")):
         if kind == "otlp":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             processors.append(BatchSpanProcessor(OTLPSpanExporter()))
+        elif kind == "zipkin":
+            # Zipkin's own v2 JSON API (deploy/zipkin.sh); the exporter reads
+            # OTEL_EXPORTER_ZIPKIN_ENDPOINT (default http://localhost:9411/api/v2/spans).
+            from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+            processors.append(BatchSpanProcessor(ZipkinExporter()))
         elif kind == "console":
             processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
     return processors

@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=10)
 RENEW_EVERY = LEASE.total_seconds() / 3
 BATCH = 200
-PER_ORGANISATION = 4  # concurrent sends to one receiving organisation's systems
+PER_ORGANISATION = 4
+"""Concurrent webhook calls to one organisation's own systems. Email and SMS go to our mail
+relay and to GOV.UK Notify, so only the overall concurrency bounds them."""
 
 
 def transport_of(row: Any, config: RoutingConfiguration) -> str:
@@ -198,7 +200,12 @@ class AlertSender:
             failure = DeliveryFailed(f"{transport} is not configured", retryable=False)
             return Outcome(row, transport, failure=failure, attempted=False)
         alert = alert_of(row, config, self._public_url)
-        slots = self._org_slots.setdefault(row.organisation, asyncio.Semaphore(PER_ORGANISATION))
+        own_systems = transport == "webhook"
+        slots = (
+            self._org_slots.setdefault(row.organisation, asyncio.Semaphore(PER_ORGANISATION))
+            if own_systems
+            else contextlib.nullcontext()
+        )
         async with slots, self._slots:
             with self._tracer.start_as_current_span(
                 f"notifier send {row.channel}",

@@ -225,7 +225,7 @@ async def check_history(run: Production, load: Load, timeout: float = 120) -> di
         "statuses": dict(load.statuses),
         "client_retries": load.retries,
         "emails": emails,
-        "resends_same_message_id": emails - len(refs),
+        "resends_same_message_id": emails - len(message_ids),  # one per referral and kind
         "all_alerted_after_load_s": round(recovered_in, 1),
     }
 

@@ -166,8 +166,9 @@ class ReferralReoffered(EventData):
     previous: str
 
 
-class DeadLetter(EventData):
-    """An event a consumer could not process; the reason never quotes the data."""
+class DeadLetterV1(EventData):
+    """Retired: no longer published, because `original` carried the whole event, personal
+    data included. Its schema stays for the v1 letters still on the topic."""
 
     TYPE = "uk.vrp.dead-letter.v1"
     consumer: str
@@ -176,6 +177,20 @@ class DeadLetter(EventData):
     event_id: str | None
     reason: str
     original: str
+
+
+class DeadLetter(EventData):
+    """An event a consumer could not process: where it was and why (the reason never quotes
+    the data). The original is not here: it is kept in the restricted
+    dead_letter_originals table under `original_ref`."""
+
+    TYPE = "uk.vrp.dead-letter.v2"
+    consumer: str
+    topic: str
+    position: str
+    event_id: str | None
+    reason: str
+    original_ref: str
 
 
 ALL_EVENTS: tuple[type[EventData], ...] = (
@@ -191,4 +206,6 @@ ALL_EVENTS: tuple[type[EventData], ...] = (
     ReferralEscalated,
     ReferralReoffered,
     DeadLetter,
+    # Retired, yet still documented: readers of the topic may meet old v1 letters.
+    DeadLetterV1,
 )

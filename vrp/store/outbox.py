@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.events.envelope import Envelope
@@ -98,7 +98,21 @@ async def read_log(
 ) -> list[OutboxRow]:
     """Embedded mode: rows after a position on the given topics (or topics named
     prefix...suffix for each (prefix, suffix) pattern), in commit order."""
-    on_topic = or_(
+    rows = await conn.execute(
+        select(*_ROW)
+        .where(outbox.c.id > after, on_topics(topics, patterns))
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    return [OutboxRow(*r) for r in rows]
+
+
+def on_topics(
+    topics: tuple[str, ...], patterns: tuple[tuple[str, str], ...] = ()
+) -> ColumnElement[bool]:
+    """Rows on these topics or on a topic named prefix...suffix for a (prefix, suffix): what
+    an embedded consumer of them reads."""
+    return or_(
         outbox.c.topic.in_(topics),
         *(
             and_(
@@ -108,7 +122,3 @@ async def read_log(
             for prefix, suffix in patterns
         ),
     )
-    rows = await conn.execute(
-        select(*_ROW).where(outbox.c.id > after, on_topic).order_by(outbox.c.id).limit(limit)
-    )
-    return [OutboxRow(*r) for r in rows]

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
@@ -78,6 +79,23 @@ consumer_positions = Table(
     metadata,
     Column("consumer", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+
+# Every consumer: the events it dead-lettered, exactly as they arrived. They may hold personal
+# data, so they never leave the database (the dead-letter event carries only this row's id).
+# event_id, position and reason derive from whatever arrived: no length limit, so storing a
+# poison event cannot fail (a failing write would make the worker retry its batch for ever).
+dead_letter_originals = Table(
+    "dead_letter_originals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("event_id", Text),
+    Column("consumer", String(64), nullable=False),
+    Column("topic", String(249), nullable=False),
+    Column("position", Text, nullable=False),
+    Column("original", LargeBinary, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", _Time, nullable=False),
 )
 
 api_keys = Table(

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.events.wiring import TopicPattern
-from vrp.store.database import Database
+from vrp.store import retention
+from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.store.outbox import read_log
+from vrp.store.retention import Clock, utc_now
 from vrp.store.tables import consumer_positions
 from vrp.transport.base import Message
+from vrp.transport.outage import Backoff, Outage
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 60.0
+"""Seconds between passes over the log deleting rows every reader is done with."""
+PRUNE_PAUSE = 0.1
+"""Seconds between passes while a backlog lasts, so writers get the (SQLite) lock."""
 
 
 class EmbeddedSubscription:
@@ -91,3 +103,35 @@ class EmbeddedSubscription:
 
     async def stop(self) -> None:
         """Nothing to close."""
+
+
+class LogRetention:
+    """Deletes log rows that every consumer group reading their topic has moved past, once
+    they are older than `keep` (some carry whole referrals)."""
+
+    def __init__(
+        self, db: Database, keep: timedelta, clock: Clock = utc_now, every: float = PRUNE_EVERY
+    ) -> None:
+        self._db = db
+        self._keep = keep
+        self._clock = clock
+        self._every = every
+        self.database = Outage("outbox retention: database", log)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Prune every `every` seconds (sooner while a backlog lasts) until stopped."""
+        backoff = Backoff()
+        while not stopping.is_set():
+            try:
+                pruned = await retention.prune_consumed(self._db, self._clock(), self._keep)
+            except DATABASE_ERRORS as exc:
+                self.database.failed(exc)
+                await backoff.sleep(stopping)
+                continue
+            self.database.succeeded()
+            backoff.reset()
+            if pruned.deleted:
+                log.debug("outbox retention: pruned %d rows", pruned.deleted)
+            with contextlib.suppress(TimeoutError):
+                pause = PRUNE_PAUSE if pruned.more else self._every
+                await asyncio.wait_for(stopping.wait(), timeout=pause)

@@ -7,14 +7,16 @@ import contextlib
 import logging
 import time
 import zlib
+from datetime import timedelta
 
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.events.asyncapi import CONTENT_TYPE
-from vrp.store import outbox
+from vrp.store import outbox, retention
 from vrp.store.database import DATABASE_ERRORS, Database
+from vrp.store.retention import Clock, Pruned, utc_now
 from vrp.telemetry import tracer
 from vrp.transport.base import Publisher
 from vrp.transport.outage import Backoff, Outage
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT = 10.0  # seconds a batch may wait for the broker's acknowledgements
 PING_EVERY = 5.0  # seconds an idle relay waits before checking the broker still answers
+PRUNE_EVERY = 60.0  # seconds between passes deleting rows published long enough ago
 
 
 class Relay:
@@ -35,7 +38,12 @@ class Relay:
         producer: str,
         poll_interval: float,
         batch_size: int = 500,
+        keep: timedelta | None = None,
+        clock: Clock = utc_now,
+        prune_every: float = PRUNE_EVERY,
     ) -> None:
+        # keep: how long published rows stay (None: for ever), measured by clock; the
+        # elected relay deletes older ones every prune_every seconds.
         self._db = db
         self._publisher = publisher
         self._producer = producer
@@ -46,6 +54,10 @@ class Relay:
         self.broker = Outage(f"relay {producer}: broker", log)
         self.database = Outage(f"relay {producer}: database", log)
         self._last_contact = 0.0
+        self._keep = keep
+        self._clock = clock
+        self._prune_every = prune_every
+        self._next_prune = 0.0
         db.on_outbox_commit(self._wake.set)
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -108,6 +120,8 @@ class Relay:
                         await self._publisher.ping()
                     self._last_contact = time.monotonic()
                     self.broker.succeeded()
+                if self._keep is not None and time.monotonic() >= self._next_prune:
+                    await self.prune_once()
             except KafkaError as exc:
                 # Unacknowledged rows stay unpublished. The producer may be in a state it
                 # never leaves (out-of-order sequence after a broker restart): replace it.
@@ -129,6 +143,22 @@ class Relay:
             if sent < self._batch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+
+    async def prune_once(self) -> Pruned:
+        """Delete one budget of this producer's rows published longer ago than `keep`.
+
+        Only the elected relay prunes (it runs inside the loop), so replicas never contend
+        for the same rows; a pass that stopped at its budget runs again on the next turn.
+        """
+        if self._keep is None:
+            return Pruned(0, more=False)
+        pruned = await retention.prune_published(
+            self._db, self._producer, self._clock(), self._keep
+        )
+        self._next_prune = time.monotonic() + (0.0 if pruned.more else self._prune_every)
+        if pruned.deleted:
+            log.debug("relay %s: pruned %d published rows", self._producer, pruned.deleted)
+        return pruned
 
     async def publish_once(self) -> int:
         """Publish one batch of pending rows; returns how many were sent."""

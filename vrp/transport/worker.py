@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import DeadLetter
-from vrp.store import outbox
+from vrp.store import dead_letters, outbox
 from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.store.processed import first_deliveries, first_delivery
 from vrp.telemetry import context_from, tracer
@@ -235,14 +235,27 @@ class Worker:
     async def _dead_letter(
         self, conn: AsyncConnection, message: Message, event_id: str | None, reason: str
     ) -> None:
-        log.error("%s: dead-lettered %s: %s", self.name, message.position, reason)
+        # The original may hold personal data: it stays in the restricted table, written in
+        # this same transaction, and the topic only gets a reference to it.
+        ref = await dead_letters.keep_original(
+            conn,
+            consumer=self.name,
+            topic=message.topic,
+            position=message.position,
+            event_id=event_id,
+            original=message.value,
+            reason=reason,
+        )
+        log.error(
+            "%s: dead-lettered %s (original %s): %s", self.name, message.position, ref, reason
+        )
         letter = DeadLetter(
             consumer=self.name,
             topic=message.topic,
             position=message.position,
             event_id=event_id,
             reason=reason,
-            original=message.value.decode(errors="replace"),
+            original_ref=ref,
         )
         envelope = Envelope.wrap(letter, source=f"/vrp/{self.name}", subject=None)
         await outbox.add(conn, self._producer, topics.DEAD_LETTER, message.key or "", envelope)
