@@ -186,7 +186,7 @@ async def cmd_partners(args: argparse.Namespace) -> int:
     try:
         if args.action == "add" and jwks is not None:
             async with db.transaction() as conn:
-                client_id = await oauth.register(conn, args.org, jwks, scopes)
+                client_id = await oauth.register(conn, args.org, jwks, scopes, actor=_actor())
             print(client_id)
             print(
                 f"OAuth client registered; token endpoint {settings.public_url}/oauth2/token",
@@ -195,16 +195,17 @@ async def cmd_partners(args: argparse.Namespace) -> int:
         elif args.action in ("add", "rotate"):
             async with db.transaction() as conn:
                 if args.action == "add":
-                    key = await keys.issue(conn, args.org, scopes)
+                    key = await keys.issue(conn, args.org, scopes, actor=_actor())
                 else:
-                    key = await keys.rotate(conn, args.org, timedelta(hours=args.grace_hours))
+                    grace = timedelta(hours=args.grace_hours)
+                    key = await keys.rotate(conn, args.org, grace, actor=_actor())
             print(key)
             print("store this key now: it is shown once and only its hash is kept", file=sys.stderr)
             _kafka_partner(args.action, args.org, settings)
         elif args.action == "revoke":
             async with db.transaction() as conn:
-                n = await keys.revoke(conn, args.org, args.key_id)
-                m = 0 if args.key_id else await oauth.revoke_clients(conn, args.org)
+                n = await keys.revoke(conn, args.org, args.key_id, actor=_actor())
+                m = 0 if args.key_id else await oauth.revoke_clients(conn, args.org, _actor())
             print(f"{n} key(s) and {m} OAuth client(s) revoked for {args.org}")
             if not args.key_id:
                 _kafka_partner("revoke", args.org, settings)
@@ -215,6 +216,16 @@ async def cmd_partners(args: argparse.Namespace) -> int:
         return 0
     finally:
         await db.dispose()
+
+
+def _actor() -> str:
+    """Who ran a credential command, for the audit chain (the OS login, else just "cli")."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name, e.g. a container's anonymous uid
+        return "cli"
 
 
 def _kafka_partner(action: str, org: str, settings: Settings) -> None:
@@ -308,11 +319,15 @@ def parser() -> argparse.ArgumentParser:
         "--grace-hours", type=float, default=24.0, help="rotate: hours the old keys keep working"
     )
     pa.set_defaults(fn=_async(cmd_partners))
-    from vrp import alerts_commands, kafka_commands, rules_commands
+    from vrp import alerts_commands, kafka_commands, rules_commands, status_commands
 
     rules_commands.add_parser(sub, _async)
     alerts_commands.add_parser(sub, _async)
+    status_commands.add_parser(sub, _async)
     kafka_commands.add_parser(sub)
+    from vrp import audit_commands
+
+    audit_commands.add_parser(sub, _async)
     sc = sub.add_parser("schemas", help="contracts").add_subparsers(dest="s_cmd", required=True)
     ex = sc.add_parser("export", help=cmd_schemas_export.__doc__)
     ex.add_argument("--out", default="schemas")

@@ -16,6 +16,8 @@ from services.intake.api.app import create_app
 from services.intake.auth.keys import issue
 from services.intake.consumers.inbox import PartnerInboxHandler
 from services.intake.consumers.timeline import TimelineHandler
+from services.metrics import serve as serve_metrics
+from services.metrics import watch_agreements, watch_store
 from services.notifier.channels import Channel
 from services.notifier.decisions import DecisionHandler
 from services.notifier.emails import EmailChannel
@@ -29,7 +31,9 @@ from services.router.handler import RouterHandler
 from vrp.configuration_watch import LiveConfiguration
 from vrp.events import topics, wiring
 from vrp.events.wiring import Consumer, Role
+from vrp.metrics import Metrics
 from vrp.settings import Settings, TransportKind
+from vrp.store.audit import record_configuration
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import api_keys
@@ -81,6 +85,7 @@ class Runtime:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     server: uvicorn.Server | None = None
     timers: TimerService | None = None
+    metrics: Metrics | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -134,12 +139,19 @@ class Runtime:
     async def start(self) -> None:
         """Start every component of this process's roles."""
         key = self.settings.pseudonym_key.get_secret_value().encode()
+        actor = f"service:vrp-{'+'.join(self.roles)}"  # audit: each version this process uses
+        self.config.on_new_version.append(lambda c: record_configuration(self.db, actor, c))
+        await record_configuration(self.db, actor, self.config())
         self._spawn(self.config.watch(self.stopping), "config-watch")
         relays = {} if self.embedded else {role: self._relay(role) for role in self.roles}
+        metrics = self.metrics = self._metrics()
         if "intake" in self.roles:
             relay = relays.get("intake")
             app = create_app(
-                self.settings, self.db, (lambda: relay.broker.healthy) if relay else None
+                self.settings,
+                self.db,
+                (lambda: relay.broker.healthy) if relay else None,
+                metrics,
             )
             self.server = uvicorn.Server(
                 uvicorn.Config(
@@ -147,6 +159,7 @@ class Runtime:
                     host=self.settings.host,
                     port=self.settings.port,
                     log_level="warning",
+                    log_config=None,  # uvicorn's records go to our handler (JSON lines too)
                     access_log=False,
                     lifespan="on",
                 )
@@ -160,7 +173,9 @@ class Runtime:
                 },
             )
         if "router" in self.roles:
-            self._workers(wiring.ROUTER, {topics.ROUTER_GROUP: RouterHandler(self.config, key)})
+            self._workers(
+                wiring.ROUTER, {topics.ROUTER_GROUP: RouterHandler(self.config, key, metrics)}
+            )
         if "notifier" in self.roles:
             sender = AlertSender(
                 self.db,
@@ -169,9 +184,10 @@ class Runtime:
                 self.settings.public_url,
                 self.settings.poll_interval,
                 first_retry=self.settings.alert_first_retry,
+                metrics=metrics,
             )
             self.timers = TimerService(
-                self.db, self.config, sender.wake, self.settings.poll_interval, self.clock
+                self.db, self.config, sender.wake, self.settings.poll_interval, self.clock, metrics
             )
             self._spawn(sender.run(self.stopping), "alert-sender")
             self._spawn(self.timers.run(self.stopping), "timers")
@@ -189,6 +205,20 @@ class Runtime:
         if self.embedded:  # the log is the outbox itself: no relay prunes it
             pruner = LogRetention(self.db, self._retention)
             self._spawn(pruner.run(self.stopping), "outbox-retention")
+
+    def _metrics(self) -> Metrics:
+        """This process's instruments and gauges; its own /metrics port when configured."""
+        metrics = Metrics("vrp" if len(self.roles) > 1 else f"vrp-{self.roles[0]}")
+        own = [wiring.role(r) for r in self.roles]
+        groups = [c.group for r in own for c in r.consumers] if self.embedded else []
+        watch_store(metrics, self.db, [] if self.embedded else list(self.roles), groups)
+        watch_agreements(metrics, self.config)
+        if self.settings.metrics_port:
+            serve = serve_metrics(
+                metrics, self.settings.metrics_host, self.settings.metrics_port, self.stopping
+            )
+            self._spawn(serve, "metrics")
+        return metrics
 
     def _channels(self) -> dict[str, Channel]:
         """The notifier's transports: SMTP (or files), webhooks, and Notify when keyed."""
@@ -248,6 +278,8 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=15)
+        if self.metrics is not None:
+            self.metrics.shutdown()
         await self.db.dispose()
 
 
@@ -281,4 +313,4 @@ async def seed_demo_partners(db: Database) -> None:
         existing = set((await conn.execute(select(api_keys.c.key_id))).scalars())
         for org in DEMO_PARTNERS:
             if f"demo-{org}" not in existing:
-                await issue(conn, org, key_id=f"demo-{org}", secret=DEMO_SECRET)
+                await issue(conn, org, key_id=f"demo-{org}", secret=DEMO_SECRET, actor="demo")

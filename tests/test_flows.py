@@ -481,5 +481,8 @@ async def test_intake_router_and_notifier_spans_share_one_trace(system: System) 
     assert {s.service for s in mine} >= SERVICES
     trace_ids = {s.trace_id for s in mine}
     assert len(trace_ids) == 1
+    # Consumer spans name the transport that carried the event.
+    carried_by = {s.messaging_system for s in mine if s.messaging_system}
+    assert carried_by == {"vrp.outbox" if system.kind == "embedded" else "kafka"}
     post = [s for s in system.spans() if s.name == "POST /v1/referrals" and s.trace_id in trace_ids]
     assert post, "the HTTP request span is in the same trace"

@@ -79,6 +79,8 @@ class OneBatch:
     """A subscription that hands out one batch, then stops the worker; the first attempt
     to record progress fails as a lost database connection would."""
 
+    system = "test"
+
     def __init__(self, messages: list[Message], stopping: asyncio.Event) -> None:
         self._messages = messages
         self._stopping = stopping

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from vrp.config_files import ConfigurationError, load_configuration
@@ -19,6 +20,8 @@ class LiveConfiguration:
         self.directory = directory
         self._current = load_configuration(directory)
         self._stamp = self._fingerprint()
+        self.on_new_version: list[Callable[[RoutingConfiguration], Awaitable[None]]] = []
+        """Called (by watch) with each version that takes effect after the first."""
 
     def __call__(self) -> RoutingConfiguration:
         """The configuration in force now."""
@@ -53,4 +56,6 @@ class LiveConfiguration:
             try:
                 await asyncio.wait_for(stopping.wait(), timeout=interval)
             except TimeoutError:
-                self.reload_if_changed()
+                if self.reload_if_changed():
+                    for listener in self.on_new_version:
+                        await listener(self._current)

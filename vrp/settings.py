@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,15 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Intake HTTP bind address.")
     port: int = Field(default=8000, description="Intake HTTP port.")
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        description="Port of this process's own Prometheus /metrics endpoint (0: none). Set it "
+        "for the router and notifier processes; intake serves /metrics on its HTTP port.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Bind address of that metrics endpoint."
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL used in links and status URLs."
     )
@@ -100,6 +110,11 @@ class Settings(BaseSettings):
     )
     demo_partners: bool = Field(
         default=False, description="Seed the demo partners' published API keys (demo only)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Logs on stderr: text for people, json for one object per line (time, "
+        "level, logger, message, service, trace and span ids) for a log collector.",
     )
     poll_interval: float = Field(default=0.5, description="Seconds between idle outbox polls.")
     outbox_retention_hours: float = Field(

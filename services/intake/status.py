@@ -13,6 +13,11 @@ from vrp.store.tables import received_referrals, referral_timeline, referrals
 async def status_view(db: Database, organisation: str, referral_id: str) -> StatusResponse | None:
     """The referral as its originator sees it; None when organisation did not send it."""
     async with db.engine.connect() as conn:
+        if not db.is_sqlite:
+            # One snapshot for the row, its timeline and its recipients. Under READ COMMITTED
+            # each statement sees its own: a decision committed between them showed "routed"
+            # in the timeline of a referral still "received".
+            await conn.execution_options(isolation_level="REPEATABLE READ")
         row = (
             await conn.execute(
                 select(

@@ -11,6 +11,7 @@ from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.intake.auth.keys import Partner
+from vrp.domain.audit import CONSENT_OVERRIDE, Entry
 from vrp.domain.errors import ConcurrentRequest, IdempotencyKeyReused
 from vrp.domain.geography import area_for
 from vrp.domain.identifiers import new_id, reference
@@ -18,7 +19,7 @@ from vrp.domain.referral import Referral, ReferralSubmission
 from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralReceived
-from vrp.store import outbox
+from vrp.store import audit, outbox
 from vrp.store.database import Database
 from vrp.store.tables import outbox as outbox_table
 from vrp.store.tables import referral_timeline, referrals
@@ -118,17 +119,33 @@ async def accept(
         },
         outbox_table: outbox.row_values(PRODUCER, topics.RECEIVED, referral.id, envelope),
     }
+    override = submission.consent.override
+    # The ground is a code; decision_maker and justification are free text that may name
+    # people, so they stay in the referral and out of the audit chain.
+    record = (
+        None
+        if override is None
+        else Entry(
+            CONSENT_OVERRIDE,
+            f"org:{partner.organisation}/key:{partner.key_id}",
+            referral.id,
+            None,
+            {"ground": override.ground, "consent_state": submission.consent.state.value},
+        )
+    )
     try:
-        await _store(db, rows)
+        await _store(db, rows, record)
     except IntegrityError:
         return await _replay(db, partner, idempotency_key, fingerprint)
     return Accepted(referral.id, reference(rid), replayed=False)
 
 
-async def _store(db: Database, rows: dict[Table, dict[str, Any]]) -> None:
+async def _store(
+    db: Database, rows: dict[Table, dict[str, Any]], record: Entry | None = None
+) -> None:
     for attempt in (1, 2):
         try:
-            await _store_once(db, rows)
+            await _store_once(db, rows, record)
             return
         except DBAPIError as exc:
             # A pooled connection broken by a database restart (no pre-ping): SQLAlchemy
@@ -137,8 +154,11 @@ async def _store(db: Database, rows: dict[Table, dict[str, Any]]) -> None:
                 raise
 
 
-async def _store_once(db: Database, rows: dict[Table, dict[str, Any]]) -> None:
-    async with db.transaction(single_statement=True) as conn:
+async def _store_once(
+    db: Database, rows: dict[Table, dict[str, Any]], record: Entry | None
+) -> None:
+    # An audited override needs a real transaction: the referral and its record together.
+    async with db.transaction(single_statement=record is None) as conn:
         if db.is_sqlite:
             for table, values in rows.items():
                 await conn.execute(table.insert(), values)
@@ -146,6 +166,8 @@ async def _store_once(db: Database, rows: dict[Table, dict[str, Any]]) -> None:
             params = {f"{t.name}_{k}": v for t, values in rows.items() for k, v in values.items()}
             await conn.execute(_COMBINED_INSERT, params)
         outbox.staged(conn)
+        if record is not None:
+            await audit.append(conn, record)
 
 
 async def _replay(db: Database, partner: Partner, key: str, fingerprint: str) -> Accepted:

@@ -21,6 +21,7 @@ from vrp.domain.configuration import RoutingConfiguration
 from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import AlertSent
+from vrp.metrics import Metrics
 from vrp.store import outbox
 from vrp.store.database import DATABASE_ERRORS, Database, after_commit
 from vrp.store.tables import delivery_attempts, disabled_endpoints, notifications
@@ -82,8 +83,10 @@ class Recorder:
         wake: Callable[[], None],
         database: Outage,
         first_retry: float = 2.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._first_retry = first_retry
         self._configuration = configuration
         self._wake = wake
@@ -128,9 +131,23 @@ class Recorder:
         await self._sent(conn, [o for o in outcomes if o.sent_at is not None], now)
         staged = Staged()
         config = self._configuration()
+        gave_up: set[str] = set()
         for o in outcomes:
-            if o.failure is not None:
-                await self._failed(conn, o, config, staged, now)
+            if o.failure is not None and await self._failed(conn, o, config, staged, now):
+                gave_up.add(o.row.id)
+        if self._metrics is not None:
+            metrics = self._metrics
+            counted = [
+                (o.row.channel, str(a["outcome"]), o.row.id in gave_up)
+                for o, a in zip(outcomes, attempts, strict=True)
+            ]
+
+            def count() -> None:
+                for channel, verdict, failed in counted:
+                    metrics.attempted(channel, verdict, failed)
+
+            # After the commit: a write retried through a database outage counts once.
+            after_commit(conn, count)
         if staged.rows:
             after_commit(conn, self._wake)
             await staged.save(self._db, conn)
@@ -215,7 +232,8 @@ class Recorder:
         config: RoutingConfiguration,
         staged: Staged,
         now: datetime,
-    ) -> None:
+    ) -> bool:
+        """Schedule the retry, or give up (True) and tell the hub."""
         assert o.failure is not None
         attempts = o.row.attempts + 1
         give_up = not o.retrying
@@ -230,7 +248,7 @@ class Recorder:
             )
         )
         if not give_up or result.rowcount == 0:
-            return  # retried later (summarised by the channel's outage log), or not ours
+            return False  # retried later (summarised by the channel's outage log), or not ours
         log.warning(
             "alert %s failed for good (%s) after %d attempts", o.row.id, o.failure, attempts
         )
@@ -250,7 +268,7 @@ class Recorder:
             )
             log.warning("webhook endpoint of %s disabled after 410 Gone", o.row.organisation)
         if o.row.kind == "delivery-failed" or not o.report:
-            return  # never alert about an alert about a failure, nor twice about one cause
+            return True  # never alert about an alert about a failure, nor twice about one cause
         hub = config.organisation(config.hub)
         detail = {
             "intervention": (o.row.detail or {}).get("intervention"),
@@ -267,6 +285,7 @@ class Recorder:
             detail,
             now,
         )
+        return True
 
 
 def _verdict(o: Outcome) -> str:

@@ -18,6 +18,7 @@ from services.notifier.channels import Alert, Channel, DeliveryFailed
 from services.notifier.outcomes import Outcome, Recorder
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.identifiers import reference
+from vrp.metrics import Metrics
 from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.store.tables import disabled_endpoints, notifications
 from vrp.telemetry import context_from, current_traceparent, tracer
@@ -80,6 +81,7 @@ class AlertSender:
         poll_interval: float,
         concurrency: int = 16,
         first_retry: float = 2.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._channels = channels
@@ -91,7 +93,9 @@ class AlertSender:
         self._slots = asyncio.Semaphore(concurrency)
         self._org_slots: dict[str, asyncio.Semaphore] = {}
         self._database = Outage("alert sender: database", log)
-        self._recorder = Recorder(db, configuration, self.wake, self._database, first_retry)
+        self._recorder = Recorder(
+            db, configuration, self.wake, self._database, first_retry, metrics
+        )
 
     def wake(self) -> None:
         """Look for due alerts now."""

@@ -20,6 +20,7 @@ from vrp.domain.configuration import RoutingConfiguration
 from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralEscalated
+from vrp.metrics import Metrics
 from vrp.store import outbox
 from vrp.store.database import DATABASE_ERRORS, Database, after_commit
 from vrp.store.tables import timers
@@ -49,8 +50,10 @@ class TimerService:
         wake_sender: Callable[[], None],
         poll_interval: float,
         clock: Clock = system_clock,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._configuration = configuration
         self._wake_sender = wake_sender
         self._poll = poll_interval
@@ -110,6 +113,16 @@ class TimerService:
                     attributes={"vrp.referral_id": row.referral_id, "vrp.timer_id": row.id},
                 ):
                     await self._fire(conn, config, row, staged, now)
+            breached = [r.intervention for r in rows if r.id in fired and r.kind == "reminder"]
+            if breached and self._metrics is not None:
+                # A reminder is due when the acceptance SLA has run out without an answer.
+                metrics = self._metrics
+
+                def count() -> None:
+                    for intervention in breached:
+                        metrics.breached(intervention)
+
+                after_commit(conn, count)
             if fired:
                 await conn.execute(
                     update(timers)

@@ -4,12 +4,15 @@ receivers' responses."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.router.followup import cancel, record_response
 from services.router.routing import RoutingBatch, reoffer, route
 from vrp.domain.configuration import RoutingConfiguration
+from vrp.domain.decision import Decision
+from vrp.domain.referral import Referral
 from vrp.events.envelope import Envelope
 from vrp.events.models import (
     ReferralCancelled,
@@ -17,21 +20,30 @@ from vrp.events.models import (
     ReferralReoffered,
     ReferralResponded,
 )
+from vrp.metrics import Metrics
+from vrp.store.database import after_commit
 from vrp.transport.worker import Delivery, PoisonEvent
 
 
 class RouterHandler:
     """Dispatches on event type; configuration comes from a provider so it can hot-reload."""
 
-    def __init__(self, configuration: Callable[[], RoutingConfiguration], key: bytes) -> None:
+    def __init__(
+        self,
+        configuration: Callable[[], RoutingConfiguration],
+        key: bytes,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._configuration = configuration
         self._key = key
+        self._metrics = metrics
 
     async def __call__(self, conn: AsyncConnection, envelope: Envelope) -> None:
         """Handle one event from the received or status topics."""
         if envelope.type == ReferralReceived.TYPE:
             referral = envelope.payload(ReferralReceived).referral
-            await route(conn, self._configuration(), self._key, referral, envelope.id)
+            decision = await route(conn, self._configuration(), self._key, referral, envelope.id)
+            self._count(conn, referral, decision)
         elif envelope.type == ReferralReoffered.TYPE:
             offered = envelope.payload(ReferralReoffered)
             await reoffer(conn, self._configuration(), self._key, offered)
@@ -63,5 +75,16 @@ class RouterHandler:
         await batch.prepare(conn, referrals)
         for d, referral in zip(run, referrals, strict=True):
             with d.span():
-                batch.route(referral, d.envelope.id)
+                self._count(conn, referral, batch.route(referral, d.envelope.id))
         await batch.flush(conn)
+
+    def _count(self, conn: AsyncConnection, referral: Referral, decision: Decision | None) -> None:
+        # Counted once committed, so a batch retried after a database error counts once.
+        if self._metrics is None or decision is None:
+            return
+        metrics = self._metrics
+        received = datetime.fromisoformat(referral.received_at)
+        if received.tzinfo is None:
+            received = received.replace(tzinfo=UTC)
+        seconds = (datetime.now(UTC) - received).total_seconds()
+        after_commit(conn, lambda: metrics.decided(decision, seconds))

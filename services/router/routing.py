@@ -9,6 +9,7 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vrp.domain.audit import DISCLOSURE, Entry, nhs_pseudonym
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.decision import Decision, Recipient
 from vrp.domain.engine import decide, offer
@@ -40,7 +41,7 @@ def subject_pseudonym(key: bytes, referral: Referral) -> str:
     """Links referrals of one person across organisations without keeping identifiers."""
     s = referral.submission.subject
     if s.nhs_number:
-        return pseudonym(key, "nhs", s.nhs_number)
+        return nhs_pseudonym(key, s.nhs_number)
     name = " ".join(f"{s.given_name} {s.family_name}".lower().split())
     return pseudonym(key, "name-dob", name, s.date_of_birth.isoformat())
 
@@ -121,7 +122,7 @@ class RoutingBatch:
                 status=RecipientState.AWAITING,
             )
             self._load[r.intervention] = self._load.get(r.intervention, 0) + 1
-        _publish(w, self.config, decision, referral, received_at)
+        _publish(w, self.config, decision, referral, received_at, subject)
         return decision
 
     async def flush(self, conn: AsyncConnection) -> None:
@@ -175,7 +176,8 @@ async def reoffer(
             organisation=rec.organisation,
             status=RecipientState.AWAITING,
         )
-    _publish(w, config, decision, referral, now, cause="fallback")
+    subject = subject_pseudonym(key, referral)
+    _publish(w, config, decision, referral, now, subject, cause="fallback")
     await w.flush(conn)
     return decision
 
@@ -198,6 +200,7 @@ def _publish(
     decision: Decision,
     referral: Referral,
     received_at: datetime,
+    subject: str,
     cause: Literal["received", "fallback"] = "received",
 ) -> None:
     ref = reference(uuid.UUID(referral.id))
@@ -206,7 +209,9 @@ def _publish(
         intervention = config.intervention(r.intervention)
         assert intervention is not None
         due[r.intervention] = received_at + timedelta(hours=intervention.acceptance_sla_hours)
-        _disclose(w, decision, referral, ref, r, intervention.title, due[r.intervention], [])
+        _disclose(
+            w, decision, referral, ref, r, intervention.title, due[r.intervention], [], subject
+        )
     if decision.outcome == "held" and cause == "received":
         hub = decision.hub or Recipient(
             organisation=config.hub,
@@ -217,7 +222,17 @@ def _publish(
             items=[],
             payload={},
         )
-        _disclose(w, decision, referral, ref, hub, "Hub triage", received_at, decision.held_reasons)
+        _disclose(
+            w,
+            decision,
+            referral,
+            ref,
+            hub,
+            "Hub triage",
+            received_at,
+            decision.held_reasons,
+            subject,
+        )
     decided = ReferralDecided(
         referral_id=referral.id,
         reference=ref,
@@ -292,8 +307,9 @@ def _disclose(
     title: str,
     respond_by: datetime,
     held_reasons: list[str],
+    subject: str,
 ) -> None:
-    """Stage one minimised referral and the record of its disclosure (same transaction)."""
+    """Stage one minimised referral and the records of its disclosure (same transaction)."""
     event = PartnerReferral(
         referral_id=referral.id,
         reference=ref,
@@ -326,4 +342,22 @@ def _disclose(
             items=[str(i) for i in r.items],
             config_version=decision.config_version,
             disclosed_at=datetime.now(UTC),
+        )
+        w.audit(
+            Entry(
+                DISCLOSURE,
+                f"service:{PRODUCER}",
+                referral.id,
+                subject,
+                {
+                    "event_id": event_id,
+                    "organisation": r.organisation,
+                    "intervention": r.intervention,
+                    "agreement_id": r.agreement_id,
+                    "agreement_version": r.agreement_version,
+                    "flow_id": r.flow_id,
+                    "items": [str(i) for i in r.items],
+                    "config_version": decision.config_version,
+                },
+            )
         )

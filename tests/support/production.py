@@ -54,8 +54,10 @@ async def production(
     logs: Path,
     env: dict[str, str] | None = None,
     tls: bool = True,
+    role_env: dict[str, dict[str, str]] | None = None,
 ) -> AsyncIterator[Production]:
-    """Start intake, router and notifier as OS processes, each as its own Kafka principal."""
+    """Start intake, router and notifier as OS processes, each as its own Kafka principal
+    (role_env: extra variables for one role's process, e.g. its own metrics port)."""
     await reset_postgres(postgres_url)
     namespace = f"t{uuid.uuid4().hex[:8]}."
     config = load_configuration(DEMO_CONFIG_DIR)
@@ -88,11 +90,12 @@ async def production(
         "VRP_PSEUDONYM_KEY": uuid.uuid4().hex,
         **(env or {}),
     }
-    role_env = {
+    each = {
         role: kafka.process_env(f"vrp-{role}", passwords[f"vrp-{role}"], tls=tls and kafka.secure)
+        | (role_env or {}).get(role, {})
         for role in ("intake", "router", "notifier")
     }
-    cluster = Cluster(common, logs, intake_url, role_env)
+    cluster = Cluster(common, logs, intake_url, each)
     for role in ("intake", "router", "notifier"):
         cluster.start(role)
     try:

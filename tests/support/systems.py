@@ -72,6 +72,7 @@ class SeenSpan:
     name: str
     trace_id: str
     referral_id: str | None
+    messaging_system: str | None = None
 
 
 Until = Callable[[list[Record]], object]
@@ -249,6 +250,7 @@ class EmbeddedSystem(System):
                 s.name,
                 format(s.context.trace_id, "032x"),
                 str(rid) if (rid := (s.attributes or {}).get("vrp.referral_id")) else None,
+                str(m) if (m := (s.attributes or {}).get("messaging.system")) else None,
             )
             for s in self.exporter.get_finished_spans()
             if s.context is not None
@@ -350,7 +352,13 @@ class KafkaSystem(System):
 
     def spans(self) -> list[SeenSpan]:
         return [
-            SeenSpan(s.service, s.name, s.trace_id, s.attributes.get("vrp.referral_id"))
+            SeenSpan(
+                s.service,
+                s.name,
+                s.trace_id,
+                s.attributes.get("vrp.referral_id"),
+                s.attributes.get("messaging.system"),
+            )
             for s in list(self.otlp.spans)
         ]
 

@@ -56,6 +56,19 @@ def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
     conn.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+@asynccontextmanager
+async def savepoint(conn: AsyncConnection) -> AsyncIterator[None]:
+    """A nested transaction whose after-commit callbacks are dropped if it rolls back."""
+    pending: list[Callable[[], None]] = conn.info.setdefault(_AFTER_COMMIT, [])
+    mark = len(pending)
+    try:
+        async with conn.begin_nested():
+            yield
+    except BaseException:
+        del pending[mark:]
+        raise
+
+
 class Database:
     """Owns the engine; notifies listeners after a commit that wrote outbox rows.
 

@@ -297,3 +297,29 @@ access_tokens = Table(
     Column("scopes", String(200), nullable=False),
     Column("expires_at", _Time, nullable=False, index=True),
 )
+
+# Audit: an append-only, hash-chained record of disclosures, reads, configuration versions,
+# consent overrides, manual routing and credential changes (vrp/store/audit.py). Ids and
+# codes only: the subject is the router's pseudonym, never an identifier.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", _Time, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("referral_id", String(36), index=True),
+    Column("subject", String(32), index=True),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Audit: the chain's last record; locking this row serialises writers across processes.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("chain", String(16), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

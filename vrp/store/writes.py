@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import JSON, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vrp.domain.audit import Entry
 from vrp.events.envelope import Envelope
+from vrp.store import audit
 from vrp.store.outbox import row_values, staged
 from vrp.store.tables import outbox
 
@@ -19,6 +21,7 @@ class Writes:
 
     def __init__(self) -> None:
         self._rows: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        self._audit: list[Entry] = []
 
     def add(self, table: Table, **values: Any) -> None:
         """Stage one row."""
@@ -29,8 +32,13 @@ class Writes:
         self.add(outbox, **row_values(producer, topic, key, envelope))
         return envelope.id
 
+    def audit(self, entry: Entry) -> None:
+        """Stage one audit record, appended to the chain with the rest."""
+        self._audit.append(entry)
+
     async def flush(self, conn: AsyncConnection) -> None:
-        """Insert everything staged (outbox last, in staging order) and clear."""
+        """Insert everything staged (outbox last, in staging order; audit records after, to
+        hold the chain's lock only until the commit) and clear."""
         tables = sorted(self._rows, key=lambda t: t is outbox)
         postgres = conn.dialect.name == "postgresql"
         for table in tables:
@@ -40,7 +48,10 @@ class Writes:
                 await conn.execute(table.insert(), self._rows[table])
         if outbox in self._rows:
             staged(conn)
+        if self._audit:
+            await audit.append_many(conn, self._audit)
         self._rows.clear()
+        self._audit.clear()
 
 
 async def _copy_in(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:

@@ -30,6 +30,9 @@ class Message:
 class Subscription(Protocol):
     """A consumer-group member's view of its topics."""
 
+    system: str
+    """The messaging system, as spans name it (`messaging.system`)."""
+
     async def start(self) -> None:
         """Connect and join."""
 

@@ -31,6 +31,8 @@ class EmbeddedSubscription:
     """Reads rows after its stored position; the position moves in the consumer's transaction,
     so a crash replays nothing twice and loses nothing (SQLite commits in id order)."""
 
+    system = "vrp.outbox"  # the outbox table as the event log, not a broker
+
     def __init__(
         self,
         db: Database,

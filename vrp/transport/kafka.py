@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 class KafkaSubscription:
     """A consumer-group member; offsets are committed only after our transaction committed."""
 
+    system = "kafka"
+
     def __init__(
         self,
         options: dict[str, Any],

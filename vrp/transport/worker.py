@@ -21,7 +21,7 @@ from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import DeadLetter
 from vrp.store import dead_letters, outbox
-from vrp.store.database import DATABASE_ERRORS, Database
+from vrp.store.database import DATABASE_ERRORS, Database, savepoint
 from vrp.store.processed import first_deliveries, first_delivery
 from vrp.telemetry import context_from, tracer
 from vrp.transport.base import Message, Subscription
@@ -45,6 +45,7 @@ class Delivery:
     parent: Context
     tracer: Tracer
     consumer: str
+    system: str = "kafka"
 
     @contextmanager
     def span(self) -> Iterator[None]:
@@ -54,7 +55,7 @@ class Delivery:
             context=self.parent,
             kind=SpanKind.CONSUMER,
             attributes={
-                "messaging.system": "kafka",
+                "messaging.system": self.system,
                 "messaging.destination.name": self.message.topic,
                 "messaging.message.id": self.envelope.id,
                 "vrp.referral_id": self.envelope.subject or "",
@@ -194,7 +195,7 @@ class Worker:
             await self._dead_letter(conn, message, None, safe_reason(exc))
             return None
         parent = context_from(message.headers.get("traceparent") or envelope.traceparent)
-        return Delivery(envelope, message, parent, self._tracer, self.name)
+        return Delivery(envelope, message, parent, self._tracer, self.name, self._sub.system)
 
     async def _as_batch(
         self, conn: AsyncConnection, handler: BatchHandler, deliveries: list[Delivery]
@@ -208,7 +209,7 @@ class Worker:
                 seen.add(d.envelope.id)
                 fresh.append(d)
         try:
-            async with conn.begin_nested():
+            async with savepoint(conn):
                 await handler.handle_batch(conn, fresh)
         except DATABASE_ERRORS:
             raise
@@ -221,7 +222,7 @@ class Worker:
         with d.span():
             token = current_topic.set(d.message.topic)
             try:
-                async with conn.begin_nested():
+                async with savepoint(conn):
                     await self._handler(conn, d.envelope)
             except DATABASE_ERRORS:
                 raise

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
 
 from services.intake.api import problems as problem_handlers
 from services.intake.api import receivers, routes, token
@@ -16,6 +16,7 @@ from services.intake.api.limits import BodySizeLimit, InFlight, RateLimiter
 from services.intake.api.schemas import problems
 from services.intake.api.tracing import TracingMiddleware
 from services.intake.auth.keys import AuthCache
+from vrp.metrics import CONTENT_TYPE, Metrics
 from vrp.settings import Settings
 from vrp.store.database import Database
 
@@ -29,13 +30,21 @@ def _without_native_telemetry() -> dict[str, Any]:
     return {}
 
 
+async def _metrics(request: Request) -> Response:
+    """The Prometheus text exposition of this process's metrics."""
+    metrics: Metrics = request.app.state.metrics
+    return Response(await metrics.render(), media_type=CONTENT_TYPE)
+
+
 def create_app(
     settings: Settings,
     db: Database | None = None,
     broker_healthy: Callable[[], bool] | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """Build the app; pass db to share one with other in-process services, and
-    broker_healthy (the relay's view of the broker) for /ready to report it."""
+    broker_healthy (the relay's view of the broker) for /ready to report it, and the
+    process's metrics for /metrics to serve (else intake's own, built in the lifespan)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,9 +59,12 @@ def create_app(
         app.state.in_flight = InFlight()
         app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
         app.state.broker_healthy = broker_healthy
+        app.state.metrics = metrics or Metrics("vrp-intake")
         try:
             yield
         finally:
+            if metrics is None:
+                app.state.metrics.shutdown()
             if own:
                 await app.state.db.dispose()
 
@@ -69,6 +81,9 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(receivers.router)
     app.include_router(token.router)
+    # Unauthenticated like /health: counts and codes only, for a scraper on the ops network
+    # (no partner credential to rate-limit by); kept out of the partner API's OpenAPI.
+    app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     problem_handlers.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(TracingMiddleware)

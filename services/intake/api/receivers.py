@@ -21,6 +21,7 @@ from services.intake.api.schemas import (
     ResponseRequest,
     problems,
 )
+from services.intake.reads import record_reads
 from vrp.domain.errors import NotFound
 from vrp.domain.lifecycle import RecipientState
 from vrp.store.tables import received_referrals
@@ -90,6 +91,7 @@ async def inbox(
         await conn.rollback()
     more = len(rows) > limit
     rows = rows[:limit]
+    await record_reads(db, partner, (r.referral_id for r in rows), "inbox")
     return InboxPage(
         items=[_item(r) for r in rows], next_cursor=_cursor(rows[-1]) if more else None
     )
@@ -119,7 +121,9 @@ async def _mine(db: DbDep, partner: PartnerDep, referral_id: str) -> InboxReferr
 async def inbox_referral(referral_id: str, partner: PartnerDep, db: DbDep) -> InboxReferral:
     """One referral routed to your organisation (404 if it was not routed to you)."""
     require(partner, "referrals:respond")
-    return await _mine(db, partner, referral_id)
+    entry = await _mine(db, partner, referral_id)
+    await record_reads(db, partner, [referral_id], "inbox-entry")
+    return entry
 
 
 @router.post(

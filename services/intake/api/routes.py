@@ -22,6 +22,7 @@ from services.intake.api.schemas import (
     Vocabulary,
     problems,
 )
+from services.intake.reads import record_reads
 from services.intake.status import status_view
 from services.intake.submission import accept
 from vrp.domain.errors import NotFound
@@ -57,6 +58,7 @@ async def submit_referral(
     db: DbDep,
     settings: SettingsDep,
     in_flight: InFlightDep,
+    request: Request,
     response: Response,
     idempotency_key: Annotated[
         str, Header(min_length=8, max_length=200, pattern=r"^[\x21-\x7e]+$")
@@ -76,6 +78,8 @@ async def submit_referral(
                 headers={"Retry-After": "1"},
             )
         accepted = await accept(db, partner, idempotency_key, body)
+    if not accepted.replayed:  # accept() returns once committed: count each referral once
+        request.app.state.metrics.received(partner.organisation)
     status_url = f"{settings.public_url}/v1/referrals/{accepted.referral_id}"
     response.headers["Location"] = status_url
     if accepted.replayed:
@@ -100,6 +104,7 @@ async def referral_status(referral_id: str, partner: PartnerDep, db: DbDep) -> S
     view = await status_view(db, partner.organisation, referral_id)
     if view is None:
         raise NotFound
+    await record_reads(db, partner, [referral_id], "status")
     return view
 
 

@@ -17,7 +17,8 @@ class TracingMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Wrap one HTTP request in a span."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] == "/metrics":
+            # A scrape every few seconds would bury the referrals' traces in noise.
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vrp.domain.audit import CREDENTIAL, Entry
+from vrp.store import audit
 from vrp.store.tables import api_keys
 
 SCOPES = ("referrals:submit", "referrals:read", "referrals:respond")
@@ -77,6 +79,7 @@ async def issue(
     scopes: tuple[str, ...] = SCOPES,
     key_id: str | None = None,
     secret: str | None = None,
+    actor: str = "cli",
 ) -> str:
     """Create a key for an organisation and return it; only its hash is stored."""
     key_id = key_id or "".join(secrets.choice(_ALPHABET) for _ in range(12))
@@ -90,25 +93,45 @@ async def issue(
             created_at=datetime.now(UTC),
         )
     )
+    await audit_credential(
+        conn, actor, "api-key-issued", organisation, [key_id], scopes=" ".join(scopes)
+    )
     return format_key(key_id, secret)
+
+
+async def audit_credential(
+    conn: AsyncConnection, actor: str, action: str, organisation: str, ids: list[str], **more: str
+) -> None:
+    """Record a credential change in the audit chain (ids only, never a secret or hash)."""
+    detail = {"action": action, "organisation": organisation, "ids": sorted(ids), **more}
+    await audit.append(conn, Entry(CREDENTIAL, actor, None, None, detail))
 
 
 def _live(now: datetime) -> ColumnElement[bool]:
     return or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > now)
 
 
-async def revoke(conn: AsyncConnection, organisation: str, key_id: str | None = None) -> int:
+async def revoke(
+    conn: AsyncConnection, organisation: str, key_id: str | None = None, actor: str = "cli"
+) -> int:
     """Revoke at once every live key of an organisation (or just key_id); returns how many."""
     now = datetime.now(UTC)
     where = [api_keys.c.organisation == organisation, _live(now)]
     if key_id is not None:
         where.append(api_keys.c.key_id == key_id)
-    result = await conn.execute(update(api_keys).where(*where).values(revoked_at=now))
-    return int(result.rowcount)
+    result = await conn.execute(
+        update(api_keys).where(*where).values(revoked_at=now).returning(api_keys.c.key_id)
+    )
+    revoked = list(result.scalars())
+    await audit_credential(conn, actor, "api-key-revoked", organisation, revoked)
+    return len(revoked)
 
 
 async def rotate(
-    conn: AsyncConnection, organisation: str, grace: timedelta = timedelta(hours=24)
+    conn: AsyncConnection,
+    organisation: str,
+    grace: timedelta = timedelta(hours=24),
+    actor: str = "cli",
 ) -> str:
     """Issue a new key with the scopes of the live ones; those stop working after grace."""
     now = datetime.now(UTC)
@@ -127,7 +150,11 @@ async def rotate(
             .where(api_keys.c.key_id == r.key_id, _live(until))
             .values(revoked_at=until)
         )
-    return await issue(conn, organisation, tuple(scopes))
+    ids = [r.key_id for r in live]
+    await audit_credential(
+        conn, actor, "api-key-rotated", organisation, ids, expires=until.isoformat()
+    )
+    return await issue(conn, organisation, tuple(scopes), actor=actor)
 
 
 async def authenticate(conn: AsyncConnection, token: str) -> Partner | None:

@@ -19,7 +19,7 @@ import jwt
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.intake.auth.keys import SCOPES, Partner
+from services.intake.auth.keys import SCOPES, Partner, audit_credential
 from vrp.store.database import Database
 from vrp.store.tables import access_tokens, oauth_assertions, oauth_clients
 
@@ -67,6 +67,7 @@ async def register(
     jwks: dict[str, Any],
     scopes: tuple[str, ...] = SCOPES,
     client_id: str | None = None,
+    actor: str = "cli",
 ) -> str:
     """Register an OAuth client with its public keys; returns the client id."""
     parse_jwks(jwks)
@@ -82,19 +83,27 @@ async def register(
             created_at=datetime.now(UTC),
         )
     )
+    kids = ",".join(sorted(str(k.get("kid", "")) for k in jwks.get("keys", [])))
+    detail = {"scopes": " ".join(scopes), "kids": kids}
+    await audit_credential(
+        conn, actor, "oauth-client-registered", organisation, [client_id], **detail
+    )
     return client_id
 
 
-async def revoke_clients(conn: AsyncConnection, organisation: str) -> int:
+async def revoke_clients(conn: AsyncConnection, organisation: str, actor: str = "cli") -> int:
     """Revoke every OAuth client of an organisation and its live tokens; returns how many."""
     now = datetime.now(UTC)
     result = await conn.execute(
         update(oauth_clients)
         .where(oauth_clients.c.organisation == organisation, oauth_clients.c.revoked_at.is_(None))
         .values(revoked_at=now)
+        .returning(oauth_clients.c.client_id)
     )
+    revoked = list(result.scalars())
     await conn.execute(delete(access_tokens).where(access_tokens.c.organisation == organisation))
-    return int(result.rowcount)
+    await audit_credential(conn, actor, "oauth-clients-revoked", organisation, revoked)
+    return len(revoked)
 
 
 def _claims(assertion: str) -> dict[str, Any]:

@@ -1,0 +1,98 @@
+"""A process's metrics wiring: gauge probes over the store and configuration, and a small
+/metrics endpoint for the processes that have no HTTP server of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from vrp.domain.configuration import RoutingConfiguration
+from vrp.metrics import CONTENT_TYPE, Metrics, Readings, expiring_flows, labels
+from vrp.store import backlog
+from vrp.store.database import DATABASE_ERRORS, Database
+
+log = logging.getLogger(__name__)
+
+_HEAD_LIMIT = 16 * 1024
+
+
+def watch_store(metrics: Metrics, db: Database, producers: list[str], groups: list[str]) -> None:
+    """Outbox backlog per producer (Kafka relays) and lag per embedded consumer group."""
+
+    async def probe() -> Readings:
+        readings: Readings = {}
+        try:
+            async with db.transaction() as conn:
+                if producers:
+                    waiting = await backlog.unpublished(conn, producers)
+                    readings["vrp.outbox.backlog"] = {
+                        labels(producer=p): float(n) for p, (n, _) in waiting.items()
+                    }
+                    readings["vrp.outbox.oldest_unpublished"] = {
+                        labels(producer=p): age for p, (_, age) in waiting.items()
+                    }
+                if groups:
+                    lag = await backlog.embedded_lag(conn, groups)
+                    readings["vrp.consumer.lag"] = {
+                        labels(group=g): float(n) for g, n in lag.items()
+                    }
+        except DATABASE_ERRORS as exc:
+            # A scrape during a database outage still gets the counters; the gauges are
+            # absent rather than stale, and /ready reports the outage itself.
+            log.debug("metrics: database gauges skipped: %r", exc)
+        return readings
+
+    metrics.probe(probe)
+
+
+def watch_agreements(metrics: Metrics, config: Callable[[], RoutingConfiguration]) -> None:
+    """Active agreement flows ending within 30 days, from the live configuration."""
+
+    async def probe() -> Readings:
+        today = datetime.now(UTC).date()
+        count = expiring_flows(config(), today)
+        return {"vrp.agreement_flows.expiring": {labels(within="30d"): float(count)}}
+
+    metrics.probe(probe)
+
+
+async def serve(metrics: Metrics, host: str, port: int, stopping: asyncio.Event) -> None:
+    """Answer GET /metrics over HTTP/1.1 on host:port until stopping; 404 for anything else."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+            request = head[:_HEAD_LIMIT].split(b"\r\n", 1)[0].split(b" ")
+            if (
+                len(request) >= 2
+                and request[0] == b"GET"
+                and request[1].split(b"?")[0] == (b"/metrics")
+            ):
+                status, body, kind = b"200 OK", await metrics.render(), CONTENT_TYPE
+            else:
+                status, body, kind = b"404 Not Found", b"not found\n", "text/plain"
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: "
+                + kind.encode()
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            pass  # a client that went away or sent nonsense gets nothing
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    server = await asyncio.start_server(answer, host, port, limit=_HEAD_LIMIT)
+    log.info("metrics on http://%s:%d/metrics", host, port)
+    async with server:
+        await stopping.wait()

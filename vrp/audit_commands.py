@@ -1,0 +1,126 @@
+"""`vrp audit ...`: verify the chain, export its head, list what was shared about a person."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vrp.domain.audit import CONSENT_OVERRIDE, DISCLOSURE, READ, nhs_pseudonym
+from vrp.domain.identifiers import reference
+from vrp.settings import Settings
+from vrp.store import audit
+from vrp.store.database import Database
+from vrp.store.tables import audit_log, subject_index
+
+
+async def cmd_verify(args: argparse.Namespace) -> int:
+    """Recompute the chain; name the first altered, deleted, inserted or reordered record."""
+    try:
+        against = audit.Head.parse(args.against) if args.against else None
+    except ValueError as exc:
+        print(f"--against: {exc}")
+        return 2
+    db = Database(Settings().database_url)
+    try:
+        async with db.engine.connect() as conn:
+            finding = await audit.verify(conn, against)
+            head = await audit.current_head(conn)
+            await conn.rollback()
+    finally:
+        await db.dispose()
+    if finding is not None:
+        print(f"chain broken at {finding}")
+        return 1
+    held = f"; exported head {against.seq} is in it" if against else ""
+    print(f"chain intact: {head.seq} records, head {head.hash}{held}")
+    return 0
+
+
+async def cmd_head(args: argparse.Namespace) -> int:
+    """Print the chain's head as <seq>:<hash>, to hand to a third party."""
+    db = Database(Settings().database_url)
+    try:
+        async with db.engine.connect() as conn:
+            head = await audit.current_head(conn)
+            await conn.rollback()
+    finally:
+        await db.dispose()
+    print(head)
+    return 0
+
+
+async def cmd_subject(args: argparse.Namespace) -> int:
+    """Who received what about one person, when, under which agreement flow, and who read it."""
+    settings = Settings()
+    if args.nhs_number:
+        subject = nhs_pseudonym(settings.pseudonym_key.get_secret_value().encode(), args.nhs_number)
+    else:
+        subject = args.pseudonym
+    db = Database(settings.database_url)
+    try:
+        async with db.engine.connect() as conn:
+            found = await subject_records(conn, subject)
+            await conn.rollback()
+    finally:
+        await db.dispose()
+    if not found:
+        print(f"no audit records for subject {subject}")
+        return 0
+    print(f"subject {subject}")
+    for r in found:
+        print(describe(r))
+    return 0
+
+
+async def subject_records(conn: AsyncConnection, subject: str) -> list[audit.Record]:
+    """Records naming the person's pseudonym, or one of the referrals made about them."""
+    # Reads and overrides carry the referral id only (intake never sees the pseudonym key).
+    referral_ids = select(subject_index.c.referral_id).where(subject_index.c.pseudonym == subject)
+    rows = await conn.execute(
+        select(audit_log)
+        .where(or_(audit_log.c.subject == subject, audit_log.c.referral_id.in_(referral_ids)))
+        .order_by(audit_log.c.seq)
+    )
+    return [audit.Record(**r._asdict()) for r in rows]
+
+
+def describe(r: audit.Record) -> str:
+    """One line per record for the operator, ids and codes only."""
+    d = r.detail
+    when = f"{r.at:%Y-%m-%d %H:%M:%S} UTC  #{r.seq}"
+    ref = f"{reference(uuid.UUID(r.referral_id))} ({r.referral_id})" if r.referral_id else "-"
+    if r.kind == DISCLOSURE:
+        return (
+            f"{when}  disclosed to {d['organisation']} ({d['intervention']}) "
+            f"items {','.join(d['items'])} under {d['agreement_id']} "
+            f"v{d['agreement_version']} flow {d['flow_id']}  referral {ref}"
+        )
+    if r.kind == READ:
+        return f"{when}  read by {r.actor} via {d.get('operation', '?')}  referral {ref}"
+    if r.kind == CONSENT_OVERRIDE:
+        return f"{when}  consent override, ground {d.get('ground')}, by {r.actor}  referral {ref}"
+    return f"{when}  {r.kind} by {r.actor} {d}  referral {ref}"
+
+
+def add_parser(
+    sub: Any,
+    wrap: Callable[[Callable[[argparse.Namespace], Coroutine[Any, Any, int]]], Callable[..., int]],
+) -> None:
+    """Register `vrp audit verify|head|subject`."""
+    au = sub.add_parser("audit", help="the audit chain").add_subparsers(
+        dest="audit_cmd", required=True
+    )
+    v = au.add_parser("verify", help=cmd_verify.__doc__)
+    v.add_argument("--against", help="an exported head <seq>:<hash> that must still be there")
+    v.set_defaults(fn=wrap(cmd_verify))
+    au.add_parser("head", help=cmd_head.__doc__).set_defaults(fn=wrap(cmd_head))
+    s = au.add_parser("subject", help=cmd_subject.__doc__)
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--nhs-number", help="the person's NHS number (pseudonymised here)")
+    who.add_argument("--pseudonym", help="the router's pseudonym of the person")
+    s.set_defaults(fn=wrap(cmd_subject))

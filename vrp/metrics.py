@@ -1,0 +1,160 @@
+"""Metrics through OpenTelemetry, rendered for Prometheus: one MeterProvider per process.
+
+Labels are codes from the configuration and vocabulary only (organisation, intervention,
+outcome, rejection code, channel, producer, consumer group): never a referral id, a
+reference or anything about a person, so every label set stays small and bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import date, timedelta
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from vrp.domain.configuration import RoutingConfiguration
+from vrp.domain.decision import Decision
+from vrp.domain.vocabulary import AgreementStatus
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+NO_RULE = "no-rule-matched"
+EXPIRY_WINDOW = timedelta(days=30)
+# Seconds from receipt to decision: sub-second normally, minutes when a service was down.
+DECISION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+
+Attributes = tuple[tuple[str, str], ...]
+Readings = dict[str, dict[Attributes, float]]
+Probe = Callable[[], Awaitable[Readings]]
+"""Reads current values for observable gauges: {gauge name: {labels: value}}."""
+
+
+def reason_codes(decision: Decision) -> list[str]:
+    """The bounded codes behind a held decision's free-text reasons (its rejection codes)."""
+    codes = {str(c.rejection) for c in decision.candidates if c.rejection is not None}
+    return sorted(codes) or [NO_RULE]
+
+
+def expiring_flows(config: RoutingConfiguration, today: date) -> int:
+    """Flows of active agreements whose validity ends within the next 30 days."""
+    horizon = today + EXPIRY_WINDOW
+    return sum(
+        len(a.flows)
+        for a in config.agreements
+        if a.status is AgreementStatus.ACTIVE
+        and a.valid_to is not None
+        and today <= a.valid_to <= horizon
+    )
+
+
+class Metrics:
+    """The process's instruments, on its own provider and Prometheus registry (no globals,
+    so several runtimes in one test process never share counts)."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        reader = PrometheusMetricReader(
+            disable_target_info=True, scope_info_enabled=False, registry=self.registry
+        )
+        self.provider = MeterProvider(
+            metric_readers=[reader], resource=Resource.create({"service.name": service})
+        )
+        self._probes: list[Probe] = []
+        self._readings: Readings = {}
+        meter = self.provider.get_meter("vrp")
+        self._received = meter.create_counter(
+            "vrp.referrals.received", description="Referrals accepted (202), by sender."
+        )
+        self._decided = meter.create_counter(
+            "vrp.referrals.decided", description="First routing decisions, by outcome."
+        )
+        self._held = meter.create_counter(
+            "vrp.referrals.held",
+            description="Held referrals, once per distinct rejection code behind the hold.",
+        )
+        self._latency = meter.create_histogram(
+            "vrp.decision",
+            unit="s",
+            description="Seconds from a referral's receipt to its first decision.",
+            explicit_bucket_boundaries_advisory=DECISION_BUCKETS,
+        )
+        self._attempts = meter.create_counter(
+            "vrp.alert.attempts", description="Alert delivery attempts, by channel and outcome."
+        )
+        self._failed = meter.create_counter(
+            "vrp.alerts.failed", description="Alerts that failed for good, by channel."
+        )
+        self._breaches = meter.create_counter(
+            "vrp.sla.breaches",
+            description="Acceptance SLAs breached (reminder timers fired), by intervention.",
+        )
+        for name, description in (
+            ("vrp.outbox.backlog", "Outbox rows not yet published to Kafka, by producer."),
+            (
+                "vrp.outbox.oldest_unpublished",
+                "Age in seconds of the oldest unpublished outbox row, by producer.",
+            ),
+            ("vrp.consumer.lag", "Embedded log rows after a consumer group's position."),
+            ("vrp.agreement_flows.expiring", "Active agreement flows ending within 30 days."),
+        ):
+            meter.create_observable_gauge(
+                name,
+                callbacks=[self._observer(name)],
+                unit="s" if name == "vrp.outbox.oldest_unpublished" else "",
+                description=description,
+            )
+
+    def _observer(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(_options: CallbackOptions) -> Iterable[Observation]:
+            values = self._readings.get(name, {})
+            return [Observation(v, dict(labels)) for labels, v in values.items()]
+
+        return observe
+
+    def probe(self, probe: Probe) -> None:
+        """Add a reader of gauge values, run before each scrape (cheap queries only)."""
+        self._probes.append(probe)
+
+    def received(self, source_org: str) -> None:
+        """One referral accepted from source_org (a configured organisation id)."""
+        self._received.add(1, {"source_org": source_org})
+
+    def decided(self, decision: Decision, seconds: float) -> None:
+        """One first decision, seconds after the referral was received."""
+        self._decided.add(1, {"outcome": decision.outcome})
+        self._latency.record(max(seconds, 0.0))
+        if decision.outcome == "held":
+            for code in reason_codes(decision):
+                self._held.add(1, {"reason": code})
+
+    def attempted(self, channel: str, outcome: str, failed_for_good: bool) -> None:
+        """One alert delivery attempt on channel, with its recorded outcome code."""
+        self._attempts.add(1, {"channel": channel, "outcome": outcome})
+        if failed_for_good:
+            self._failed.add(1, {"channel": channel})
+
+    def breached(self, intervention: str) -> None:
+        """An intervention did not accept a referral within its acceptance SLA."""
+        self._breaches.add(1, {"intervention": intervention})
+
+    async def render(self) -> bytes:
+        """The Prometheus text exposition, with gauges read afresh."""
+        readings: Readings = {}
+        for probe in self._probes:
+            for name, values in (await probe()).items():
+                readings.setdefault(name, {}).update(values)
+        self._readings = readings
+        return generate_latest(self.registry)
+
+    def shutdown(self) -> None:
+        """Release the provider (and unregister its collector)."""
+        self.provider.shutdown()
+
+
+def labels(**values: str) -> Attributes:
+    """A hashable label set for a probe's readings."""
+    return tuple(sorted(values.items()))
