@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -97,12 +98,14 @@ def _service(role: str) -> Callable[[argparse.Namespace], int]:
             _run(
                 settings,
                 (role,),
-                lambda: print(
-                    f"vrp {role} running (kafka {settings.kafka_bootstrap} "
-                    f"{settings.kafka_security_protocol.value} as "
-                    f"{settings.kafka_username or 'anonymous'}, namespace "
-                    f"'{settings.kafka_namespace}')",
-                    flush=True,
+                # Logged, not printed: with VRP_LOG_FORMAT=json every line is JSON.
+                lambda: logging.getLogger("vrp.cli").info(
+                    "vrp %s running (kafka %s %s as %s, namespace '%s')",
+                    role,
+                    settings.kafka_bootstrap,
+                    settings.kafka_security_protocol.value,
+                    settings.kafka_username or "anonymous",
+                    settings.kafka_namespace,
                 ),
             )
         )
@@ -323,6 +326,9 @@ def parser() -> argparse.ArgumentParser:
 
     rules_commands.add_parser(sub, _async)
     alerts_commands.add_parser(sub, _async)
+    from vrp import retention_commands
+
+    retention_commands.add_parser(sub, _async)
     status_commands.add_parser(sub, _async)
     kafka_commands.add_parser(sub)
     from vrp import audit_commands

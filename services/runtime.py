@@ -36,6 +36,8 @@ from vrp.settings import Settings, TransportKind
 from vrp.store.audit import record_configuration
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
+from vrp.store.reduction import ReferralRetention, Retained
+from vrp.store.retention import utc_now
 from vrp.store.tables import api_keys
 from vrp.transport.base import Subscription
 from vrp.transport.connection import aiokafka_options
@@ -82,10 +84,13 @@ class Runtime:
     config: LiveConfiguration
     mail: Mailer
     clock: Clock = system_clock
+    retention_clock: Clock = utc_now
+    """Referral retention's own clock: tests move `clock` days ahead for timers alone."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     server: uvicorn.Server | None = None
     timers: TimerService | None = None
     metrics: Metrics | None = None
+    retention: ReferralRetention | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -172,6 +177,18 @@ class Runtime:
                     topics.INTAKE_INBOX_GROUP: PartnerInboxHandler(self.db),
                 },
             )
+            self.retention = ReferralRetention(
+                self.db,
+                lambda: Retained.of(
+                    self.config(),
+                    self.settings.referral_retention_days,
+                    self.settings.dead_letter_retention_days,
+                ),
+                self.settings.retention_interval_hours * 3600,
+                embedded=self.embedded,
+                clock=self.retention_clock,
+            )
+            self._spawn(self.retention.run(self.stopping), "referral-retention")
         if "router" in self.roles:
             self._workers(
                 wiring.ROUTER, {topics.ROUTER_GROUP: RouterHandler(self.config, key, metrics)}

@@ -32,6 +32,7 @@ from tests.support.partner import (
     respond,
     submit,
     submit_until_accepted,
+    team_alerted,
     timeline_types,
     wait_status,
 )
@@ -409,8 +410,9 @@ async def test_referrals_accepted_while_the_router_is_down_are_routed_after_rest
             assert status["status"] == "received", "nobody routes while the router is down"
     for a in accepted:
         status = await wait_status(
-            system.client, a["status_url"], system.uhb, {"alert-sent"}, timeout=60
+            system.client, a["status_url"], system.uhb, until=team_alerted, timeout=60
         )
+        assert team_alerted(status)
         assert status["status"] == "routed"
         assert len(system.smtp.mailbox.for_reference(a["reference"])) == 1
 

@@ -123,6 +123,18 @@ class Settings(BaseSettings):
         description="Hours an outbox row (which may carry a whole referral) is kept once "
         "published (Kafka), or once every consumer reading its topic has read it (embedded).",
     )
+    referral_retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="Days a referral never disclosed is kept whole; a disclosed one is kept "
+        "for the longest retention_days of the flows it was disclosed under.",
+    )
+    dead_letter_retention_days: int = Field(
+        default=30, ge=1, description="Days a dead-lettered original event is kept."
+    )
+    retention_interval_hours: float = Field(
+        default=1.0, gt=0, description="Intake: hours between referral retention runs."
+    )
     consumer_batch: int = Field(
         default=500, ge=1, description="Most events a consumer handles in one transaction."
     )

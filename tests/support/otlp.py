@@ -21,6 +21,9 @@ class ReceivedSpan:
     trace_id: str
     attributes: dict[str, str]
     """Each attribute's value as text (a string attribute as the string itself)."""
+    events: tuple[tuple[str, dict[str, str]], ...] = ()
+    """Each span event's name and attributes (as text), e.g. a recorded exception."""
+    status_message: str = ""
 
 
 def _text(value: AnyValue) -> str:
@@ -56,7 +59,20 @@ class OtlpReceiver:
                         for ss in rs.scope_spans:
                             for s in ss.spans:
                                 attrs = {a.key: _text(a.value) for a in s.attributes}
-                                spans.append(ReceivedSpan(service, s.name, s.trace_id.hex(), attrs))
+                                events = tuple(
+                                    (e.name, {a.key: _text(a.value) for a in e.attributes})
+                                    for e in s.events
+                                )
+                                spans.append(
+                                    ReceivedSpan(
+                                        service,
+                                        s.name,
+                                        s.trace_id.hex(),
+                                        attrs,
+                                        events,
+                                        s.status.message,
+                                    )
+                                )
                 payload = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")

@@ -53,6 +53,15 @@ async def submit(
     return accepted
 
 
+def team_alerted(status: dict[str, Any]) -> bool:
+    """Whether the timeline records the receiving team's alert (not only the referrer's
+    own status update, which may be sent first)."""
+    return any(
+        e["type"] == "alert-sent" and e["detail"].get("kind") == "new-referral"
+        for e in status["timeline"]
+    )
+
+
 def timeline_types(status: dict[str, Any]) -> set[str]:
     """The event types in a status answer's timeline (received, routed, alert-sent, ...)."""
     return {e["type"] for e in status["timeline"]}

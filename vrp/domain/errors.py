@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from typing import Any
+
 
 class DomainError(Exception):
     """A request the domain refuses. Messages never quote personal data."""
@@ -30,3 +33,15 @@ class InvalidField(DomainError):
         super().__init__(f"{field}: {detail}")
         self.field = field
         self.detail = detail
+
+
+def error_location(
+    error: Mapping[str, Any], skip: int = 0, known: Collection[str] = frozenset()
+) -> str:
+    """Where a pydantic validation error is, as a dotted path that never quotes the input:
+    an unexpected field's name is the caller's own text (it may be personal data), so it
+    is named only when it is one of the `known` field names."""
+    loc = [str(p) for p in error["loc"][skip:]]
+    if error.get("type") == "extra_forbidden" and loc and loc[-1] not in known:
+        loc[-1] = "(unexpected field)"
+    return ".".join(loc)

@@ -73,14 +73,15 @@ async def prune_consumed(
     topic has moved past."""
     cutoff = now - keep
     async with db.engine.connect() as conn:
-        done = await _consumed(conn, cutoff, readers)
+        done = await consumed(conn, cutoff, readers)
         await conn.rollback()
     return await _delete(db, done, batch, budget, ordered=True)
 
 
-async def _consumed(
-    conn: AsyncConnection, cutoff: datetime, readers: Sequence[Consumer]
+async def consumed(
+    conn: AsyncConnection, cutoff: datetime, readers: Sequence[Consumer] = READERS
 ) -> ColumnElement[bool]:
+    """Embedded mode: the rows created before cutoff that every reader of their topic has read."""
     # Positions only ever move forward, so reading them before deleting is safe: a
     # consumer can only have read more by the time the rows go.
     t = consumer_positions

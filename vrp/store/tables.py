@@ -122,6 +122,7 @@ referrals = Table(
     Column("body", JSON, nullable=False),
     Column("created_at", _Time, nullable=False),
     Column("updated_at", _Time, nullable=False),
+    Column("reduced_at", _Time),  # retention reduced body to coded facts (vrp/store/reduction.py)
     UniqueConstraint("source_org", "idempotency_key", name="uq_referrals_idempotency"),
 )
 
@@ -263,6 +264,7 @@ received_referrals = Table(
     Column("outcome", String(40)),
     Column("received_at", _Time, nullable=False),
     Column("updated_at", _Time, nullable=False),
+    Column("reduced_at", _Time),  # retention emptied payload
     Index("ix_received_referrals_inbox", "organisation", "received_at", "referral_id"),
 )
 

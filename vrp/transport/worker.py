@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind, Tracer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from vrp.domain.errors import error_location
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import DeadLetter
@@ -84,7 +85,7 @@ def safe_reason(exc: Exception) -> str:
     """Why processing failed, without quoting any input values."""
     if isinstance(exc, ValidationError):
         parts = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            f"{error_location(e)}: {e['msg']}"
             for e in exc.errors(include_url=False, include_input=False)[:5]
         ]
         return "invalid event: " + "; ".join(parts)

@@ -19,7 +19,9 @@ from vrp.domain.errors import (
     IdempotencyKeyReused,
     InvalidField,
     NotFound,
+    error_location,
 )
+from vrp.domain.referral import Referral
 from vrp.store.database import unavailable
 
 log = logging.getLogger(__name__)
@@ -85,14 +87,25 @@ def conflict(detail: str, headers: dict[str, str] | None = None) -> Problem:
     return Problem(409, "conflict", "Conflict with the current state", detail, headers=headers)
 
 
-def field_errors(errors: list[dict[str, Any]], skip_prefix: int) -> list[dict[str, str]]:
-    """Pydantic errors as {field, detail}; locations only, never the offending value."""
+def field_errors(
+    errors: list[dict[str, Any]], skip_prefix: int, known: frozenset[str] = frozenset()
+) -> list[dict[str, str]]:
+    """Pydantic errors as {field, detail}; locations only, never the offending value (an
+    unexpected field is named only when `known`, a field name of the API)."""
     out = []
     for e in errors:
-        loc = [str(x) for x in e["loc"][skip_prefix:]]
         msg = str(e["msg"]).removeprefix("Value error, ")
-        out.append({"field": ".".join(loc) or "(body)", "detail": msg})
+        field = error_location(e, skip_prefix, known) or "(body)"
+        out.append({"field": field, "detail": msg})
     return out
+
+
+def api_field_names(app: FastAPI) -> frozenset[str]:
+    """Every property name in the app's OpenAPI schemas and the stored referral's fields
+    (the system's own words, e.g. a `source_org` a caller must not set)."""
+    schemas = app.openapi().get("components", {}).get("schemas", {})
+    names = {name for s in schemas.values() for name in s.get("properties", {})}
+    return frozenset(names | set(Referral.model_fields))
 
 
 def from_domain(exc: DomainError) -> Problem:
@@ -127,9 +140,12 @@ def install(app: FastAPI) -> None:
     async def _refused(request: Request, exc: DomainError) -> JSONResponse:
         return problem_response(from_domain(exc), request.url.path)
 
+    known: list[frozenset[str]] = []  # the API's field names, once the routes are all added
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = field_errors(list(exc.errors()), skip_prefix=1)
+        known[:] = known or [api_field_names(app)]
+        errors = field_errors(list(exc.errors()), skip_prefix=1, known=known[0])
         return problem_response(invalid(errors), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)

@@ -69,11 +69,15 @@ async def _reoffer(conn: AsyncConnection, referral_id: str, detail: dict[str, An
     referral, so the router can check the agreements and minimise it afresh."""
     row = (
         await conn.execute(
-            select(referrals.c.body, referrals.c.status).where(referrals.c.id == referral_id)
+            select(referrals.c.body, referrals.c.status, referrals.c.reduced_at).where(
+                referrals.c.id == referral_id
+            )
         )
     ).first()
     if row is None or row.status == ReferralState.CANCELLED:
         return  # withdrawn meanwhile: nobody else may be offered it
+    if row.reduced_at is not None:
+        return  # past retention: only coded facts remain, nothing left to offer
     event = ReferralReoffered(
         referral=Referral.model_validate(row.body),
         intervention=detail["fallback"],
