@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.metrics import CONTENT_TYPE, Metrics, Readings, expiring_flows, labels
 from vrp.store import backlog
 from vrp.store.database import DATABASE_ERRORS, Database
+from vrp.transport.kafka import KafkaSubscription
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,17 @@ def watch_store(metrics: Metrics, db: Database, producers: list[str], groups: li
             # absent rather than stale, and /ready reports the outage itself.
             log.debug("metrics: database gauges skipped: %r", exc)
         return readings
+
+    metrics.probe(probe)
+
+
+def watch_consumers(metrics: Metrics, members: Mapping[str, KafkaSubscription]) -> None:
+    """Lag per Kafka consumer group, as this process's member of it sees its partitions."""
+
+    async def probe() -> Readings:
+        lags = {group: await member.lag() for group, member in members.items()}
+        known = {labels(group=g): float(n) for g, n in lags.items() if n is not None}
+        return {"vrp.consumer.lag": known} if known else {}
 
     metrics.probe(probe)
 

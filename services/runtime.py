@@ -17,7 +17,7 @@ from services.intake.auth.keys import issue
 from services.intake.consumers.inbox import PartnerInboxHandler
 from services.intake.consumers.timeline import TimelineHandler
 from services.metrics import serve as serve_metrics
-from services.metrics import watch_agreements, watch_store
+from services.metrics import watch_agreements, watch_consumers, watch_store
 from services.notifier.channels import Channel
 from services.notifier.decisions import DecisionHandler
 from services.notifier.emails import EmailChannel
@@ -92,6 +92,7 @@ class Runtime:
     metrics: Metrics | None = None
     retention: ReferralRetention | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _members: dict[str, KafkaSubscription] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
@@ -107,7 +108,7 @@ class Runtime:
                 self.settings.poll_interval,
                 consumer.patterns,
             )
-        return KafkaSubscription(
+        member = self._members[consumer.group] = KafkaSubscription(
             aiokafka_options(self.settings),
             consumer.group,
             consumer.topics,
@@ -115,6 +116,7 @@ class Runtime:
             self.settings.kafka_namespace,
             consumer.patterns,
         )
+        return member
 
     def _workers(self, role: Role, handlers: dict[str, Handler]) -> None:
         """One worker per consumer the wiring declares for role, with its handler."""
@@ -230,6 +232,7 @@ class Runtime:
         groups = [c.group for r in own for c in r.consumers] if self.embedded else []
         watch_store(metrics, self.db, [] if self.embedded else list(self.roles), groups)
         watch_agreements(metrics, self.config)
+        watch_consumers(metrics, self._members)  # filled as the Kafka workers are made
         if self.settings.metrics_port:
             serve = serve_metrics(
                 metrics, self.settings.metrics_host, self.settings.metrics_port, self.stopping

@@ -210,6 +210,16 @@ async def test_router_and_notifier_serve_their_own_metrics(
     assert moved(router_before, router_after, "vrp_decision_seconds_count") == 1
     sent = moved(notifier_before, notifier_after, "vrp_alert_attempts_total", outcome="sent")
     assert sent >= 1
+    # Each Kafka consumer reports its group's lag once it has fetched: all caught up here.
+    for series, group in (
+        (router_after, "vrp-router"),
+        (notifier_after, "vrp-notifier"),
+        (intake_after, "vrp-intake"),
+    ):
+        lags = [
+            v for (n, ls), v in series.items() if n == "vrp_consumer_lag" and ("group", group) in ls
+        ]
+        assert lags == [0], (group, lags)
     # Each process's own relay: its backlog is a gauge per producer, drained by now or soon.
     for series, producer in ((router_after, "router"), (notifier_after, "notifier")):
         assert ("vrp_outbox_backlog", frozenset({("producer", producer)})) in series

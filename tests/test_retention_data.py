@@ -166,8 +166,12 @@ async def test_after_retention_no_identifier_remains_and_the_audit_chain_verifie
         assert await snapshot(db) == before
         assert dry.referrals == 1 and dry.received_referrals == 1 and dry.outbox > 0
         assert dry.blocking == 0
-        done = await run_retention(db, retained(settings), late, embedded=True)
+        seen: list[tuple[int, int]] = []
+        done = await run_retention(
+            db, retained(settings), late, embedded=True, progress=lambda *p: seen.append(p)
+        )
         assert done == dry
+        assert seen == [(0, 2), (1, 2), (2, 2)]  # the referral, then the receiver's copy
 
         assert await hits(db) == []
         async with db.engine.connect() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from vrp.configuration_watch import LiveConfiguration
 from vrp.domain.geography import area_for
 from vrp.domain.identifiers import new_id
 from vrp.domain.referral import Referral, ReferralSubmission
+from vrp.progress import reporter
 from vrp.settings import DEMO_CONFIG_DIR
 from vrp.simulate import simulate
 from vrp.store.database import Database
@@ -147,8 +149,24 @@ async def test_simulate_reports_what_a_new_configuration_would_change(
     assert report.reasons["agreement-suspended"] == 5
     text = report.render()
     assert "routed -> held" in text and "agreement-suspended" in text
-    same = await simulate(sqlite_db, demo, key)
+    seen: list[tuple[int, int]] = []
+    same = await simulate(sqlite_db, demo, key, batch=2, progress=lambda *p: seen.append(p))
     assert same.changed == 0
+    # A long replay shows it moving: every batch reported, ending at the total.
+    assert seen == [(0, 5), (2, 5), (4, 5), (5, 5)]
+
+
+def test_progress_is_throttled_but_always_shows_the_end() -> None:
+    out, now = io.StringIO(), [0.0]
+    report = reporter("decisions replayed", out, every=1.0, clock=lambda: now[0])
+    for done in range(0, 2001, 500):
+        report(done, 2000)
+        now[0] += 0.4
+    assert out.getvalue().splitlines() == [
+        "decisions replayed: 0 of 2,000 (0 %)",
+        "decisions replayed: 1,500 of 2,000 (75 %)",
+        "decisions replayed: 2,000 of 2,000 (100 %)",
+    ]
 
 
 def test_check_refuses_alert_channels_without_contact_template_or_secret(tmp_path: Path) -> None:

@@ -158,7 +158,8 @@ async def test_unaccepted_is_reminded_then_escalated_and_offered_to_the_fallback
         )
         types = [e["type"] for e in status["timeline"]]
         assert "escalated" in types
-        assert types.index("delivered") < types.index("alert-sent")  # the order a user expects
+        # The order a user expects: routed, delivered to the team, then the alert about it.
+        assert types.index("routed") < types.index("delivered") < types.index("alert-sent")
         # The first intervention's timers are spent; the fallback has its own, due from its
         # offer (router time; this test's notifier clock is two days ahead, so they may fire).
         states = await timer_states(s.runtime.db, rid)

@@ -98,7 +98,11 @@ class Metrics:
                 "vrp.outbox.oldest_unpublished",
                 "Age in seconds of the oldest unpublished outbox row, by producer.",
             ),
-            ("vrp.consumer.lag", "Embedded log rows after a consumer group's position."),
+            (
+                "vrp.consumer.lag",
+                "Events a consumer group has yet to process (embedded: log rows after its "
+                "position; Kafka: end of its partitions minus this member's position).",
+            ),
             ("vrp.agreement_flows.expiring", "Active agreement flows ending within 30 days."),
         ):
             meter.create_observable_gauge(

@@ -6,6 +6,7 @@ import argparse
 from datetime import UTC, datetime
 
 from vrp.config_files import load_configuration
+from vrp.progress import reporter
 from vrp.settings import Settings, TransportKind
 from vrp.store.database import Database
 from vrp.store.reduction import Report, Retained, run_retention
@@ -46,6 +47,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
             datetime.now(UTC),
             embedded=settings.transport is TransportKind.EMBEDDED,
             dry_run=args.dry_run,
+            progress=reporter("referrals and copies reduced"),
         )
     finally:
         await db.dispose()

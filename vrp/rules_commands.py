@@ -79,6 +79,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 async def cmd_simulate(args: argparse.Namespace) -> int:
     """Replay the stored decisions under the configuration in DIR and report the changes."""
+    from vrp.progress import reporter
     from vrp.simulate import simulate
     from vrp.store.database import Database
 
@@ -90,7 +91,8 @@ async def cmd_simulate(args: argparse.Namespace) -> int:
     settings = Settings()
     db = Database(settings.database_url)
     try:
-        report = await simulate(db, config, settings.pseudonym_key.get_secret_value().encode())
+        key = settings.pseudonym_key.get_secret_value().encode()
+        report = await simulate(db, config, key, progress=reporter("decisions replayed"))
     finally:
         await db.dispose()
     print(report.render())

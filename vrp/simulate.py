@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.engine import decide
 from vrp.domain.facts import Facts
+from vrp.progress import Progress, no_progress
 from vrp.store.database import Database
 from vrp.store.tables import decisions
 
@@ -76,14 +77,20 @@ class Report:
 
 
 async def simulate(
-    db: Database, config: RoutingConfiguration, key: bytes, batch: int = 20_000
+    db: Database,
+    config: RoutingConfiguration,
+    key: bytes,
+    batch: int = 20_000,
+    progress: Progress = no_progress,
 ) -> Report:
     """Re-decide every stored decision that has facts; nothing is written."""
     report = Report(config.version)
-    query = select(decisions.c.outcome, decisions.c.chosen, decisions.c.facts).where(
-        decisions.c.facts.is_not(None)
-    )
+    stored = decisions.c.facts.is_not(None)
+    query = select(decisions.c.outcome, decisions.c.chosen, decisions.c.facts).where(stored)
     async with db.engine.connect() as conn:
+        total = int(await conn.scalar(select(func.count()).where(stored)) or 0)
+        done = 0
+        progress(done, total)
         result = await conn.stream(query.execution_options(yield_per=batch))
         async for rows in result.partitions(batch):
             for outcome, chosen, facts in rows:
@@ -91,5 +98,7 @@ async def simulate(
                 new = {r.intervention for r in d.recipients}
                 rejections = [str(c.rejection) for c in d.candidates if not c.chosen]
                 report.add(outcome, set((chosen or "").split()), d.outcome, new, rejections)
+            done += len(rows)
+            progress(min(done, total), total)
         await conn.rollback()
     return report

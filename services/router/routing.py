@@ -204,6 +204,8 @@ def _publish(
     cause: Literal["received", "fallback"] = "received",
 ) -> None:
     ref = reference(uuid.UUID(referral.id))
+    # Decided before anything is published: timelines show "routed", then "delivered".
+    decided_at = datetime.now(UTC)
     due: dict[str, datetime] = {}
     for r in decision.recipients:
         intervention = config.intervention(r.intervention)
@@ -252,7 +254,7 @@ def _publish(
             for r in decision.recipients
         ],
         held_reasons=decision.held_reasons,
-        decided_at=datetime.now(UTC),
+        decided_at=decided_at,
         urgency=referral.submission.risk,
         cause=cause,
     )

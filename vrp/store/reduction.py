@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.domain.audit import RETENTION, Entry
 from vrp.domain.configuration import RoutingConfiguration
+from vrp.progress import Progress, no_progress
 from vrp.store import audit
 from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.store.retention import consumed, utc_now
@@ -115,17 +116,24 @@ async def run_retention(
     embedded: bool,
     dry_run: bool = False,
     batch: int = BATCH,
+    progress: Progress = no_progress,
 ) -> Report:
     """Reduce what has run out of retention at `now`; a dry run only counts."""
     due = await _due_referrals(db, retained, now)
     copies = await _due_copies(db, retained, now)
     if not dry_run:
+        total, handled = len(due) + len(copies), 0
+        progress(handled, total)
         for chunk in _chunks(due, batch):
             async with db.transaction() as conn:
                 await _reduce_referrals(conn, chunk, now)
+            handled += len(chunk)
+            progress(handled, total)
         for pairs in _chunks(copies, batch):
             async with db.transaction() as conn:
                 await _reduce_copies(conn, pairs, now)
+            handled += len(pairs)
+            progress(handled, total)
     async with db.transaction() as conn:
         # A dry run also counts the rows of referrals it would reduce now.
         carried = or_(

@@ -57,6 +57,20 @@ class KafkaSubscription:
         """Connect and join the group."""
         await self._consumer.start()
 
+    async def lag(self) -> int | None:
+        """Committed events on this member's partitions it has yet to fetch; None until the
+        broker has told it where each partition ends (after its first fetch)."""
+        total = 0
+        try:
+            for tp in self._consumer.assignment():
+                end = self._consumer.last_stable_offset(tp)
+                if end is None:
+                    return None
+                total += max(0, end - await self._consumer.position(tp))
+        except IllegalStateError:
+            return None  # a rebalance took the partition away while we looked
+        return total
+
     async def fetch(self, max_records: int, timeout: float) -> list[Message]:
         """Records from all assigned partitions, in order within each partition."""
         data = await self._consumer.getmany(timeout_ms=int(timeout * 1000), max_records=max_records)
