@@ -187,6 +187,15 @@ async def test_router_and_notifier_serve_their_own_metrics(
         router_url = f"http://127.0.0.1:{ports['router']}/metrics"
         notifier_url = f"http://127.0.0.1:{ports['notifier']}/metrics"
         async with httpx.AsyncClient(base_url=run.cluster.intake_url, timeout=30) as client:
+
+            async def serving(url: str) -> bool:
+                try:
+                    return (await client.get(url)).status_code == 200
+                except httpx.TransportError:
+                    return False  # the process is up (intake is ready) but still starting
+
+            for url in (router_url, notifier_url):
+                await until(lambda url=url: serving(url), 60)  # type: ignore[misc]
             intake_before = await scrape(client)
             router_before = await scrape(client, router_url)
             notifier_before = await scrape(client, notifier_url)
