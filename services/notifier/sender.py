@@ -22,7 +22,7 @@ from vrp.metrics import Metrics
 from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.store.tables import disabled_endpoints, notifications
 from vrp.telemetry import context_from, current_traceparent, tracer
-from vrp.transport.outage import Backoff, Outage
+from vrp.transport.outage import Outage, work_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -103,21 +103,15 @@ class AlertSender:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Deliver until stopped."""
-        backoff = Backoff()
         try:
-            while not stopping.is_set():
-                self._wake.clear()
-                try:
-                    handled = await self.deliver_due(stopping=stopping)
-                except DATABASE_ERRORS as exc:
-                    self._database.failed(exc)
-                    await backoff.sleep(stopping)
-                    continue
-                self._database.succeeded()
-                backoff.reset()
-                if handled == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+            await work_until_stopped(
+                lambda: self.deliver_due(stopping=stopping),
+                self._wake,
+                self._poll,
+                stopping,
+                self._database,
+                DATABASE_ERRORS,
+            )
         finally:
             for channel in self._channels.values():
                 await channel.close()

@@ -4,7 +4,6 @@ the referral to the fallback intervention. The database row is the truth."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from vrp.store import outbox
 from vrp.store.database import DATABASE_ERRORS, Database, after_commit
 from vrp.store.tables import timers
 from vrp.telemetry import context_from, tracer
-from vrp.transport.outage import Backoff, Outage
+from vrp.transport.outage import Outage, work_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +67,9 @@ class TimerService:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Fire due timers until stopped."""
-        backoff = Backoff()
-        while not stopping.is_set():
-            self._wake.clear()
-            try:
-                fired = await self.fire_due()
-            except DATABASE_ERRORS as exc:
-                self._database.failed(exc)
-                await backoff.sleep(stopping)
-                continue
-            self._database.succeeded()
-            backoff.reset()
-            if fired == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+        await work_until_stopped(
+            self.fire_due, self._wake, self._poll, stopping, self._database, DATABASE_ERRORS
+        )
 
     async def fire_due(self, limit: int = BATCH) -> int:
         """Fire up to limit due timers in one transaction; returns how many were handled."""

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -94,3 +95,29 @@ class Outage:
         self.since = None
         self.failures = 0
         self.last_reason = ""
+
+
+async def work_until_stopped(
+    step: Callable[[], Awaitable[int]],
+    wake: asyncio.Event,
+    poll: float,
+    stopping: asyncio.Event,
+    database: Outage,
+    errors: tuple[type[BaseException], ...],
+) -> None:
+    """Run step until stopped: again at once while it finds work, else after `wake` or
+    `poll` seconds; through a database outage (one of `errors`) with backoff."""
+    backoff = Backoff()
+    while not stopping.is_set():
+        wake.clear()
+        try:
+            handled = await step()
+        except errors as exc:
+            database.failed(exc)
+            await backoff.sleep(stopping)
+            continue
+        database.succeeded()
+        backoff.reset()
+        if handled == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=poll)
