@@ -19,7 +19,8 @@ import zen
 from bench.workload import TODAY, facts, referrals
 from bench.zen_table import jdm, zen_input
 from vrp.config_files import load_configuration
-from vrp.domain.engine import assess, decide, matches
+from vrp.domain.assessment import assess
+from vrp.domain.engine import decide, matches
 from vrp.domain.facts import Facts
 from vrp.settings import DEMO_CONFIG_DIR
 

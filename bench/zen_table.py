@@ -13,9 +13,11 @@ import json
 from datetime import date
 from typing import Any
 
+from vrp.domain.assessment import effective_eligibility
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.facts import Facts
 from vrp.domain.index import latest_agreements
+from vrp.domain.minimise import unmet
 
 COLUMNS = ["reasons_rule", "reasons_elig", "risk", "age", "area", "source", "consent", "ground"]
 FIELDS = {"reasons_rule": "reasons", "reasons_elig": "reasons"}
@@ -49,7 +51,7 @@ def _rows(config: RoutingConfiguration, today: date) -> list[dict[str, str]]:
             i = config.intervention(x)
             if i is None or i.status == "paused" or w.repeat is not None:
                 continue
-            e = i.eligibility
+            e, _ = effective_eligibility(i, rule.eligibility)  # as the rule adjusts it
             lo, hi = max(e.min_age, w.min_age or 0), min(e.max_age, w.max_age or 130)
             risks = [r.value for r in (e.risks or w.risks) if not w.risks or r in w.risks]
             areas = (
@@ -59,9 +61,8 @@ def _rows(config: RoutingConfiguration, today: date) -> list[dict[str, str]]:
                 for f in a.flows:
                     if i.provider not in f.to_orgs or i.purpose not in f.purposes:
                         continue
-                    if not set(i.required_items) <= {
-                        k for k, t in f.items.items() if t.value != "omit"
-                    }:
+                    shared = frozenset(k for k, t in f.items.items() if t.value != "omit")
+                    if unmet(i.required_items, shared):
                         continue
                     senders = [
                         s
@@ -86,9 +87,9 @@ def _rows(config: RoutingConfiguration, today: date) -> list[dict[str, str]]:
                         "_intervention": i.id,
                     }
                     rows.append({**base, "consent": '"given"', "ground": ""})
-                    if i.consent_required:
-                        continue
-                    if not f.consent.required:
+                    # Without consent both rules must hold: the intervention's and the flow's.
+                    rules = [r for r in (i.consent, f.consent) if r.required]
+                    if not rules:
                         rows.append(
                             {
                                 **base,
@@ -96,12 +97,14 @@ def _rows(config: RoutingConfiguration, today: date) -> list[dict[str, str]]:
                                 "ground": "",
                             }
                         )
-                    elif f.consent.override_grounds:
+                        continue
+                    grounds = sorted(set.intersection(*(set(r.override_grounds) for r in rules)))
+                    if grounds:
                         rows.append(
                             {
                                 **base,
                                 "consent": '"refused", "not-sought", "withdrawn"',
-                                "ground": _any_of(f.consent.override_grounds),
+                                "ground": _any_of(grounds),
                             }
                         )
     return rows

@@ -84,6 +84,9 @@ banner "Kafka"
 banner "Zipkin (trace viewer)"
 "$REPO/deploy/zipkin.sh" start
 
+banner "Chromium (browser tests)"
+"$REPO/deploy/browser.sh"
+
 # kcat (Debian package) is the "partner's own tool" in the subscription tests.
 if ! command -v kcat >/dev/null; then
     banner "kcat (Debian package)"

@@ -59,15 +59,31 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     def banner() -> None:
         from services.runtime import demo_key, mailer
+        from vrp.demo_configuration import is_demo_configuration
 
         url = settings.public_url
+        if not is_demo_configuration(settings):
+            # Demo keys exist only with the demo partnership; a real one issues its own.
+            print(
+                f"\nVRP referral routing is running (embedded: one process, "
+                f"{settings.database_url}).\n  Intake API      {url}/v1/referrals\n"
+                f"  Configuration   {settings.config_dir}\n"
+                "  Partner keys    none published: issue them with `vrp partners add ORG`\n"
+                f"  Console         {url}/console/  (accounts: `vrp users add`)\n"
+                "Stop with Ctrl-C.\n",
+                flush=True,
+            )
+            return
         example = Path("deploy/examples/referral.json")
         print(
             f"\nVRP referral routing is running (embedded: one process, {settings.database_url}).\n"
             f"  Intake API      {url}/v1/referrals   (OpenAPI docs: {url}/docs)\n"
             f"  Alert emails    {mailer(settings).describe()}\n"
             f"  Configuration   {settings.config_dir}\n"
-            f"  Demo API key    {demo_key('uhb')}  (University Hospitals Birmingham A&E)\n\n"
+            f"  Demo API key    {demo_key('uhb')}  (University Hospitals Birmingham A&E)\n"
+            f"  Console         {url}/console/  (demo accounts navigators.member, "
+            "hub.coordinator, ig.lead;\n"
+            "                  password demo-only-not-a-secret)\n\n"
             "Try it:\n"
             f"  curl -s -X POST {url}/v1/referrals \\\n"
             f"       -H 'Authorization: Bearer {demo_key('uhb')}' \\\n"
@@ -184,7 +200,15 @@ async def cmd_partners(args: argparse.Namespace) -> int:
     if args.action in ("add", "rotate") and not known:
         print(f"unknown organisation {args.org!r}", file=sys.stderr)
         return 2
-    jwks = json.loads(Path(args.jwks_file).read_text()) if args.jwks_file else None  # noqa: ASYNC240
+    jwks = None
+    if args.jwks_file:
+        try:
+            jwks = json.loads(Path(args.jwks_file).read_text())  # noqa: ASYNC240
+            oauth.parse_jwks(jwks)
+        except (OSError, ValueError) as exc:  # InvalidJwks and JSON errors are ValueErrors
+            reason = exc if isinstance(exc, oauth.InvalidJwks) else type(exc).__name__
+            print(f"cannot register {args.jwks_file}: {reason}", file=sys.stderr)
+            return 2
     db = Database(settings.database_url)
     try:
         if args.action == "add" and jwks is not None:
@@ -201,7 +225,11 @@ async def cmd_partners(args: argparse.Namespace) -> int:
                     key = await keys.issue(conn, args.org, scopes, actor=_actor())
                 else:
                     grace = timedelta(hours=args.grace_hours)
-                    key = await keys.rotate(conn, args.org, grace, actor=_actor())
+                    try:
+                        key = await keys.rotate(conn, args.org, grace, _actor(), args.key_id)
+                    except keys.RotationRefused as exc:
+                        print(f"not rotated: {exc}", file=sys.stderr)
+                        return 2
             print(key)
             print("store this key now: it is shown once and only its hash is kept", file=sys.stderr)
             _kafka_partner(args.action, args.org, settings)
@@ -317,7 +345,7 @@ def parser() -> argparse.ArgumentParser:
     pa.add_argument("org", nargs="?")
     pa.add_argument("--scopes", help="comma-separated scopes (default: all)")
     pa.add_argument("--jwks-file", help="add: register an OAuth client with this public JWKS")
-    pa.add_argument("--key-id", help="revoke: only this API key")
+    pa.add_argument("--key-id", help="rotate or revoke: only this API key")
     pa.add_argument(
         "--grace-hours", type=float, default=24.0, help="rotate: hours the old keys keep working"
     )
@@ -334,6 +362,12 @@ def parser() -> argparse.ArgumentParser:
     from vrp import audit_commands
 
     audit_commands.add_parser(sub, _async)
+    from vrp import users_commands
+
+    users_commands.add_parser(sub, _async)
+    from vrp import geography_commands
+
+    geography_commands.add_parser(sub, _async)
     sc = sub.add_parser("schemas", help="contracts").add_subparsers(dest="s_cmd", required=True)
     ex = sc.add_parser("export", help=cmd_schemas_export.__doc__)
     ex.add_argument("--out", default="schemas")

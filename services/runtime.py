@@ -7,12 +7,13 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import uvicorn
 
 from services.intake.api.app import create_app
+from services.intake.api.edge import EdgeLimits, edge_protocol
 from services.intake.auth.keys import issue
 from services.intake.consumers.inbox import PartnerInboxHandler
 from services.intake.consumers.timeline import TimelineHandler
@@ -29,10 +30,13 @@ from services.notifier.updates import StatusUpdateHandler
 from services.notifier.webhook import WebhookChannel
 from services.router.handler import RouterHandler
 from vrp.configuration_watch import LiveConfiguration
+from vrp.demo_configuration import is_demo_configuration
+from vrp.domain.people import Role as PersonRole
 from vrp.events import topics, wiring
 from vrp.events.wiring import Consumer, Role
 from vrp.metrics import Metrics
 from vrp.settings import Settings, TransportKind
+from vrp.store import accounts
 from vrp.store.audit import record_configuration
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
@@ -159,6 +163,7 @@ class Runtime:
                 self.db,
                 (lambda: relay.broker.healthy) if relay else None,
                 metrics,
+                self.config,
             )
             self.server = uvicorn.Server(
                 uvicorn.Config(
@@ -169,6 +174,9 @@ class Runtime:
                     log_config=None,  # uvicorn's records go to our handler (JSON lines too)
                     access_log=False,
                     lifespan="on",
+                    # Header, timeout and connection limits before a request reaches the app.
+                    http=edge_protocol(EdgeLimits.of(self.settings)),
+                    server_header=False,
                 )
             )
             self._spawn(self._serve(self.server), "http")
@@ -313,8 +321,16 @@ async def build(
     db = Database(settings.database_url, settings.database_pool_size, settings.database_pre_ping)
     if settings.transport is TransportKind.EMBEDDED:
         await upgrade(db)
-    if settings.demo_partners:
+    # Published demo credentials exist only with the packaged demo partnership: with any
+    # other configuration they are never seeded, and ones left from a demo run are revoked.
+    if not is_demo_configuration(settings):
+        await retire_demo_keys(db)
+        await retire_demo_accounts(db)
+        if settings.demo_partners:
+            log.warning("demo keys not seeded: VRP_CONFIG_DIR is not the demo configuration")
+    elif settings.demo_partners:
         await seed_demo_partners(db)
+        await seed_demo_accounts(db)
     return Runtime(
         settings,
         roles,
@@ -323,6 +339,46 @@ async def build(
         mail or mailer(settings),
         clock,
     )
+
+
+DEMO_ACCOUNTS = (
+    ("navigators.member", "Nadia Member (demo)", "navigators", PersonRole.TEAM_MEMBER),
+    ("navigators.lead", "Lee Lead (demo)", "navigators", PersonRole.TEAM_LEAD),
+    ("hub.coordinator", "Hana Coordinator (demo)", "wm-vru", PersonRole.HUB_COORDINATOR),
+    ("ig.lead", "Ivan Governance (demo)", "wm-vru", PersonRole.IG_LEAD),
+)
+"""Console accounts of the demo configuration, all with the published DEMO_SECRET."""
+
+
+async def seed_demo_accounts(db: Database) -> None:
+    """Give the demo configuration's people their published accounts (idempotent)."""
+    now = datetime.now(UTC)
+    async with db.transaction() as conn:
+        for username, name, org, role in DEMO_ACCOUNTS:
+            if await accounts.find(conn, username) is None:
+                await accounts.add(conn, username, name, org, role, DEMO_SECRET, now)
+
+
+async def retire_demo_keys(db: Database) -> None:
+    """Revoke every published demo key (the configuration is not the demo's)."""
+    from sqlalchemy import update
+
+    async with db.transaction() as conn:
+        await conn.execute(
+            update(api_keys)
+            .where(api_keys.c.key_id.startswith("demo-"), api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+
+
+async def retire_demo_accounts(db: Database) -> None:
+    """Disable the demo accounts still holding the published password (the configuration is
+    not the demo's); an account of that name with a password of its own is someone's."""
+    now = datetime.now(UTC)
+    async with db.transaction() as conn:
+        for username, *_ in DEMO_ACCOUNTS:
+            if await accounts.has_password(conn, username, DEMO_SECRET):
+                await accounts.disable(conn, username, now)
 
 
 async def seed_demo_partners(db: Database) -> None:

@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from playwright.async_api import Browser
 from sqlalchemy import text
 
+from tests.support.browser import CHROMIUM, chromium
 from tests.support.kafka import KafkaEnv
 from tests.support.smtp import SmtpServer
 from vrp.store.database import Database
@@ -25,6 +27,8 @@ ZIPKIN_URL = os.environ.get("VRP_TEST_ZIPKIN_URL", "")
 _passed: dict[str, int] = {"kafka": 0, "postgres": 0}
 if ZIPKIN_URL and REQUIRE_INFRA:
     _passed["zipkin"] = 0
+if REQUIRE_INFRA:
+    _passed["browser"] = 0
 
 
 def free_port() -> int:
@@ -146,6 +150,19 @@ def zipkin_url() -> str:
     return reachable_zipkin()
 
 
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Debian Chromium; fails under VRP_REQUIRE_INFRA=1 when it is missing and
+    skips otherwise. A test using it must be marked browser."""
+    if not os.access(CHROMIUM, os.X_OK):
+        message = f"{CHROMIUM} is missing; deploy/browser.sh installs it"
+        if REQUIRE_INFRA:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    async with chromium() as launched:
+        yield launched
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """--slow adds the long fault scenarios (minutes each) to the run."""
     parser.addoption("--slow", action="store_true", help="also run tests marked slow")
@@ -153,7 +170,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # The fixture that reaches each server, and the marker a test using it must carry, so that
 # `-m "not kafka and not postgres"` (deploy/test.sh --fast) leaves out every test needing one.
-SERVER_FIXTURES = {"kafka": "kafka", "postgres_url": "postgres", "zipkin_url": "zipkin"}
+SERVER_FIXTURES = {
+    "kafka": "kafka",
+    "postgres_url": "postgres",
+    "zipkin_url": "zipkin",
+    "browser": "browser",
+}
 # Parametrised fixtures whose param reaches the servers without those fixtures (so that
 # their other params need none): (fixture, param) -> the markers it needs.
 SERVER_PARAMS = {("system", "kafka"): ("kafka", "postgres")}

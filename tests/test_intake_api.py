@@ -166,7 +166,7 @@ async def test_invalid_input_is_422_naming_the_field_without_echoing_it(
     assert problem["type"].endswith("invalid-request")
 
 
-async def test_missing_idempotency_key_and_malformed_json_are_422(api: Api) -> None:
+async def test_missing_idempotency_key_is_422_and_malformed_json_400(api: Api) -> None:
     r = await api.client.post("/v1/referrals", json=example(), headers=UHB)
     assert_problem(r, 422, "idempotency-key")
     r = await api.client.post(
@@ -174,7 +174,7 @@ async def test_missing_idempotency_key_and_malformed_json_are_422(api: Api) -> N
         content=b"{not json",
         headers={**UHB, "Idempotency-Key": "malformed-1", "Content-Type": "application/json"},
     )
-    assert_problem(r, 422)
+    assert_problem(r, 400, "(body)")  # as the OpenAPI document says
 
 
 async def test_idempotent_replay_and_key_reuse_with_another_body(api: Api) -> None:

@@ -125,16 +125,18 @@ class Scan:
 
 
 def poison_event() -> Envelope:
-    """A received-referral event naming our person, from an organisation the configuration
-    does not know: the router can never process it, so it is dead-lettered."""
+    """An event naming our person, of a type the router does not know: it can never
+    process it, so it is dead-lettered. (A referral from an organisation the configuration
+    does not know is no longer poison: the router holds it for the hub.)"""
     referral = Referral(
         id=str(new_id()),
-        source_org="not-a-partner",
+        source_org="uhb",
         received_at=datetime.now(UTC).isoformat(),
         local_authority="E08000025",
         submission=ReferralSubmission.model_validate(person()),
     )
-    return Envelope.wrap(ReferralReceived(referral=referral), "/test", referral.id)
+    event = Envelope.wrap(ReferralReceived(referral=referral), "/test", referral.id)
+    return event.model_copy(update={"type": "uk.vrp.referral.unheard-of.v1"})
 
 
 def malformed(event: Envelope) -> bytes:

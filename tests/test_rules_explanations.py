@@ -114,7 +114,14 @@ CASES = [
     ),
     ("too old", base(), facts(age=30), Rejection.AGE, "age 30 outside 11-25"),
     ("wrong area", base(), facts(area=COVENTRY), Rejection.AREA, f"area {COVENTRY} not served"),
-    ("unknown area", base(), facts(area=None), Rejection.AREA, "area unknown not served"),
+    (
+        "unknown area",
+        base(),
+        facts(area=None),
+        Rejection.AREA,
+        "area unknown: the postcode is not in the geography table and the referral gave no "
+        "subject.local_authority",
+    ),
     (
         "reason not taken",
         base(),
@@ -180,14 +187,15 @@ CASES = [
         change("interventions.0.consent_required", True),
         facts(consent=ConsentState.REFUSED, override_ground="prevent-serious-harm"),
         Rejection.CONSENT_REQUIRED,
-        "the intervention works only with consent",
+        "consent refused, override ground prevent-serious-harm, but the intervention permits "
+        "no override",
     ),
     (
         "override ground not permitted",
         base(),
         facts(consent=ConsentState.NOT_SOUGHT, override_ground="prevent-detect-crime"),
         Rejection.CONSENT_MISSING,
-        "consent not-sought, override ground prevent-detect-crime; flow ae-to-svc permits "
+        "consent not-sought, override ground prevent-detect-crime, but flow ae-to-svc permits "
         "prevent-serious-harm",
     ),
     (
@@ -257,4 +265,4 @@ def test_no_rule_matched_is_held_with_that_reason() -> None:
         b"k",
     )
     assert d.held_reasons == ["no rule matched"]
-    assert "hub notified with ids and reasons only" in d.explain()
+    assert "hub notified with ids and reason codes only" in d.explain()

@@ -219,7 +219,7 @@ def configurations(draw: st.DrawFn, consent_everywhere: bool = False) -> Routing
                 }
     for i in data["interventions"]:
         i["capacity"] = draw(st.sampled_from([None, None, 0, 1, 5]))
-        i["consent_required"] = draw(st.booleans())
+        i["consent"] = {"required": draw(st.booleans())}
     return RoutingConfiguration.model_validate(data)
 
 
@@ -288,8 +288,10 @@ def test_nothing_is_shared_without_an_active_flow_or_beyond_what_it_permits(
         i = config.intervention(r.intervention)
         assert i is not None and i.status == "active"
         assert i.capacity is None or load[i.id] < i.capacity
-        if i.consent_required:
-            assert referral.submission.consent.state is ConsentState.GIVEN
+        consent = referral.submission.consent
+        if i.consent.required and consent.state is not ConsentState.GIVEN:
+            assert consent.override is not None
+            assert consent.override.ground in i.consent.override_grounds
 
 
 @SETTINGS

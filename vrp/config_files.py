@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from vrp.domain.checks import Problem, reference_problems, warnings
+from vrp.domain.checks import Problem, reference_problems, stored_code_warnings, warnings
 from vrp.domain.configuration import RoutingConfiguration
 
 Location = tuple[str | int, ...]
@@ -115,8 +116,13 @@ def load_configuration(directory: Path) -> RoutingConfiguration:
     return _validate(*_read(directory))
 
 
-def check_directory(directory: Path, today: date) -> tuple[RoutingConfiguration, list[str]]:
-    """Load (raising ConfigurationError on errors) and return the warnings, with lines."""
+def check_directory(
+    directory: Path, today: date, stored: Mapping[str, Mapping[str, int]] | None = None
+) -> tuple[RoutingConfiguration, list[str]]:
+    """Load (raising ConfigurationError on errors) and return the warnings, with lines;
+    `stored` (vocabulary -> code -> uses) adds codes stored referrals use but the
+    vocabularies no longer have."""
     merged, sources = _read(directory)
     config = _validate(merged, sources)
-    return config, [_render(w, sources) for w in warnings(config, today)]
+    found = warnings(config, today) + stored_code_warnings(config, stored or {})
+    return config, [_render(w, sources) for w in found]

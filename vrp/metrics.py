@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from vrp.domain.configuration import RoutingConfiguration
-from vrp.domain.decision import Decision
+from vrp.domain.decision import Decision, Rejection
 from vrp.domain.vocabulary import AgreementStatus
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -36,6 +36,10 @@ Probe = Callable[[], Awaitable[Readings]]
 def reason_codes(decision: Decision) -> list[str]:
     """The bounded codes behind a held decision's free-text reasons (its rejection codes)."""
     codes = {str(c.rejection) for c in decision.candidates if c.rejection is not None}
+    codes |= {str(b.code) for c in decision.candidates for b in c.blocks}  # every reason
+    unknown_sender = str(Rejection.SOURCE_UNKNOWN)
+    if any(unknown_sender in r for r in decision.hub_reasons):
+        codes.add(unknown_sender)
     return sorted(codes) or [NO_RULE]
 
 

@@ -156,6 +156,78 @@ class Settings(BaseSettings):
     access_token_ttl: int = Field(
         default=300, description="Intake: lifetime in seconds of OAuth access tokens."
     )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Intake: request line and headers together, in bytes (431 above).",
+    )
+    max_headers: int = Field(
+        default=100, ge=10, description="Intake: header fields in one request (431 above)."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Intake: seconds from a connection (or its next request) to the end of "
+        "the headers (408 after).",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Intake: seconds from the end of the headers to the end of the body (408 "
+        "after).",
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Intake: open connections per process (503 above)."
+    )
+    max_in_flight: int = Field(
+        default=200,
+        ge=1,
+        description="Intake: requests being handled at once per process (503 + Retry-After above).",
+    )
+    auth_failures_per_key: int = Field(
+        default=10,
+        ge=1,
+        description="Intake: failed authentications for one API key id or OAuth client in "
+        "auth_failure_window_seconds before it is locked out (429).",
+    )
+    auth_failures_per_address: int = Field(
+        default=50,
+        ge=1,
+        description="Intake: failed authentications from one client address in "
+        "auth_failure_window_seconds before it is locked out (429).",
+    )
+    auth_failure_window_seconds: float = Field(
+        default=60.0, gt=0, description="Intake: the window those failures are counted in."
+    )
+    auth_backoff_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="Intake: the first lockout; each further one within a window doubles it.",
+    )
+    auth_backoff_max_seconds: float = Field(
+        default=300.0, gt=0, description="Intake: the longest lockout."
+    )
+    max_validation_errors: int = Field(
+        default=20, ge=1, description="Intake: field errors listed in one 422 (the rest counted)."
+    )
+    console_session_hours: float = Field(
+        default=8.0, gt=0, description="Console: hours a sign-in lasts at most."
+    )
+    console_idle_minutes: float = Field(
+        default=30.0, gt=0, description="Console: minutes without a request that end a session."
+    )
+    console_lockout_after: int = Field(
+        default=5,
+        ge=1,
+        description="Console: consecutive failed sign-ins that lock an account (for one "
+        "minute, doubling with each further failure up to an hour; vrp users reset unlocks).",
+    )
+    console_disclosure_threshold: int = Field(
+        default=5,
+        ge=1,
+        description="Console dashboard: counts below this are suppressed (and enough others "
+        "that they cannot be worked out from totals).",
+    )
 
     @property
     def is_sqlite(self) -> bool:

@@ -17,6 +17,7 @@ from services.intake.auth.keys import Partner
 from services.intake.submission import PRODUCER, SOURCE
 from vrp.domain import lifecycle
 from vrp.domain.errors import Conflict, InvalidField, NotFound
+from vrp.domain.index import HUB_TRIAGE
 from vrp.domain.lifecycle import LifecycleViolation, RecipientState, ReferralState
 from vrp.events import topics
 from vrp.events.envelope import Envelope, EventData
@@ -26,7 +27,8 @@ from vrp.store.database import Database
 from vrp.store.tables import received_referrals, referral_timeline, referrals
 
 
-async def _lock_referral(conn: AsyncConnection, referral_id: str) -> Row[Any, Any, Any] | None:
+async def lock_referral(conn: AsyncConnection, referral_id: str) -> Row[Any, Any, Any] | None:
+    """Lock a referral's row for a change (id, originator, status), if it exists."""
     return (
         await conn.execute(
             select(referrals.c.id, referrals.c.source_org, referrals.c.status)
@@ -36,7 +38,7 @@ async def _lock_referral(conn: AsyncConnection, referral_id: str) -> Row[Any, An
     ).first()
 
 
-async def _record(
+async def record(
     conn: AsyncConnection,
     topic: str,
     referral_id: str,
@@ -45,6 +47,7 @@ async def _record(
     at: datetime,
     detail: dict[str, Any],
 ) -> None:
+    """Write a change's timeline row and its event to the outbox (one transaction)."""
     envelope = Envelope.wrap(event, SOURCE, referral_id)
     await conn.execute(
         referral_timeline.insert().values(
@@ -57,7 +60,7 @@ async def _record(
 async def cancel(db: Database, partner: Partner, referral_id: str, reason: str) -> None:
     """Withdraw a referral (originator only, before any acceptance); a repeat is a no-op."""
     async with db.transaction() as conn:
-        row = await _lock_referral(conn, referral_id)
+        row = await lock_referral(conn, referral_id)
         if row is None or row.source_org != partner.organisation:
             raise NotFound
         states = [
@@ -75,29 +78,37 @@ async def cancel(db: Database, partner: Partner, referral_id: str, reason: str) 
                 return
         except LifecycleViolation as exc:
             raise Conflict(str(exc)) from None
-        now = datetime.now(UTC)
-        await conn.execute(
-            update(referrals)
-            .where(referrals.c.id == referral_id)
-            .values(status=ReferralState.CANCELLED, updated_at=now)
+        await withdraw(conn, referral_id, partner.organisation, reason, "cancelled", {})
+
+
+async def withdraw(
+    conn: AsyncConnection,
+    referral_id: str,
+    source_org: str,
+    reason: str,
+    kind: str,
+    detail: dict[str, Any],
+) -> None:
+    """Cancel a locked referral and its open offers, and tell the router, who tells
+    everyone holding it and the referrer (the caller checked the lifecycle)."""
+    now = datetime.now(UTC)
+    await conn.execute(
+        update(referrals)
+        .where(referrals.c.id == referral_id)
+        .values(status=ReferralState.CANCELLED, updated_at=now)
+    )
+    await conn.execute(
+        update(received_referrals)
+        .where(
+            received_referrals.c.referral_id == referral_id,
+            received_referrals.c.status == RecipientState.AWAITING,
         )
-        await conn.execute(
-            update(received_referrals)
-            .where(
-                received_referrals.c.referral_id == referral_id,
-                received_referrals.c.status == RecipientState.AWAITING,
-            )
-            .values(status=RecipientState.CANCELLED, updated_at=now)
-        )
-        event = ReferralCancelled(
-            referral_id=referral_id,
-            source_org=partner.organisation,
-            reason=reason,
-            cancelled_at=now,
-        )
-        await _record(
-            conn, topics.RECEIVED, referral_id, event, "cancelled", now, {"reason": reason}
-        )
+        .values(status=RecipientState.CANCELLED, updated_at=now)
+    )
+    event = ReferralCancelled(
+        referral_id=referral_id, source_org=source_org, reason=reason, cancelled_at=now
+    )
+    await record(conn, topics.RECEIVED, referral_id, event, kind, now, {"reason": reason} | detail)
 
 
 Response = Accept | Decline | InProgress | Complete
@@ -111,7 +122,7 @@ async def respond(
     code = response.reason if isinstance(response, Decline) else None
     outcome = response.outcome if isinstance(response, Complete) else None
     async with db.transaction() as conn:
-        referral = await _lock_referral(conn, referral_id)
+        referral = await lock_referral(conn, referral_id)
         mine = list(
             await conn.execute(
                 select(received_referrals)
@@ -148,7 +159,9 @@ async def respond(
         others = (
             await conn.execute(
                 select(received_referrals.c.status).where(
-                    received_referrals.c.referral_id == referral_id
+                    received_referrals.c.referral_id == referral_id,
+                    # The hub's triage copy is not an offer: it never accepts or declines.
+                    received_referrals.c.intervention != HUB_TRIAGE,
                 )
             )
         ).scalars()
@@ -170,7 +183,7 @@ async def respond(
         detail = {"organisation": partner.organisation, "intervention": entry.intervention}
         detail |= {"reason": code} if code else {}
         detail |= {"outcome": outcome} if outcome else {}
-        await _record(conn, topics.STATUS, referral_id, event, str(target), now, detail)
+        await record(conn, topics.STATUS, referral_id, event, str(target), now, detail)
     return entry.intervention, True
 
 

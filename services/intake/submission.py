@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from services.intake import screening
 from services.intake.auth.keys import Partner
 from vrp.domain.audit import CONSENT_OVERRIDE, Entry
+from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.errors import ConcurrentRequest, IdempotencyKeyReused
-from vrp.domain.geography import area_for
 from vrp.domain.identifiers import new_id, reference
 from vrp.domain.referral import Referral, ReferralSubmission
 from vrp.events import topics, wiring
@@ -83,9 +84,20 @@ def request_hash(submission: ReferralSubmission) -> str:
 
 
 async def accept(
-    db: Database, partner: Partner, idempotency_key: str, submission: ReferralSubmission
+    db: Database,
+    partner: Partner,
+    idempotency_key: str,
+    submission: ReferralSubmission,
+    config: RoutingConfiguration | None = None,
 ) -> Accepted:
-    """Store the referral and its received event atomically; return only once committed."""
+    """Store the referral and its received event atomically; return only once committed.
+
+    With the configuration in force, first refuse an unknown sender or codes outside its
+    vocabularies; always derive (and check) the person's local authority."""
+    if config is not None:
+        screening.check_sender(config, partner.organisation)
+        screening.check_codes(config, submission)
+    area = await _local_authority(db, submission)
     fingerprint = request_hash(submission)
     now = datetime.now(UTC)
     rid = new_id()
@@ -93,7 +105,7 @@ async def accept(
         id=str(rid),
         source_org=partner.organisation,
         received_at=now.isoformat(),
-        local_authority=area_for(submission.subject.postcode),
+        local_authority=area,
         submission=submission,
     )
     envelope = Envelope.wrap(ReferralReceived(referral=referral), SOURCE, referral.id)
@@ -138,6 +150,20 @@ async def accept(
     except IntegrityError:
         return await _replay(db, partner, idempotency_key, fingerprint)
     return Accepted(referral.id, reference(rid), replayed=False)
+
+
+async def _local_authority(db: Database, submission: ReferralSubmission) -> str | None:
+    for attempt in (1, 2):
+        try:
+            async with db.engine.connect() as conn:
+                area = await screening.local_authority(conn, submission)
+                await conn.rollback()
+            return area
+        except DBAPIError as exc:
+            # As in _store: a pooled connection broken by a database restart; retry once.
+            if not exc.connection_invalidated or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _store(

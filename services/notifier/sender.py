@@ -48,8 +48,14 @@ def alert_of(row: Any, config: RoutingConfiguration, public_url: str) -> Alert:
     org = config.organisation(row.organisation)
     d = row.detail or {}
     respond_by = d.get("respond_by")
-    # Referrers follow their referral; teams open it in their inbox.
-    path = "referrals" if row.kind == "status" else "inbox"
+    # Referrers' systems follow their referral in the API; people in receiving teams open
+    # it in the console's inbox, and the hub in its triage (after signing in).
+    if row.kind == "status":
+        path = f"v1/referrals/{row.referral_id}"
+    elif row.organisation == config.hub:
+        path = f"console/triage/{row.referral_id}"
+    else:
+        path = f"console/referrals/{row.referral_id}"
     return Alert(
         id=row.id,
         kind=row.kind,
@@ -59,7 +65,7 @@ def alert_of(row: Any, config: RoutingConfiguration, public_url: str) -> Alert:
         address=row.address,
         referral_id=row.referral_id,
         reference=reference(uuid.UUID(row.referral_id)),
-        link=f"{public_url}/v1/{path}/{row.referral_id}",
+        link=f"{public_url}/{path}",
         intervention=d.get("intervention"),
         intervention_title=d.get("intervention_title"),
         urgency=d.get("urgency"),

@@ -6,17 +6,19 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vrp.domain.audit import DISCLOSURE, Entry, nhs_pseudonym
+from vrp.domain.audit import DISCLOSURE, Entry
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.decision import Decision, Recipient
-from vrp.domain.engine import decide, offer
+from vrp.domain.engine import FALLBACK, decide, offer, unknown_source
 from vrp.domain.facts import Facts
-from vrp.domain.identifiers import pseudonym, reference
+from vrp.domain.identifiers import reference
+from vrp.domain.index import HUB_TRIAGE
 from vrp.domain.lifecycle import RecipientState
 from vrp.domain.referral import Referral
+from vrp.domain.subjects import subject_pseudonym as subject_pseudonym  # re-exported
 from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import (
@@ -27,23 +29,13 @@ from vrp.events.models import (
     ReferralReoffered,
     ReferrerUpdate,
 )
+from vrp.store.routing_state import OPEN as OPEN  # re-exported
+from vrp.store.routing_state import earlier_referrals, open_load, repeat_window
 from vrp.store.tables import decisions, disclosures, routed, subject_index
 from vrp.store.writes import Writes
-from vrp.transport.worker import PoisonEvent
 
 PRODUCER = wiring.ROUTER.name
 SOURCE = "/vrp/router"
-OPEN = (RecipientState.AWAITING, RecipientState.ACCEPTED, RecipientState.IN_PROGRESS)
-"""States of a routed referral that still hold a place in the intervention's capacity."""
-
-
-def subject_pseudonym(key: bytes, referral: Referral) -> str:
-    """Links referrals of one person across organisations without keeping identifiers."""
-    s = referral.submission.subject
-    if s.nhs_number:
-        return nhs_pseudonym(key, s.nhs_number)
-    name = " ".join(f"{s.given_name} {s.family_name}".lower().split())
-    return pseudonym(key, "name-dob", name, s.date_of_birth.isoformat())
 
 
 class RoutingBatch:
@@ -56,9 +48,7 @@ class RoutingBatch:
         self._decided: set[str] = set()
         self._priors: dict[str, list[date]] = {}
         self._load: dict[str, int] = {}
-        self._window = max(
-            (r.when.repeat.within_days for r in config.rules if r.when.repeat), default=0
-        )
+        self._window = repeat_window(config)
 
     async def prepare(self, conn: AsyncConnection, referrals: list[Referral]) -> None:
         """Fetch what the batch's decisions depend on: earlier decisions, history, load."""
@@ -70,34 +60,32 @@ class RoutingBatch:
         if self._window:
             subjects = {subject_pseudonym(self.key, r) for r in referrals}
             earliest = min(datetime.fromisoformat(r.received_at) for r in referrals)
-            history = await conn.execute(
-                select(subject_index.c.pseudonym, subject_index.c.referred_at).where(
-                    subject_index.c.pseudonym.in_(subjects),
-                    subject_index.c.referred_at >= earliest - timedelta(days=self._window + 1),
-                )
-            )
-            for pseudo, at in history:
-                self._priors.setdefault(pseudo, []).append(at.date())
-        self._load = await _load(conn, self.config)
+            since = earliest - timedelta(days=self._window + 1)
+            self._priors.update(await earlier_referrals(conn, subjects, since))
+        self._load = await open_load(conn, self.config)
 
     def route(self, referral: Referral, cause: str) -> Decision | None:
         """Decide one referral and stage its rows and events; None if decided before."""
         if referral.id in self._decided:
             return None  # a replayed event: the first decision stands
         source = self.config.organisation(referral.source_org)
-        if source is None:
-            raise PoisonEvent("referral from an organisation not in the configuration")
         received_at = datetime.fromisoformat(referral.received_at)
         subject = subject_pseudonym(self.key, referral)
         history = self._priors.setdefault(subject, [])
-        facts = Facts.of(
-            referral,
-            source.kind,
-            received_at.date(),
-            tuple(sorted(d for d in history if d <= received_at.date())),
-            dict(self._load),
-        )
-        decision = decide(facts, self.config, self.key, referral)
+        facts: Facts | None = None
+        if source is None:
+            # Removed by a reload while its referral was in flight: held for the hub,
+            # never dead-lettered (intake refuses new ones from it).
+            decision = unknown_source(referral.id, referral.source_org, self.config)
+        else:
+            facts = Facts.of(
+                referral,
+                source.kind,
+                received_at.date(),
+                tuple(sorted(d for d in history if d <= received_at.date())),
+                dict(self._load),
+            )
+            decision = decide(facts, self.config, self.key, referral)
         self._decided.add(referral.id)
         history.append(received_at.date())
         w = self.writes
@@ -108,7 +96,7 @@ class RoutingBatch:
             config_version=decision.config_version,
             outcome=decision.outcome,
             detail=decision.to_json(payloads=False),
-            facts=facts.to_json(),
+            facts=facts.to_json() if facts is not None else None,
             chosen=" ".join(r.intervention for r in decision.recipients),
             decided_at=datetime.now(UTC),
         )
@@ -161,12 +149,31 @@ async def reoffer(
     )
     if offered.first() is not None:
         return None  # a redelivered offer, or a fallback chain that loops back
+    # The hub routing by hand is recorded as such; anything else is an escalation's fallback.
+    rule = HUB_TRIAGE if r.previous == HUB_TRIAGE else FALLBACK
+    return await offer_to(conn, config, key, referral, r.intervention, rule)
+
+
+async def offer_to(
+    conn: AsyncConnection,
+    config: RoutingConfiguration,
+    key: bytes,
+    referral: Referral,
+    intervention_id: str,
+    rule: str = FALLBACK,
+) -> Decision:
+    """Offer a referral to one named intervention, in the caller's transaction: checked by
+    eligibility, both consent rules and an agreement flow (`engine.offer`), minimised for
+    the provider, and published with its disclosure records; `rule` names who offered it
+    (an escalation's fallback, or the hub routing by hand). The caller checks the referral
+    is still open and not offered there already."""
     source = config.organisation(referral.source_org)
-    if source is None:
-        raise PoisonEvent("referral from an organisation not in the configuration")
     now = datetime.now(UTC)
-    facts = Facts.of(referral, source.kind, now.date(), (), await _load(conn, config))
-    decision = offer(facts, config, key, referral, r.intervention)
+    if source is None:
+        decision = unknown_source(referral.id, referral.source_org, config)
+    else:
+        facts = Facts.of(referral, source.kind, now.date(), (), await open_load(conn, config))
+        decision = offer(facts, config, key, referral, intervention_id, rule)
     w = Writes()
     for rec in decision.recipients:
         w.add(
@@ -180,18 +187,6 @@ async def reoffer(
     _publish(w, config, decision, referral, now, subject, cause="fallback")
     await w.flush(conn)
     return decision
-
-
-async def _load(conn: AsyncConnection, config: RoutingConfiguration) -> dict[str, int]:
-    limited = [i.id for i in config.interventions if i.capacity is not None]
-    if not limited:
-        return {}
-    rows = await conn.execute(
-        select(routed.c.intervention, func.count())
-        .where(routed.c.intervention.in_(limited), routed.c.status.in_(OPEN))
-        .group_by(routed.c.intervention)
-    )
-    return {r[0]: int(r[1]) for r in rows}
 
 
 def _publish(
@@ -232,7 +227,7 @@ def _publish(
             hub,
             "Hub triage",
             received_at,
-            decision.held_reasons,
+            decision.hub_reasons,
             subject,
         )
     decided = ReferralDecided(
@@ -282,6 +277,10 @@ def _publish(
     ]
     if cause == "fallback" and decision.outcome == "held":
         return  # still routed to the first intervention; the hub hears of it by alert
+    if config.organisation(referral.source_org) is None:
+        # A sender the configuration no longer has: it has no status topic (nor contacts)
+        # any more; it follows the referral through intake's status view.
+        return
     for update in updates:
         w.event(
             PRODUCER,

@@ -87,6 +87,7 @@ async def production(
         "VRP_POLL_INTERVAL": "0.2",
         "VRP_RATE_LIMIT_PER_SECOND": "100000",  # load tests post hundreds at once
         "VRP_RATE_LIMIT_BURST": "100000",
+        "VRP_MAX_IN_FLIGHT": "100000",  # and so many at once are not refused with 503
         "VRP_PSEUDONYM_KEY": uuid.uuid4().hex,
         **(env or {}),
     }

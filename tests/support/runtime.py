@@ -32,10 +32,11 @@ def runtime_settings(
 ) -> Settings:
     """Settings for a test runtime on `database_url`, serving on a free loopback port.
 
-    Defaults: the demo partners' published keys, polls every 0.1 s, rate limits far above
-    what a test sends. Alerts go to `smtp` when given, else as .eml files to `mail_dir`
-    (give one: the default folder is the repository's var/mail). `overrides` are Settings
-    fields (e.g. `auth_cache_seconds=0`, `demo_partners=False`)."""
+    Defaults: the demo partners' published keys, polls every 0.1 s, rate limits and
+    failed-authentication lockouts far above what a test sends. Alerts go to `smtp` when
+    given, else as .eml files to `mail_dir` (give one: the default folder is the
+    repository's var/mail). `overrides` are Settings fields (e.g. `auth_cache_seconds=0`,
+    `demo_partners=False`)."""
     port = free_port()
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -45,6 +46,8 @@ def runtime_settings(
         "poll_interval": 0.1,
         "rate_limit_per_second": 10_000,
         "rate_limit_burst": 10_000,
+        "auth_failures_per_key": 10_000,
+        "auth_failures_per_address": 10_000,
     }
     if mail_dir is not None:
         values["mail_dir"] = mail_dir

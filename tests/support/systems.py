@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 import uuid
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from cloudevents.core.bindings.kafka import KafkaMessage
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -401,3 +403,26 @@ async def kafka_system(
                 yield system
             finally:
                 await system.client.aclose()
+
+
+TRANSPORTS = [
+    "embedded",
+    pytest.param("kafka", marks=[pytest.mark.kafka, pytest.mark.postgres]),
+]
+"""The params of a module's `system` fixture: each flow test runs on both transports."""
+
+
+@asynccontextmanager
+async def either_system(kind: str, folder: Path) -> AsyncIterator[System]:
+    """The embedded system, or the production mode on the servers deploy/ started (found
+    without the postgres_url and kafka fixtures, so the embedded param needs neither)."""
+    if kind == "embedded":
+        async with embedded_system(folder) as embedded:
+            yield embedded
+        return
+    from tests.conftest import reachable_kafka, reachable_postgres
+
+    postgres_url, kafka = await reachable_postgres(), await reachable_kafka()
+    logs = os.environ.get("VRP_TEST_LOGS")
+    async with kafka_system(postgres_url, kafka, Path(logs) if logs else folder) as production_mode:
+        yield production_mode

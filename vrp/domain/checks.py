@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from vrp.domain.geography import AREAS
-from vrp.domain.index import latest_agreements
-from vrp.domain.vocabulary import OVERRIDE_GROUNDS, REASONS, AgreementStatus, DataItem, Treatment
+from vrp.domain.index import HUB_TRIAGE, latest_agreements
+from vrp.domain.vocabularies import FIXED_CODES, NATIONAL
+from vrp.domain.vocabulary import AgreementStatus, DataItem, Treatment
 
 if TYPE_CHECKING:  # types only: the configuration runs these checks when it is built
     from vrp.domain.configuration import RoutingConfiguration, Rule
@@ -98,11 +99,77 @@ def channel_problems(config: RoutingConfiguration) -> list[Problem]:
     return out
 
 
+def _code_problems(
+    config: RoutingConfiguration, kind: str, codes: list[str], path: Path, where: str
+) -> list[Problem]:
+    """Codes missing from a vocabulary in force; a removed national code says so."""
+    noun = kind.replace("_", " ").removesuffix("s")
+    out = []
+    for code in codes:
+        if config.codes.has(kind, code):
+            continue
+        why = (
+            f"it was removed by vocabularies.{kind}"
+            if code in NATIONAL[kind]
+            else f"add it under vocabularies.{kind}"
+        )
+        out.append(Problem(path, f"{where}: unknown {noun} {code!r} ({why})"))
+    return out
+
+
+def vocabulary_problems(config: RoutingConfiguration) -> list[Problem]:
+    """Changes the program cannot honour: codes it relies on (risk levels) may only be
+    relabelled."""
+    out: list[Problem] = []
+    for kind in FIXED_CODES:
+        change = getattr(config.vocabularies, kind)
+        added = set(change.add) - set(NATIONAL[kind])
+        if change.replace is not None or change.remove or added:
+            out.append(
+                Problem(
+                    ("vocabularies", kind),
+                    f"vocabularies.{kind}: these codes are fixed ({', '.join(NATIONAL[kind])}); "
+                    "only their labels may change (with add)",
+                )
+            )
+    return out
+
+
+def _consent_and_eligibility_codes(config: RoutingConfiguration) -> list[Problem]:
+    out: list[Problem] = []
+    for n, i in enumerate(config.interventions):
+        where = f"intervention {i.id!r}"
+        at: Path = ("interventions", n)
+        reasons = i.eligibility.reasons
+        out += _code_problems(config, "reasons", reasons, (*at, "eligibility", "reasons"), where)
+        grounds = i.consent.override_grounds
+        at = (*at, "consent", "override_grounds")
+        out += _code_problems(config, "override_grounds", grounds, at, where)
+    for n, r in enumerate(config.rules):
+        where = f"rule {r.id!r}"
+        at = ("rules", n, "when", "reasons_any")
+        out += _code_problems(config, "reasons", r.when.reasons_any, at, where)
+        if r.eligibility is not None:
+            at = ("rules", n, "eligibility", "reasons")
+            out += _code_problems(config, "reasons", r.eligibility.reasons or [], at, where)
+    for n, a in enumerate(config.agreements):
+        for k, f in enumerate(a.flows):
+            out += _code_problems(
+                config,
+                "override_grounds",
+                f.consent.override_grounds,
+                ("agreements", n, "flows", k, "consent", "override_grounds"),
+                f"agreement {a.id!r} v{a.version} flow {f.id!r}",
+            )
+    return out
+
+
 def reference_problems(config: RoutingConfiguration) -> list[Problem]:
     """Everything that refers to something that does not exist (these are errors)."""
     orgs = {o.id for o in config.organisations}
     interventions = {i.id for i in config.interventions}
-    out = _duplicates(config) + channel_problems(config)
+    out = _duplicates(config) + channel_problems(config) + vocabulary_problems(config)
+    out += _consent_and_eligibility_codes(config)
     if config.hub not in orgs:
         out.append(Problem(("hub",), f"hub {config.hub!r} is not an organisation"))
     for n, i in enumerate(config.interventions):
@@ -114,18 +181,6 @@ def reference_problems(config: RoutingConfiguration) -> list[Problem]:
                 )
             )
         e = i.eligibility
-        out += [
-            Problem(
-                ("interventions", n, "eligibility", "reasons"), f"{where}: unknown reason {x!r}"
-            )
-            for x in e.reasons
-            if x not in REASONS
-        ]
-        out += [
-            Problem(("interventions", n, "eligibility", "areas"), f"{where}: unknown area {x!r}")
-            for x in e.areas
-            if x not in AREAS
-        ]
         if e.min_age > e.max_age:
             out.append(
                 Problem(("interventions", n, "eligibility"), f"{where}: min_age is above max_age")
@@ -135,16 +190,6 @@ def reference_problems(config: RoutingConfiguration) -> list[Problem]:
             Problem(("rules", n, "interventions"), f"rule {r.id!r}: unknown intervention {x!r}")
             for x in r.interventions
             if x not in interventions
-        ]
-        out += [
-            Problem(("rules", n, "when", "reasons_any"), f"rule {r.id!r}: unknown reason {x!r}")
-            for x in r.when.reasons_any
-            if x not in REASONS
-        ]
-        out += [
-            Problem(("rules", n, "when", "areas"), f"rule {r.id!r}: unknown area {x!r}")
-            for x in r.when.areas
-            if x not in AREAS
         ]
     for n, a in enumerate(config.agreements):
         where = f"agreement {a.id!r} v{a.version}"
@@ -159,11 +204,6 @@ def reference_problems(config: RoutingConfiguration) -> list[Problem]:
                 Problem((*at, "from_orgs"), f"{where} flow {f.id!r}: {o!r} is not a party")
                 for o in [*f.from_orgs, *f.to_orgs]
                 if o not in a.parties
-            ]
-            out += [
-                Problem((*at, "consent"), f"{where} flow {f.id!r}: unknown ground {g!r}")
-                for g in f.consent.override_grounds
-                if g not in OVERRIDE_GROUNDS
             ]
             out += [
                 Problem(
@@ -205,9 +245,25 @@ def warnings(config: RoutingConfiguration, today: date) -> list[Problem]:
                     f"agreement {a.id!r} v{a.version} was due for review {a.review_on}",
                 )
             )
+    if not _hub_triage_flow(config, today):
+        out.append(
+            Problem(
+                ("hub",),
+                f"no active flow for purpose {HUB_TRIAGE} to the hub {config.hub!r}: held "
+                "referrals reach the hub as ids and reason codes only",
+            )
+        )
     for n, i in enumerate(config.interventions):
         senders = _lawful_senders(config, i.provider, i.purpose, today)
-        if not senders:
+        if i.status == "paused":
+            out.append(
+                Problem(
+                    ("interventions", n, "status"),
+                    f"intervention {i.id!r} is paused: no referral reaches it until its "
+                    "status is active again",
+                )
+            )
+        elif not senders:
             out.append(
                 Problem(
                     ("interventions", n),
@@ -223,6 +279,10 @@ def warnings(config: RoutingConfiguration, today: date) -> list[Problem]:
         if reason:
             out.append(Problem(("rules", n), f"rule {r.id!r} can never route anyone: {reason}"))
     return out
+
+
+def _hub_triage_flow(config: RoutingConfiguration, today: date) -> bool:
+    return bool(_lawful_senders(config, config.hub, HUB_TRIAGE, today))
 
 
 def _lawful_senders(
@@ -251,6 +311,8 @@ def _never_fires(config: RoutingConfiguration, r: Rule, today: date) -> str | No
         if i is None or i.status == "paused":
             continue
         e = i.eligibility
+        if r.eligibility is not None:  # the rule's own eligibility overrides
+            e = e.model_copy(update=r.eligibility.model_dump(exclude_none=True))
         lo, hi = max(e.min_age, w.min_age or 0), min(e.max_age, w.max_age or 130)
         areas_ok = not (w.areas and e.areas) or set(w.areas) & set(e.areas)
         reasons_ok = not (w.reasons_any and e.reasons) or set(w.reasons_any) & set(e.reasons)
@@ -263,3 +325,22 @@ def _never_fires(config: RoutingConfiguration, r: Rule, today: date) -> str | No
     return (
         "none of its interventions is active, eligible under its conditions and lawfully reachable"
     )
+
+
+def stored_code_warnings(
+    config: RoutingConfiguration, stored: Mapping[str, Mapping[str, int]]
+) -> list[Problem]:
+    """Codes that stored referrals use but the vocabularies in force no longer have:
+    lawful (they were valid when sent) but reports and simulations will show them."""
+    out: list[Problem] = []
+    for kind, counts in sorted(stored.items()):
+        for code, n in sorted(counts.items()):
+            if not config.codes.has(kind, code):
+                out.append(
+                    Problem(
+                        ("vocabularies", kind),
+                        f"{kind.replace('_', ' ')} code {code!r} is not in the vocabulary "
+                        f"but {n} stored referral(s) use it",
+                    )
+                )
+    return out

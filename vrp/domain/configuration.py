@@ -6,12 +6,13 @@ import hashlib
 import json
 from datetime import date, datetime
 from functools import cached_property
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from vrp.domain.checks import reference_problems
 from vrp.domain.index import ConfigIndex
+from vrp.domain.vocabularies import Code, Vocabularies, VocabularySettings
 from vrp.domain.vocabulary import AgreementStatus as AgreementStatus  # re-exported
 from vrp.domain.vocabulary import (
     AlertKind,
@@ -24,6 +25,8 @@ from vrp.domain.vocabulary import (
 )
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+AreaCode = Annotated[str, Field(pattern=r"^[ENSW][0-9]{8}$")]
+"""An ONS local authority code (E08000025 is Birmingham)."""
 
 
 class _Model(BaseModel):
@@ -95,9 +98,32 @@ class Eligibility(_Model):
 
     min_age: int = Field(default=0, ge=0, le=130)
     max_age: int = Field(default=130, ge=0, le=130)
-    areas: list[str] = []
-    reasons: list[str] = []
+    areas: list[AreaCode] = []
+    reasons: list[Code] = []
     risks: list[RiskLevel] = []
+
+
+class EligibilityOverride(_Model):
+    """Eligibility criteria a rule sets for the interventions it puts forward, replacing
+    the interventions' own (to widen or narrow them); criteria not named are kept. An
+    empty list lifts that restriction."""
+
+    min_age: int | None = Field(default=None, ge=0, le=130)
+    max_age: int | None = Field(default=None, ge=0, le=130)
+    areas: list[AreaCode] | None = None
+    reasons: list[Code] | None = None
+    risks: list[RiskLevel] | None = None
+
+
+class ConsentRule(_Model):
+    """Whether consent is needed, and the grounds on which it may be overridden."""
+
+    required: bool = True
+    override_grounds: list[Code] = Field(
+        default=[],
+        description="Codes from the override-grounds vocabulary; a referral without consent "
+        "goes ahead only if its recorded override names one of them.",
+    )
 
 
 class Intervention(_Model):
@@ -108,8 +134,10 @@ class Intervention(_Model):
     title: str
     purpose: Slug
     eligibility: Eligibility = Eligibility()
-    consent_required: bool = Field(
-        default=True, description="The person must have consented; no override accepted."
+    consent: ConsentRule = Field(
+        default=ConsentRule(),
+        description="The intervention's own consent rule; the agreement flow's must hold too. "
+        "(`consent_required: true|false` is still read, as `consent: {required: ...}`.)",
     )
     capacity: int | None = Field(default=None, ge=0, description="Open referrals it can hold.")
     acceptance_sla_hours: int = Field(
@@ -128,12 +156,17 @@ class Intervention(_Model):
     channels: list[Channel] = ["email"]
     status: Literal["active", "paused"] = "active"
 
-
-class ConsentRule(_Model):
-    """Whether consent is needed for a flow, and the grounds on which it may be overridden."""
-
-    required: bool = True
-    override_grounds: list[str] = []
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_consent(cls, data: Any) -> Any:
+        # Configurations written before consent rules said `consent_required: bool`.
+        if isinstance(data, dict) and "consent_required" in data:
+            if "consent" in data:
+                raise ValueError("give consent or consent_required, not both")
+            required = data["consent_required"]
+            data = {k: v for k, v in data.items() if k != "consent_required"}
+            data["consent"] = {"required": required}
+        return data
 
 
 class Flow(_Model):
@@ -176,11 +209,11 @@ class Agreement(_Model):
 class Match(_Model):
     """Conditions on coded fields; all given conditions must hold."""
 
-    reasons_any: list[str] = []
+    reasons_any: list[Code] = []
     risks: list[RiskLevel] = []
     min_age: int | None = None
     max_age: int | None = None
-    areas: list[str] = []
+    areas: list[AreaCode] = []
     source_kinds: list[OrgKind] = []
     consent: list[ConsentState] = []
     repeat: Repeat | None = None
@@ -202,6 +235,11 @@ class Rule(_Model):
     select: Literal["first", "all", "best"] = "first"
     interventions: list[Slug] = Field(min_length=1)
     stop: bool = Field(default=True, description="Stop at this rule once it routed someone.")
+    eligibility: EligibilityOverride | None = Field(
+        default=None,
+        description="Widen or narrow named eligibility criteria of its interventions (e.g. "
+        "`risks: []` admits any risk); the decision records each adjustment.",
+    )
 
 
 class RoutingConfiguration(_Model):
@@ -213,6 +251,11 @@ class RoutingConfiguration(_Model):
     agreements: list[Agreement]
     rules: list[Rule]
     notify: Notify = Notify()
+    vocabularies: VocabularySettings = Field(
+        default=VocabularySettings(),
+        description="Changes to the packaged national vocabularies (reasons, risk levels, "
+        "override grounds, decline and cancel reasons, outcomes): replace, add, remove.",
+    )
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Self:
@@ -226,8 +269,15 @@ class RoutingConfiguration(_Model):
     @cached_property
     def version(self) -> str:
         """Content hash of the configuration (stable across key order and file layout)."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        # The resolved vocabularies too: a new national set changes the version.
+        content = {"configuration": self.model_dump(mode="json"), "codes": self.codes.canonical()}
+        canonical = json.dumps(content, sort_keys=True).encode()
         return hashlib.sha256(canonical).hexdigest()[:16]
+
+    @cached_property
+    def codes(self) -> Vocabularies:
+        """The vocabularies in force: the national set with this partnership's changes."""
+        return self.vocabularies.resolve()
 
     @cached_property
     def index(self) -> ConfigIndex:

@@ -29,17 +29,45 @@ class Rejection(StrEnum):
     CONSENT_MISSING = "consent-missing-no-permitted-override"
     ITEM_NOT_PERMITTED = "required-item-not-permitted"
     NOT_SELECTED = "not-selected"
+    SOURCE_UNKNOWN = "source-not-in-configuration"
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One reason a candidate cannot be chosen.
+
+    `about` names the personal fact the detail quotes (age, area, consent...), so a
+    recipient not permitted that item gets the code alone; `banded` is the detail with
+    the age as a band, for one permitted only the band."""
+
+    code: Rejection
+    detail: str = ""
+    about: DataItem | None = None
+    banded: str = ""
+
+    def line(self) -> str:
+        """`code (detail)`."""
+        return f"{self.code} ({self.detail})" if self.detail else str(self.code)
 
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """An intervention a matched rule put forward, and the verdict on it."""
+    """An intervention a matched rule put forward, and the verdict on it: every blocking
+    reason in the engine's fixed order of checks (the first is `rejection`)."""
 
     intervention: str
     rule: str
     chosen: bool
     rejection: Rejection | None = None
     detail: str = ""
+    blocks: tuple[Block, ...] = ()
+    adjusted: tuple[str, ...] = ()
+    """Eligibility criteria the rule widened or narrowed for this intervention."""
+
+    def reasons_line(self) -> str:
+        """`intervention: code (detail); code (detail)`, for held reasons."""
+        blocks = self.blocks or ((Block(self.rejection, self.detail),) if self.rejection else ())
+        return f"{self.intervention}: " + "; ".join(b.line() for b in blocks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +95,8 @@ class Decision:
     recipients: list[Recipient]
     held_reasons: list[str]
     hub: Recipient | None = None
+    hub_reasons: list[str] = field(default_factory=list)
+    """The held reasons as the hub may read them: only what its triage flow permits."""
 
     def to_json(self, payloads: bool = True) -> dict[str, Any]:
         """Plain JSON-ready form; without payloads it holds no personal data."""
@@ -96,12 +126,15 @@ class Decision:
                     "chosen": c.chosen,
                     "rejection": str(c.rejection) if c.rejection else None,
                     "detail": c.detail,
+                    "blocks": [{"code": str(b.code), "detail": b.detail} for b in c.blocks],
+                    "adjusted": list(c.adjusted),
                 }
                 for c in self.candidates
             ],
             "recipients": [recipient(r) for r in self.recipients],
             "held_reasons": list(self.held_reasons),
             "hub": recipient(self.hub) if self.hub is not None else None,
+            "hub_reasons": list(self.hub_reasons),
         }
 
     def explain(self) -> str:
@@ -111,8 +144,16 @@ class Decision:
             "rules matched: " + (", ".join(self.matched_rules) or "none"),
         ]
         for c in self.candidates:
-            verdict = "chosen" if c.chosen else f"rejected: {c.rejection} {c.detail}".rstrip()
+            if c.chosen:
+                verdict = "chosen"
+            elif len(c.blocks) > 1:
+                verdict = f"rejected for {len(c.blocks)} reasons"
+            else:
+                verdict = f"rejected: {c.rejection} {c.detail}".rstrip()
             lines.append(f"  {c.intervention} (rule {c.rule}): {verdict}")
+            if len(c.blocks) > 1:
+                lines += [f"      - {b.line()}" for b in c.blocks]
+            lines += [f"      eligibility adjusted by the rule: {a}" for a in c.adjusted]
         for r in self.recipients:
             lines.append(
                 f"  -> {r.organisation} via {r.agreement_id} v{r.agreement_version} "
@@ -125,5 +166,7 @@ class Decision:
                 f"v{self.hub.agreement_version}; items: {', '.join(self.hub.items) or 'none'}"
             )
         elif self.outcome == "held":
-            lines.append("  -> hub notified with ids and reasons only (no hub-triage flow)")
+            lines.append("  -> hub notified with ids and reason codes only (no hub-triage flow)")
+        if self.outcome == "held":
+            lines += [f"  hub reads: {reason}" for reason in self.hub_reasons]
         return "\n".join(lines)

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
-from vrp.domain.configuration import (
-    Intervention,
-    Match,
-    RoutingConfiguration,
-    Rule,
-)
-from vrp.domain.decision import Candidate, Decision, Recipient, Rejection
+from vrp.domain.assessment import Verdict, assess, lawful_flow
+from vrp.domain.configuration import Intervention, Match, RoutingConfiguration, Rule
+from vrp.domain.decision import Block, Candidate, Decision, Recipient, Rejection
 from vrp.domain.facts import Facts
-from vrp.domain.index import HUB_TRIAGE, ConfigIndex, FlowRef
+from vrp.domain.hub_view import hub_reasons
+from vrp.domain.index import HUB_TRIAGE, ConfigIndex
 from vrp.domain.minimise import minimise
 from vrp.domain.referral import Referral
-from vrp.domain.vocabulary import AgreementStatus, ConsentState
-
-_STATUS_REJECTION = {
-    AgreementStatus.DRAFT: Rejection.AGREEMENT_DRAFT,
-    AgreementStatus.SUSPENDED: Rejection.AGREEMENT_SUSPENDED,
-    AgreementStatus.EXPIRED: Rejection.AGREEMENT_EXPIRED,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome of assessing one candidate: a rejection, or the flow that permits it."""
-
-    rejection: Rejection | None
-    detail: str = ""
-    lawful: FlowRef | None = None
 
 
 def matches(when: Match, f: Facts) -> bool:
@@ -57,85 +36,6 @@ def matches(when: Match, f: Facts) -> bool:
         if recent + 1 < when.repeat.at_least:
             return False
     return True
-
-
-def _eligibility(i: Intervention, f: Facts) -> Verdict | None:
-    e = i.eligibility
-    if i.status == "paused":
-        return Verdict(Rejection.PAUSED, "the intervention is paused")
-    if not e.min_age <= f.age <= e.max_age:
-        return Verdict(Rejection.AGE, f"age {f.age} outside {e.min_age}-{e.max_age}")
-    if e.areas and f.area not in e.areas:
-        return Verdict(Rejection.AREA, f"area {f.area or 'unknown'} not served")
-    if e.reasons and f.reasons.isdisjoint(e.reasons):
-        return Verdict(Rejection.REASON, "none of the referral reasons is accepted")
-    if e.risks and f.risk not in e.risks:
-        return Verdict(Rejection.RISK, f"risk {f.risk.value} not accepted")
-    if i.capacity is not None and f.load.get(i.id, 0) >= i.capacity:
-        return Verdict(Rejection.CAPACITY, f"{f.load.get(i.id, 0)} of {i.capacity} places taken")
-    return None
-
-
-def _agreement_problem(ref: FlowRef, today: date) -> Verdict | None:
-    a = ref.agreement
-    if a.status is not AgreementStatus.ACTIVE:
-        return Verdict(_STATUS_REJECTION[a.status], f"{a.id} v{a.version} is {a.status.value}")
-    if a.valid_to is not None and a.valid_to < today:
-        return Verdict(Rejection.AGREEMENT_EXPIRED, f"{a.id} v{a.version} ended {a.valid_to}")
-    if a.valid_from > today:
-        return Verdict(
-            Rejection.AGREEMENT_NOT_YET_VALID, f"{a.id} v{a.version} starts {a.valid_from}"
-        )
-    return None
-
-
-def _flow_problem(ref: FlowRef, required: Sequence[str], f: Facts) -> Verdict | None:
-    rule = ref.flow.consent
-    consent_ok = f.consent is ConsentState.GIVEN or f.override_ground in rule.override_grounds
-    if rule.required and not consent_ok:
-        ground = f.override_ground or "none recorded"
-        return Verdict(
-            Rejection.CONSENT_MISSING,
-            f"consent {f.consent.value}, override ground {ground}; flow {ref.flow.id} "
-            f"permits {', '.join(rule.override_grounds) or 'no override'}",
-        )
-    missing = sorted(set(required) - ref.shared)
-    if missing:
-        return Verdict(
-            Rejection.ITEM_NOT_PERMITTED, f"flow {ref.flow.id} does not permit {', '.join(missing)}"
-        )
-    return None
-
-
-def lawful_flow(
-    idx: ConfigIndex, f: Facts, target: str, purpose: str, required: Sequence[str]
-) -> Verdict:
-    """Deny by default: the first in-date, active flow that covers this sharing, or why none."""
-    prohibition = idx.prohibited.get((f.source_org, target))
-    if prohibition is not None:
-        return Verdict(Rejection.PROHIBITED, prohibition)
-    first_problem: Verdict | None = None
-    for ref in idx.flows_for(f.source_org, target, purpose):
-        problem = _agreement_problem(ref, f.today) or _flow_problem(ref, required, f)
-        if problem is None:
-            return Verdict(None, lawful=ref)
-        first_problem = first_problem or problem
-    return first_problem or Verdict(
-        Rejection.NO_AGREEMENT, f"no flow {f.source_org} -> {target} for purpose {purpose}"
-    )
-
-
-def assess(idx: ConfigIndex, intervention_id: str, f: Facts) -> Verdict:
-    """Eligibility first, then consent and the lawful basis for sharing with the provider."""
-    i = idx.interventions.get(intervention_id)
-    if i is None:
-        return Verdict(Rejection.UNKNOWN, "not in the configuration")
-    problem = _eligibility(i, f)
-    if problem is not None:
-        return problem
-    if i.consent_required and f.consent is not ConsentState.GIVEN:
-        return Verdict(Rejection.CONSENT_REQUIRED, "the intervention works only with consent")
-    return lawful_flow(idx, f, i.provider, i.purpose, i.required_items)
 
 
 def _narrowness(i: Intervention) -> tuple[int, int]:
@@ -173,83 +73,109 @@ def decide(
         if not matches(rule.when, f):
             continue
         matched.append(rule.id)
-        verdicts = {x: assess(idx, x, f) for x in rule.interventions if x not in chosen}
+        verdicts = {
+            x: assess(idx, x, f, rule.eligibility) for x in rule.interventions if x not in chosen
+        }
         eligible = [x for x, v in verdicts.items() if v.rejection is None]
         selected = _select(rule, eligible, f, idx)
         for x, v in verdicts.items():
             if x in selected:
-                candidates.append(
-                    Candidate(intervention=x, rule=rule.id, chosen=True, rejection=None, detail="")
-                )
                 i = idx.interventions[x]
                 recipients.append(_recipient(i.provider, x, v, f, key, referral))
                 chosen.add(x)
-            else:
-                candidates.append(
-                    Candidate(
-                        intervention=x,
-                        rule=rule.id,
-                        chosen=False,
-                        rejection=v.rejection or Rejection.NOT_SELECTED,
-                        detail=v.detail,
-                    )
-                )
+            candidates.append(_candidate(x, rule.id, v, x in selected))
         if selected and rule.stop:
             break
-    held: list[str] = []
-    hub: Recipient | None = None
-    if not recipients:
-        held = [
-            f"{c.intervention}: {c.rejection} ({c.detail})"
-            if c.detail
-            else f"{c.intervention}: {c.rejection}"
-            for c in candidates
-        ] or ["no rule matched"]
-        v = lawful_flow(idx, f, idx.hub, HUB_TRIAGE, [])
-        if v.lawful is not None:
-            hub = _recipient(idx.hub, HUB_TRIAGE, v, f, key, referral)
+    if recipients:
+        return Decision(f.referral_id, idx.version, "routed", matched, candidates, recipients, [])
+    return _held(idx, f, key, referral, matched, candidates)
+
+
+def _candidate(intervention: str, rule: str, v: Verdict, chosen: bool) -> Candidate:
+    blocks = v.blocks if chosen or v.blocks else (Block(Rejection.NOT_SELECTED),)
+    return Candidate(
+        intervention=intervention,
+        rule=rule,
+        chosen=chosen,
+        rejection=None if chosen else blocks[0].code,
+        detail="" if chosen else blocks[0].detail,
+        blocks=() if chosen else blocks,
+        adjusted=v.adjusted,
+    )
+
+
+def _held(
+    idx: ConfigIndex,
+    f: Facts,
+    key: bytes,
+    referral: Referral | None,
+    matched: list[str],
+    candidates: list[Candidate],
+) -> Decision:
+    """Held for the hub: every candidate's reasons, and the hub's own (minimised) view."""
+    held = [c.reasons_line() for c in candidates] or ["no rule matched"]
+    v = lawful_flow(idx, f, idx.hub, HUB_TRIAGE, [])
+    hub = None if v.lawful is None else _recipient(idx.hub, HUB_TRIAGE, v, f, key, referral)
+    permitted = None if v.lawful is None else v.lawful.flow.items
     return Decision(
         referral_id=f.referral_id,
         config_version=idx.version,
-        outcome="routed" if recipients else "held",
+        outcome="held",
         matched_rules=matched,
         candidates=candidates,
-        recipients=recipients,
+        recipients=[],
         held_reasons=held,
         hub=hub,
+        hub_reasons=hub_reasons(candidates, permitted) or ["no rule matched"],
+    )
+
+
+def unknown_source(referral_id: str, source_org: str, config: RoutingConfiguration) -> Decision:
+    """Held for the hub (ids and codes only): the sender is not in the configuration in
+    force, e.g. removed by a reload while its referral was in flight."""
+    reason = (
+        f"{source_org}: {Rejection.SOURCE_UNKNOWN} (the configuration in force has no "
+        "such organisation, so no rule or agreement can apply)"
+    )
+    return Decision(
+        referral_id=referral_id,
+        config_version=config.version,
+        outcome="held",
+        matched_rules=[],
+        candidates=[],
+        recipients=[],
+        held_reasons=[reason],
+        hub=None,
+        hub_reasons=[f"{source_org}: {Rejection.SOURCE_UNKNOWN}"],
     )
 
 
 def offer(
-    f: Facts, config: RoutingConfiguration, key: bytes, referral: Referral, intervention_id: str
+    f: Facts,
+    config: RoutingConfiguration,
+    key: bytes,
+    referral: Referral,
+    intervention_id: str,
+    rule: str = FALLBACK,
 ) -> Decision:
-    """Offer a referral to one named intervention (an escalation's fallback): no rules, but
-    the same eligibility, consent and agreement checks, and a payload minimised afresh."""
+    """Offer a referral to one named intervention (an escalation's fallback, or the hub
+    routing by hand; `rule` names which): no rules, but the same eligibility, consent and
+    agreement checks, and a payload minimised afresh for the provider."""
     idx = config.index
     v = assess(idx, intervention_id, f)
+    candidate = _candidate(intervention_id, rule, v, v.rejection is None)
     recipients: list[Recipient] = []
-    held: list[str] = []
     if v.rejection is None:
         i = idx.interventions[intervention_id]
         recipients.append(_recipient(i.provider, intervention_id, v, f, key, referral))
-    else:
-        held.append(f"{intervention_id}: {v.rejection} ({v.detail})")
     return Decision(
         referral_id=f.referral_id,
         config_version=idx.version,
         outcome="routed" if recipients else "held",
         matched_rules=[],
-        candidates=[
-            Candidate(
-                intervention=intervention_id,
-                rule=FALLBACK,
-                chosen=v.rejection is None,
-                rejection=v.rejection,
-                detail=v.detail,
-            )
-        ],
+        candidates=[candidate],
         recipients=recipients,
-        held_reasons=held,
+        held_reasons=[] if recipients else [candidate.reasons_line()],
         hub=None,
     )
 

@@ -35,6 +35,26 @@ class InvalidField(DomainError):
         self.detail = detail
 
 
+class InvalidFields(InvalidField):
+    """Several fields are well-formed but not acceptable here (the first is `field`)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__(*problems[0])
+        self.problems = problems
+
+
+class UnknownOrganisation(DomainError):
+    """The caller's organisation is not in the routing configuration in force, so nothing
+    it sends could be routed (refused at once rather than accepted and lost)."""
+
+    def __init__(self, organisation: str) -> None:
+        super().__init__(
+            f"organisation {organisation!r} is not in the routing configuration in force, "
+            "so its referrals cannot be routed; ask the partnership's hub to add it"
+        )
+        self.organisation = organisation
+
+
 def error_location(
     error: Mapping[str, Any], skip: int = 0, known: Collection[str] = frozenset()
 ) -> str:

@@ -114,3 +114,15 @@ def referral_state(base: ReferralState, recipients: Iterable[RecipientState]) ->
     if states and all(s is RecipientState.DECLINED for s in states):
         return ReferralState.DECLINED
     return base
+
+
+_CLOSABLE = frozenset({ReferralState.HELD, ReferralState.DECLINED})
+
+
+def close(status: ReferralState, recipients: Iterable[RecipientState]) -> None:
+    """Check the hub's closing of a referral: only one held, or declined by everyone."""
+    if status not in _CLOSABLE or any(r in _TAKEN_ON for r in recipients):
+        raise LifecycleViolation(
+            "the hub can close only a referral held for triage or declined by every "
+            "organisation offered it"
+        )

@@ -53,14 +53,38 @@ _VALUES: dict[DataItem, Callable[[Referral], Any]] = {
     DataItem.SUBJECT_POSTCODE: lambda r: r.submission.subject.postcode,
     DataItem.SUBJECT_AREA: lambda r: r.local_authority,
     DataItem.SUBJECT_CONTACT: lambda r: _contact(r.submission.subject.contact),
+    DataItem.SUBJECT_PHONE: lambda r: (c := r.submission.subject.contact) and c.phone,
+    DataItem.SUBJECT_EMAIL: lambda r: (c := r.submission.subject.contact) and c.email,
     DataItem.REFERRER_NAME: lambda r: r.submission.referrer.name,
     DataItem.REFERRER_ROLE: lambda r: r.submission.referrer.role,
     DataItem.REFERRER_CONTACT: lambda r: _contact(r.submission.referrer.contact),
+    DataItem.REFERRER_PHONE: lambda r: r.submission.referrer.contact.phone,
+    DataItem.REFERRER_EMAIL: lambda r: r.submission.referrer.contact.email,
     DataItem.REASONS: lambda r: list(r.submission.reasons),
     DataItem.RISK: lambda r: r.submission.risk.value,
     DataItem.CONSENT: _consent,
     DataItem.SUMMARY: lambda r: r.submission.summary,
 }
+
+
+SATISFIED_BY: dict[DataItem, frozenset[DataItem]] = {
+    DataItem.SUBJECT_CONTACT: frozenset(
+        {DataItem.SUBJECT_CONTACT, DataItem.SUBJECT_PHONE, DataItem.SUBJECT_EMAIL}
+    ),
+    DataItem.REFERRER_CONTACT: frozenset(
+        {DataItem.REFERRER_CONTACT, DataItem.REFERRER_PHONE, DataItem.REFERRER_EMAIL}
+    ),
+}
+"""A required 'contact' is met by a flow sharing either half: a way to reach the person."""
+
+
+def unmet(required: Iterable[str], shared: frozenset[DataItem]) -> list[str]:
+    """The required items a flow's shared items do not cover, sorted."""
+    return sorted(
+        r
+        for r in set(required)
+        if not SATISFIED_BY.get(DataItem(r), frozenset({DataItem(r)})) & shared
+    )
 
 
 def plan(items: Mapping[DataItem, Treatment]) -> tuple[tuple[DataItem, Treatment], ...]:

@@ -9,7 +9,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from vrp.domain.geography import normalise_postcode
 from vrp.domain.identifiers import nhs_number_is_valid
-from vrp.domain.vocabulary import OVERRIDE_GROUNDS, REASONS, ConsentState, RiskLevel
+from vrp.domain.vocabularies import NATIONAL_VOCABULARIES, Code, Vocabularies
+from vrp.domain.vocabulary import ConsentState, RiskLevel
 
 
 def _nhs_number(value: str) -> str:
@@ -26,18 +27,6 @@ def _postcode(value: str) -> str:
     return normal
 
 
-def _reason(value: str) -> str:
-    if value not in REASONS:
-        raise ValueError("is not a code in the 'reasons' vocabulary (see GET /v1/vocabularies)")
-    return value
-
-
-def _ground(value: str) -> str:
-    if value not in OVERRIDE_GROUNDS:
-        raise ValueError("is not a code in the 'override-grounds' vocabulary")
-    return value
-
-
 def _calendar_date(value: object) -> object:
     # JSON numbers would otherwise be read as Unix timestamps; a date must be YYYY-MM-DD.
     if isinstance(value, int | float):
@@ -48,8 +37,11 @@ def _calendar_date(value: object) -> object:
 NhsNumber = Annotated[str, AfterValidator(_nhs_number)]
 CalendarDate = Annotated[date, BeforeValidator(_calendar_date)]
 Postcode = Annotated[str, AfterValidator(_postcode)]
-ReasonCode = Annotated[str, AfterValidator(_reason)]
-OverrideGround = Annotated[str, AfterValidator(_ground)]
+# Codes are checked against the vocabularies of the configuration in force (check_codes),
+# which a partnership extends or replaces; the model checks only their shape.
+ReasonCode = Code
+OverrideGround = Code
+LocalAuthority = Annotated[str, Field(pattern=r"^[ENSW][0-9]{8}$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -88,6 +80,11 @@ class Subject(_Model):
     date_of_birth: CalendarDate
     nhs_number: NhsNumber | None = None
     postcode: Postcode
+    local_authority: LocalAuthority | None = Field(
+        default=None,
+        description="ONS code of the person's local authority (e.g. E08000025); checked "
+        "against the postcode's when both are known.",
+    )
     contact: Contact | None = None
 
 
@@ -137,6 +134,22 @@ class ReferralSubmission(_Model):
             problems.append(("subject.date_of_birth", "is more than 120 years ago"))
         if self.consent.recorded_on is not None and self.consent.recorded_on > today:
             problems.append(("consent.recorded_on", "is in the future"))
+        return problems
+
+    def check_codes(
+        self, vocabularies: Vocabularies = NATIONAL_VOCABULARIES
+    ) -> list[tuple[str, str]]:
+        """Codes outside the vocabularies in force, as (field path, message) pairs."""
+        problems = [
+            (f"reasons.{n}", "is not a code in the 'reasons' vocabulary (see GET /v1/vocabularies)")
+            for n, code in enumerate(self.reasons)
+            if not vocabularies.has("reasons", code)
+        ]
+        override = self.consent.override
+        if override is not None and not vocabularies.has("override_grounds", override.ground):
+            problems.append(
+                ("consent.override.ground", "is not a code in the 'override-grounds' vocabulary")
+            )
         return problems
 
 

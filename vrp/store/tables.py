@@ -325,3 +325,42 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# Console: people's local accounts (argon2 hashes) and their sessions (only the token's
+# SHA-256 is stored, so a copy of the table signs nobody in).
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(120), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("organisation", String(100), nullable=False),
+    Column("role", String(40), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", _Time),
+    Column("disabled_at", _Time),
+    Column("created_at", _Time, nullable=False),
+    Column("password_changed_at", _Time, nullable=False),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", _Time, nullable=False),
+    Column("expires_at", _Time, nullable=False),
+    Column("last_seen_at", _Time, nullable=False),
+    Column("ended_at", _Time),
+)
+
+# Geography: each live postcode's local authority (ONS code), loaded from an ONS Postcode
+# Directory extract by `vrp geography load`; empty means the built-in West Midlands table.
+postcode_areas = Table(
+    "postcode_areas",
+    metadata,
+    Column("postcode", String(8), primary_key=True),
+    Column("local_authority", String(9), nullable=False),
+)

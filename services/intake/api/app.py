@@ -8,14 +8,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 
+from services.intake.api import contract, receivers, routes, token, vocabulary_schema
 from services.intake.api import problems as problem_handlers
-from services.intake.api import receivers, routes, token
 from services.intake.api.dependencies import known_query_parameters
-from services.intake.api.limits import BodySizeLimit, InFlight, RateLimiter
+from services.intake.api.docs import DocsPolicy
+from services.intake.api.limits import BodySizeLimit, ConcurrencyLimit, InFlight, RateLimiter
+from services.intake.api.lockout import Lockout
 from services.intake.api.schemas import problems
 from services.intake.api.tracing import TracingMiddleware
 from services.intake.auth.keys import AuthCache
+from services.intake.console import mount as console
+from vrp.config_files import load_configuration
+from vrp.domain.configuration import RoutingConfiguration
 from vrp.metrics import CONTENT_TYPE, Metrics
 from vrp.settings import Settings
 from vrp.store.database import Database
@@ -41,10 +47,12 @@ def create_app(
     db: Database | None = None,
     broker_healthy: Callable[[], bool] | None = None,
     metrics: Metrics | None = None,
+    config: Callable[[], RoutingConfiguration] | None = None,
 ) -> FastAPI:
     """Build the app; pass db to share one with other in-process services, and
     broker_healthy (the relay's view of the broker) for /ready to report it, and the
-    process's metrics for /metrics to serve (else intake's own, built in the lifespan)."""
+    process's metrics for /metrics to serve (else intake's own, built in the lifespan),
+    and the live routing configuration (else the one in settings.config_dir, loaded once)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,9 +65,26 @@ def create_app(
             settings.rate_limit_per_second, settings.rate_limit_burst
         )
         app.state.in_flight = InFlight()
+        app.state.credential_lockout = Lockout(
+            settings.auth_failures_per_key,
+            settings.auth_failure_window_seconds,
+            settings.auth_backoff_seconds,
+            settings.auth_backoff_max_seconds,
+        )
+        app.state.address_lockout = Lockout(
+            settings.auth_failures_per_address,
+            settings.auth_failure_window_seconds,
+            settings.auth_backoff_seconds,
+            settings.auth_backoff_max_seconds,
+        )
         app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
         app.state.broker_healthy = broker_healthy
         app.state.metrics = metrics or Metrics("vrp-intake")
+        if config is None:
+            loaded = load_configuration(settings.config_dir)
+            app.state.config = lambda: loaded
+        else:
+            app.state.config = config
         try:
             yield
         finally:
@@ -68,7 +93,8 @@ def create_app(
             if own:
                 await app.state.db.dispose()
 
-    app = FastAPI(
+    # Swagger UI, ReDoc and their favicon come from the package, never from a CDN.
+    app = FastAPIOffline(
         **_without_native_telemetry(),
         dependencies=[Depends(known_query_parameters)],
         responses=problems(422, 503),
@@ -81,10 +107,15 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(receivers.router)
     app.include_router(token.router)
+    console.mount(app)
+    vocabulary_schema.install(app, settings, config)
+    contract.install(app)  # the rules the models cannot state
     # Unauthenticated like /health: counts and codes only, for a scraper on the ops network
     # (no partner credential to rate-limit by); kept out of the partner API's OpenAPI.
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
-    problem_handlers.install(app)
+    problem_handlers.install(app, settings.max_validation_errors)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ConcurrencyLimit, max_in_flight=settings.max_in_flight)
+    app.add_middleware(DocsPolicy)
     app.add_middleware(TracingMiddleware)
     return app

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.intake.api.limits import InFlight, RateLimiter
+from services.intake.api.lockout import Lockout
 from services.intake.api.problems import Problem, invalid
 from services.intake.auth import keys, oauth
 from services.intake.auth.keys import AuthCache, Partner
@@ -60,12 +61,25 @@ async def get_partner(
         "Send a valid partner API key or OAuth access token as a Bearer token.",
         headers={"WWW-Authenticate": "Bearer"},
     )
+    if len(request.headers.getlist("authorization")) > 1:
+        # Proxies and frameworks disagree on which of two would win: refuse both.
+        raise Problem(
+            400,
+            "malformed-request",
+            "Malformed request",
+            "Send exactly one Authorization header.",
+            [{"field": "Authorization", "detail": "given more than once"}],
+        )
     if credentials is None:
         raise unauthorised
     token = credentials.credentials
     cache: AuthCache = request.app.state.auth_cache
     partner = cache.get(token)
     if partner is None:
+        # Only credentials not recently verified are counted and locked out, so a partner
+        # already at work is not stopped by someone guessing at its key id.
+        subjects = failure_subjects(request, keys.key_id(token))
+        check_lockout(request, subjects)
         async with db.engine.connect() as conn:
             if token.startswith(oauth.TOKEN_PREFIX):
                 partner = await oauth.authenticate(conn, token)
@@ -73,6 +87,7 @@ async def get_partner(
                 partner = await keys.authenticate(conn, token)
             await conn.rollback()
         if partner is None:
+            record_failure(request, subjects)
             raise unauthorised
         cache.put(token, partner)
     limiter: RateLimiter = request.app.state.rate_limiter
@@ -90,6 +105,36 @@ async def get_partner(
 
 
 PartnerDep = Annotated[Partner, Depends(get_partner)]
+
+
+def failure_subjects(request: Request, credential_id: str | None) -> list[tuple[Lockout, str]]:
+    """The lockouts a failed authentication counts against: the client address, and the
+    key id or OAuth client id it named (when it named one)."""
+    address = request.client.host if request.client else "unknown"
+    subjects = [(request.app.state.address_lockout, address)]
+    if credential_id:
+        subjects.append((request.app.state.credential_lockout, credential_id))
+    return subjects
+
+
+def check_lockout(request: Request, subjects: list[tuple[Lockout, str]]) -> None:
+    """429 with Retry-After while any of the subjects is locked out."""
+    wait = max(lockout.wait(subject) for lockout, subject in subjects)
+    if wait:
+        raise Problem(
+            429,
+            "too-many-failures",
+            "Too many failed authentications",
+            f"Too many failed authentications from this address or for these credentials; "
+            f"retry after {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def record_failure(request: Request, subjects: list[tuple[Lockout, str]]) -> None:
+    """Count one failed authentication against each subject."""
+    for lockout, subject in subjects:
+        lockout.failed(subject)
 
 
 def _query_names(dependant: Dependant) -> set[str]:

@@ -1,4 +1,5 @@
-"""Request limits: body size (ASGI middleware), per-partner rate, in-flight idempotency keys."""
+"""Request limits: body size and requests in progress (ASGI middleware), per-partner rate,
+in-flight idempotency keys."""
 
 from __future__ import annotations
 
@@ -56,26 +57,69 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            problem_body(
-                413,
-                "payload-too-large",
-                "Request body too large",
-                f"Request bodies are limited to {self.max_bytes} bytes.",
-                scope["path"],
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        body = problem_body(
+            413,
+            "payload-too-large",
+            "Request body too large",
+            f"Request bodies are limited to {self.max_bytes} bytes.",
+            scope["path"],
         )
-        await send({"type": "http.response.body", "body": body})
+        await _send_problem(send, body, [])
+
+
+class ConcurrencyLimit:
+    """503 problem+json with Retry-After while max_in_flight requests are being handled, so
+    a flood queues in clients rather than in this process's memory and database pool."""
+
+    _EXEMPT = frozenset({"/health", "/metrics"})  # liveness must answer under load
+
+    def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count the request in, or refuse it when the process is full."""
+        if scope["type"] != "http" or scope["path"] in self._EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            await _send_problem(
+                send,
+                problem_body(
+                    503,
+                    "unavailable",
+                    "Too many requests in progress",
+                    f"This process handles at most {self.max_in_flight} requests at once; "
+                    "retry shortly.",
+                    scope["path"],
+                ),
+                [(b"retry-after", b"1")],
+            )
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+async def _send_problem(
+    send: Send, body: dict[str, object], headers: list[tuple[bytes, bytes]]
+) -> None:
+    raw = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": body["status"],
+            "headers": [
+                (b"content-type", PROBLEM.encode()),
+                (b"content-length", str(len(raw)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})
 
 
 class RateLimiter:

@@ -18,6 +18,7 @@ from vrp.domain.errors import (
     DomainError,
     IdempotencyKeyReused,
     InvalidField,
+    InvalidFields,
     NotFound,
     error_location,
 )
@@ -70,15 +71,35 @@ def problem_response(p: Problem, instance: str) -> JSONResponse:
     return JSONResponse(body, status_code=p.status, media_type=PROBLEM, headers=p.headers)
 
 
-def invalid(errors: list[dict[str, str]]) -> Problem:
-    """422 naming each offending field (never its value)."""
-    first = errors[0]["field"] if errors else "(body)"
+MAX_FIELD_LENGTH = 200  # a field path of the API is far shorter; longer ones are cut
+
+
+def invalid(errors: list[dict[str, str]], max_errors: int = 20) -> Problem:
+    """422 naming each offending field (never its value): at most max_errors of them, each
+    path at most MAX_FIELD_LENGTH characters, so the answer stays small whatever is sent."""
+    listed = [
+        {"field": e["field"][:MAX_FIELD_LENGTH], "detail": e["detail"][:MAX_FIELD_LENGTH]}
+        for e in errors[:max_errors]
+    ]
+    first = listed[0]["field"] if listed else "(body)"
+    more = f" ({len(errors) - len(listed)} more not listed)" if len(errors) > len(listed) else ""
     return Problem(
         422,
         "invalid-request",
         "The request is not valid",
-        f"{len(errors)} problem(s), first at '{first}'",
-        errors,
+        f"{len(errors)} problem(s), first at '{first}'{more}",
+        listed,
+    )
+
+
+def malformed(detail: str) -> Problem:
+    """400: the body is not a JSON document at all (nothing to name but the body)."""
+    return Problem(
+        400,
+        "malformed-request",
+        "Malformed request",
+        detail,
+        [{"field": "(body)", "detail": detail}],
     )
 
 
@@ -124,13 +145,16 @@ def from_domain(exc: DomainError) -> Problem:
             "This Idempotency-Key was used for a different referral body; use a new key.",
             [{"field": "Idempotency-Key", "detail": "already used with a different body"}],
         )
+    if isinstance(exc, InvalidFields):
+        return invalid([{"field": f, "detail": d} for f, d in exc.problems])
     if isinstance(exc, InvalidField):
         return invalid([{"field": exc.field, "detail": exc.detail}])
     return Problem(422, "refused", "Request refused", str(exc))
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into problem+json."""
+def install(app: FastAPI, max_errors: int = 20) -> None:
+    """Register the handlers that turn every error into problem+json (at most max_errors
+    field errors listed in one answer)."""
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -144,9 +168,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        raw = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in raw):
+            # Its location is a byte offset, not a field: the body is malformed as a whole.
+            return problem_response(malformed("The body is not a JSON document."), request.url.path)
         known[:] = known or [api_field_names(app)]
-        errors = field_errors(list(exc.errors()), skip_prefix=1, known=known[0])
-        return problem_response(invalid(errors), request.url.path)
+        errors = field_errors(raw, skip_prefix=1, known=known[0])
+        return problem_response(invalid(errors, max_errors), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -188,13 +216,11 @@ def install(app: FastAPI) -> None:
 
 
 def _internal(request: Request) -> JSONResponse:
-    # Never a stack trace or input echo to the caller.
+    # Never a stack trace or input echo to the caller; the Idempotency-Key advice only
+    # where the request had one.
+    detail = "The request could not be completed."
+    if "idempotency-key" in request.headers:
+        detail += " Retrying with the same Idempotency-Key is safe."
     return problem_response(
-        Problem(
-            500,
-            "internal-error",
-            "Internal error",
-            "The request could not be completed; retrying with the same Idempotency-Key is safe.",
-        ),
-        request.url.path,
+        Problem(500, "internal-error", "Internal error", detail), request.url.path
     )

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Row, select, tuple_
 
-from services.intake import changes
+from services.intake import changes, offers, screening
 from services.intake.api.dependencies import DbDep, PartnerDep, require
 from services.intake.api.problems import invalid
 from services.intake.api.schemas import (
     AUTHED,
+    JSON_BODY,
     InboxItem,
     InboxPage,
     InboxReferral,
     ResponseRequest,
+    operation_id,
     problems,
 )
+from services.intake.api.texts import json_request
 from services.intake.reads import record_reads
 from vrp.domain.errors import NotFound
 from vrp.domain.lifecycle import RecipientState
 from vrp.store.tables import received_referrals
 
-router = APIRouter(tags=["receivers"])
+router = APIRouter(tags=["receivers"], generate_unique_id_function=operation_id)
 _RESPONSE_EXAMPLES: dict[str, Any] = {
     "accept": {"summary": "Accept", "value": {"status": "accepted"}},
     "decline": {"summary": "Decline", "value": {"status": "declined", "reason": "no-capacity"}},
@@ -49,19 +51,24 @@ def _item(row: Row[Any]) -> InboxItem:
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CURSOR = re.compile(r"^([0-9]{1,16})~([A-Za-z0-9_.:-]{1,64})~([A-Za-z0-9_.:-]{1,64})$")
+"""A position in the inbox order: microseconds since 1970, referral id, intervention. Any
+string of this shape is a position (so the OpenAPI pattern says exactly what is accepted);
+it names nothing a partner cannot already see in its own inbox."""
+
+
 def _cursor(row: Row[Any]) -> str:
-    raw = f"{row.received_at.isoformat()}|{row.referral_id}|{row.intervention}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    micros = (row.received_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}~{row.referral_id}~{row.intervention}"
 
 
 def _position(cursor: str) -> tuple[datetime, str, str]:
-    try:
-        at, rid, intervention = base64.urlsafe_b64decode(cursor).decode().split("|")
-        return datetime.fromisoformat(at), rid, intervention
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid(
-            [{"field": "cursor", "detail": "is not a cursor this API returned"}]
-        ) from None
+    match = CURSOR.match(cursor)
+    if match is None:
+        raise invalid([{"field": "cursor", "detail": "is not a cursor this API returned"}])
+    micros, referral_id, intervention = match.groups()
+    return _EPOCH + timedelta(microseconds=int(micros)), referral_id, intervention
 
 
 @router.get("/v1/inbox", response_model=InboxPage, responses=problems(*AUTHED, 422))
@@ -72,7 +79,14 @@ async def inbox(
         RecipientState | None, Query(description="Only entries in this state")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=150,
+            pattern=CURSOR.pattern,
+            description="The next_cursor of the previous page, unchanged.",
+        ),
+    ] = None,
 ) -> InboxPage:
     """Referrals routed to your organisation, oldest first, each exactly as minimised for
     you under the information-sharing agreement."""
@@ -98,18 +112,7 @@ async def inbox(
 
 
 async def _mine(db: DbDep, partner: PartnerDep, referral_id: str) -> InboxReferral:
-    async with db.engine.connect() as conn:
-        rows = list(
-            await conn.execute(
-                select(received_referrals)
-                .where(
-                    received_referrals.c.referral_id == referral_id,
-                    received_referrals.c.organisation == partner.organisation,
-                )
-                .order_by(received_referrals.c.intervention)
-            )
-        )
-        await conn.rollback()
+    rows = await offers.received(db, partner.organisation, referral_id)
     if not rows:
         raise NotFound
     return InboxReferral(referral_id=referral_id, items=[_item(r) for r in rows])
@@ -129,18 +132,25 @@ async def inbox_referral(referral_id: str, partner: PartnerDep, db: DbDep) -> In
 @router.post(
     "/v1/referrals/{referral_id}/response",
     response_model=InboxReferral,
-    responses=problems(*AUTHED, 400, 404, 409, 413, 422),
+    responses=problems(*AUTHED, *JSON_BODY, 404, 409),
+    dependencies=[Depends(json_request)],
 )
 async def respond(
     referral_id: str,
     body: Annotated[ResponseRequest, Body(openapi_examples=_RESPONSE_EXAMPLES)],
     partner: PartnerDep,
     db: DbDep,
+    request: Request,
 ) -> InboxReferral:
     """Respond to a referral routed to you: accept, decline (coded reason), in progress,
     completed (coded outcome). Transitions that break the lifecycle are 409; repeating the
     current response is harmless. `intervention` is needed only when several of your
     interventions received the referral."""
     require(partner, "referrals:respond")
+    config = request.app.state.config()
+    # Named as the validation of the tagged body names them: declined.reason, completed.outcome.
+    reason, outcome = getattr(body, "reason", None), getattr(body, "outcome", None)
+    screening.check_code(config, "decline_reasons", f"{body.status}.reason", reason)
+    screening.check_code(config, "outcomes", f"{body.status}.outcome", outcome)
     await changes.respond(db, partner, referral_id, body)
     return await _mine(db, partner, referral_id)

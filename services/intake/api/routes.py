@@ -6,40 +6,36 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from pydantic import BeforeValidator
 from sqlalchemy import text
 
-from services.intake import changes
+from services.intake import changes, screening
 from services.intake.api.dependencies import DbDep, InFlightDep, PartnerDep, SettingsDep, require
 from services.intake.api.problems import Problem, conflict, invalid
 from services.intake.api.schemas import (
     AUTHED,
+    JSON_BODY,
     SUBMISSION_EXAMPLE,
     AcceptedResponse,
     CancelRequest,
     HealthResponse,
     StatusResponse,
     Vocabulary,
+    operation_id,
     problems,
 )
+from services.intake.api.texts import json_request, nfc
 from services.intake.reads import record_reads
 from services.intake.status import status_view
 from services.intake.submission import accept
 from vrp.domain.errors import NotFound
 from vrp.domain.lifecycle import RecipientState, ReferralState
 from vrp.domain.referral import ReferralSubmission
-from vrp.domain.vocabulary import (
-    CANCEL_REASONS,
-    DECLINE_REASONS,
-    OUTCOMES,
-    OVERRIDE_GROUNDS,
-    REASONS,
-    ConsentState,
-    RiskLevel,
-)
+from vrp.domain.vocabulary import ConsentState
 from vrp.store.database import DATABASE_ERRORS
 
-router = APIRouter()
+router = APIRouter(generate_unique_id_function=operation_id)
 
 
 @router.post(
@@ -47,11 +43,13 @@ router = APIRouter()
     status_code=202,
     response_model=AcceptedResponse,
     tags=["referrals"],
-    responses=problems(*AUTHED, 400, 409, 413, 422),
+    responses=problems(*AUTHED, *JSON_BODY, 409),
+    dependencies=[Depends(json_request)],
 )
 async def submit_referral(
     body: Annotated[
         ReferralSubmission,
+        BeforeValidator(nfc),
         Body(openapi_examples={"a-and-e": {"summary": "From A&E", "value": SUBMISSION_EXAMPLE}}),
     ],
     partner: PartnerDep,
@@ -77,7 +75,7 @@ async def submit_referral(
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
                 headers={"Retry-After": "1"},
             )
-        accepted = await accept(db, partner, idempotency_key, body)
+        accepted = await accept(db, partner, idempotency_key, body, request.app.state.config())
     if not accepted.replayed:  # accept() returns once committed: count each referral once
         request.app.state.metrics.received(partner.organisation)
     status_url = f"{settings.public_url}/v1/referrals/{accepted.referral_id}"
@@ -112,14 +110,16 @@ async def referral_status(referral_id: str, partner: PartnerDep, db: DbDep) -> S
     "/v1/referrals/{referral_id}/cancel",
     response_model=StatusResponse,
     tags=["referrals"],
-    responses=problems(*AUTHED, 400, 404, 409, 413, 422),
+    responses=problems(*AUTHED, *JSON_BODY, 404, 409),
+    dependencies=[Depends(json_request)],
 )
 async def cancel_referral(
-    referral_id: str, body: CancelRequest, partner: PartnerDep, db: DbDep
+    referral_id: str, body: CancelRequest, partner: PartnerDep, db: DbDep, request: Request
 ) -> StatusResponse:
     """Withdraw a referral you sent, only before any receiving organisation accepted it
     (409 otherwise). Repeating a cancellation is harmless."""
     require(partner, "referrals:submit")
+    screening.check_code(request.app.state.config(), "cancel_reasons", "reason", body.reason)
     await changes.cancel(db, partner, referral_id, body.reason)
     return await referral_status(referral_id, partner, db)
 
@@ -138,16 +138,12 @@ async def cancel_referral(
         }
     },
 )
-async def vocabularies() -> dict[str, Vocabulary]:
-    """Every coded value the API uses, with its label."""
-    return {
-        "reasons": Vocabulary(codes=REASONS),
-        "risk-levels": Vocabulary(codes={r.value: r.value for r in RiskLevel}),
+async def vocabularies(request: Request) -> dict[str, Vocabulary]:
+    """Every coded value the API uses, with its label: the partnership's vocabularies (the
+    national set as its configuration extends or replaces it), then the fixed states."""
+    loaded = request.app.state.config().codes.by_api_name()
+    return {name: Vocabulary(codes=codes) for name, codes in loaded.items()} | {
         "consent-states": Vocabulary(codes={c.value: c.value for c in ConsentState}),
-        "override-grounds": Vocabulary(codes=OVERRIDE_GROUNDS),
-        "cancel-reasons": Vocabulary(codes=CANCEL_REASONS),
-        "decline-reasons": Vocabulary(codes=DECLINE_REASONS),
-        "outcomes": Vocabulary(codes=OUTCOMES),
         "referral-states": Vocabulary(codes={s.value: s.value for s in ReferralState}),
         "response-states": Vocabulary(codes={s.value: s.value for s in RecipientState}),
     }

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from vrp.domain.lifecycle import RecipientState
-from vrp.domain.vocabulary import CancelReason, DeclineReason, Outcome
+from vrp.domain.vocabularies import Code
 
 _ID = "0193a5b2-7c4e-7d21-9f3a-1b2c3d4e5f60"
 _AT = "2026-11-25T10:15:00Z"
@@ -126,7 +127,7 @@ class CancelRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"reason": "duplicate"}]}
     )
-    reason: CancelReason
+    reason: Code  # from the configuration's cancel-reasons (the OpenAPI enum lists them)
 
 
 class Accept(BaseModel):
@@ -142,7 +143,7 @@ class Decline(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     status: Literal["declined"]
-    reason: DeclineReason
+    reason: Code  # from the configuration's decline-reasons
     intervention: str | None = Field(default=None, max_length=64)
 
 
@@ -159,7 +160,7 @@ class Complete(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     status: Literal["completed"]
-    outcome: Outcome
+    outcome: Code  # from the configuration's outcomes
     intervention: str | None = Field(default=None, max_length=64)
 
 
@@ -290,16 +291,24 @@ _DESCRIPTIONS = {
     401: "Missing, unknown, revoked or expired credentials",
     403: "The credentials lack the scope this operation needs",
     404: "No such referral visible to your organisation",
+    408: "The headers or the body did not arrive in time; the connection is closed",
     409: "Conflicts with the referral's state, or the same Idempotency-Key is in flight",
     413: "Request body too large",
+    415: "The body is not application/json",
     422: "Invalid input; `errors` names each offending field",
-    429: "Rate limit exceeded; see Retry-After",
-    503: "Not ready",
+    431: "Too many header fields, or headers too large; the connection is closed",
+    429: "Rate limit exceeded, or too many failed authentications; see Retry-After",
+    503: "Not ready, or too many requests in progress; see Retry-After",
 }
 _EXAMPLE_DETAIL = {
     409: "a referral that is 'declined' cannot become 'accepted'",
     422: "1 problem(s), first at 'subject.nhs_number'",
 }
+
+
+def operation_id(route: APIRoute) -> str:
+    """An operation's id in the OpenAPI document: its function's name (for links)."""
+    return route.name
 
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -316,7 +325,7 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
             "description": _DESCRIPTIONS[code],
             "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA, "example": example}},
         }
-        if code in (409, 429):
+        if code in (409, 429, 503):
             entry["headers"] = {
                 "Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait"}
             }
@@ -324,4 +333,7 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-AUTHED = (401, 403, 429)
+AUTHED = (400, 401, 403, 429)
+"""Authenticated operations: 400 for a repeated Authorization header."""
+JSON_BODY = (400, 413, 415, 422)
+"""Operations with a JSON body: malformed or not UTF-8, too large, another media type."""

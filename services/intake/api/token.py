@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response
+from fastapi import APIRouter, Form, Request, Response
 
-from services.intake.api.dependencies import DbDep, SettingsDep
+from services.intake.api.dependencies import (
+    DbDep,
+    SettingsDep,
+    check_lockout,
+    failure_subjects,
+    record_failure,
+)
 from services.intake.api.problems import Problem
-from services.intake.api.schemas import TokenResponse, problems
+from services.intake.api.schemas import TokenResponse, operation_id, problems
 from services.intake.auth import oauth
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], generate_unique_id_function=operation_id)
 _Field = Annotated[str | None, Form(max_length=8000)]
 
 
@@ -29,7 +35,7 @@ def _oauth_problem(exc: oauth.OAuthError) -> Problem:
 @router.post(
     "/oauth2/token",
     response_model=TokenResponse,
-    responses=problems(400, 401, 413, 422),
+    responses=problems(400, 401, 413, 422, 429),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -47,6 +53,7 @@ def _oauth_problem(exc: oauth.OAuthError) -> Problem:
 async def token(
     db: DbDep,
     settings: SettingsDep,
+    request: Request,
     response: Response,
     grant_type: _Field = None,
     client_assertion_type: _Field = None,
@@ -67,14 +74,21 @@ async def token(
                 "invalid_request",
                 f"send client_assertion_type={oauth.ASSERTION_TYPE} and a client_assertion",
             )
-        issued = await oauth.issue_token(
-            db,
-            client_assertion,
-            f"{settings.public_url}/oauth2/token",
-            settings.access_token_ttl,
-            scope,
-            client_id,
-        )
+        subjects = failure_subjects(request, oauth.claimed_client(client_assertion, client_id))
+        check_lockout(request, subjects)
+        try:
+            issued = await oauth.issue_token(
+                db,
+                client_assertion,
+                f"{settings.public_url}/oauth2/token",
+                settings.access_token_ttl,
+                scope,
+                client_id,
+            )
+        except oauth.OAuthError as exc:
+            if exc.status == 401:  # a failed client authentication, not a malformed request
+                record_failure(request, subjects)
+            raise
     except oauth.OAuthError as exc:
         raise _oauth_problem(exc) from None
     return TokenResponse(

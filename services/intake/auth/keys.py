@@ -127,22 +127,31 @@ async def revoke(
     return len(revoked)
 
 
+class RotationRefused(ValueError):
+    """No single set of scopes to carry over (no live key, or live keys that differ)."""
+
+
 async def rotate(
     conn: AsyncConnection,
     organisation: str,
     grace: timedelta = timedelta(hours=24),
     actor: str = "cli",
+    key_id: str | None = None,
 ) -> str:
-    """Issue a new key with the scopes of the live ones; those stop working after grace."""
+    """Issue a new key with the same scopes as the live one(s) it replaces (all live keys,
+    or just key_id); those stop working after grace. Never widens: keys with different
+    scopes must be rotated one at a time, and an organisation with no live key gets none."""
     now = datetime.now(UTC)
-    live = list(
-        await conn.execute(
-            select(api_keys.c.key_id, api_keys.c.scopes).where(
-                api_keys.c.organisation == organisation, _live(now)
-            )
-        )
-    )
-    scopes = sorted({s for r in live for s in r.scopes.split()}) or list(SCOPES)
+    where = [api_keys.c.organisation == organisation, _live(now)]
+    if key_id is not None:
+        where.append(api_keys.c.key_id == key_id)
+    live = list(await conn.execute(select(api_keys.c.key_id, api_keys.c.scopes).where(*where)))
+    if not live:
+        raise RotationRefused("no live key to rotate; issue one with 'vrp partners add'")
+    kinds = {frozenset(r.scopes.split()) for r in live}
+    if len(kinds) > 1:
+        raise RotationRefused("the live keys have different scopes; rotate each with --key-id")
+    scopes = sorted(kinds.pop())
     until = now + grace
     for r in live:
         await conn.execute(
@@ -155,6 +164,14 @@ async def rotate(
         conn, actor, "api-key-rotated", organisation, ids, expires=until.isoformat()
     )
     return await issue(conn, organisation, tuple(scopes), actor=actor)
+
+
+def key_id(token: str) -> str | None:
+    """The key id an API key names (vrp_<key id>_<secret>), or None for anything else."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != "vrp" or not 0 < len(parts[1]) <= 64:
+        return None
+    return f"key:{parts[1]}"
 
 
 async def authenticate(conn: AsyncConnection, token: str) -> Partner | None:

@@ -27,6 +27,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")
 MAX_ASSERTION_LIFETIME = 300
 LEEWAY = 30
+MAX_JTI_LENGTH = 200  # the width of oauth_assertions.jti
 TOKEN_PREFIX = "vat_"  # noqa: S105 - a prefix, not a secret
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -52,12 +53,27 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def parse_jwks(document: dict[str, Any]) -> jwt.PyJWKSet:
-    """Validate a JWKS document (raises jwt.PyJWKSetError or jwt.PyJWKError when invalid)."""
-    keys = jwt.PyJWKSet.from_dict(document)
+class InvalidJwks(ValueError):
+    """A JWKS document that cannot be registered; the message names the rule, not the key."""
+
+
+def parse_jwks(document: object) -> jwt.PyJWKSet:
+    """Validate a JWKS document of public keys (raises InvalidJwks when invalid)."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise InvalidJwks("a JWKS is a JSON object with a 'keys' list")
+    for jwk in document["keys"]:
+        # A shared secret (kty oct, HS256 ...) would let anyone who reads our database sign
+        # assertions: only public keys are registered.
+        if not isinstance(jwk, dict) or jwk.get("kty") == "oct" or "d" in jwk:
+            raise InvalidJwks("only public keys are accepted (no symmetric or private keys)")
+    try:
+        keys = jwt.PyJWKSet.from_dict(document)
+    except (jwt.PyJWKError, jwt.PyJWKSetError) as exc:
+        raise InvalidJwks(f"the JWKS is not usable ({type(exc).__name__})") from None
     for key in keys.keys:
         if key.algorithm_name not in ALGORITHMS:
-            raise jwt.PyJWKError(f"algorithm {key.algorithm_name} is not accepted")
+            accepted = ", ".join(ALGORITHMS)
+            raise InvalidJwks(f"algorithm {key.algorithm_name} is not accepted; use {accepted}")
     return keys
 
 
@@ -106,6 +122,16 @@ async def revoke_clients(conn: AsyncConnection, organisation: str, actor: str = 
     return len(revoked)
 
 
+def claimed_client(assertion: str, client_id: str | None) -> str | None:
+    """The client an assertion claims to come from (unverified: for counting failures)."""
+    try:
+        issuer = _claims(assertion).get("iss")
+    except OAuthError:
+        issuer = None
+    claimed = client_id or issuer
+    return f"client:{claimed[:200]}" if isinstance(claimed, str) and claimed else None
+
+
 def _claims(assertion: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(assertion, options={"verify_signature": False})
@@ -138,16 +164,15 @@ async def issue_token(
         if row is None:
             raise OAuthError("invalid_client", "unknown or revoked client", 401)
         claims = _verify(assertion, row.jwks, issuer, token_url)
-        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
-        if expires > now + timedelta(seconds=MAX_ASSERTION_LIFETIME + LEEWAY):
-            raise OAuthError("invalid_client", "exp is more than 5 minutes ahead", 401)
+        expires = _expiry(claims["exp"], now)
+        jti = _jti(claims["jti"])
         await conn.execute(delete(oauth_assertions).where(oauth_assertions.c.expires_at < now))
         await conn.execute(delete(access_tokens).where(access_tokens.c.expires_at < now))
         fresh = await db.insert_ignore(
             conn,
             oauth_assertions,
             client_id=issuer,
-            jti=str(claims["jti"])[:200],
+            jti=jti,
             expires_at=expires,
         )
         if not fresh:
@@ -170,6 +195,26 @@ async def issue_token(
     return Token(token, ttl, scope)
 
 
+def _expiry(exp: object, now: datetime) -> datetime:
+    # Compared as a number before any datetime is made: a far-future exp (beyond year 9999)
+    # must be refused, not overflow. A numeric string is not a NumericDate (RFC 7519 2).
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        raise OAuthError("invalid_client", "exp must be a JSON number (NumericDate)", 401)
+    if exp > now.timestamp() + MAX_ASSERTION_LIFETIME + LEEWAY:
+        raise OAuthError("invalid_client", "exp is more than 5 minutes ahead", 401)
+    return datetime.fromtimestamp(int(exp), UTC)
+
+
+def _jti(jti: object) -> str:
+    # Stored and compared whole: a longer jti is refused rather than cut, so two assertions
+    # differing after the cut can never be taken for the same one.
+    if not isinstance(jti, str) or not jti.strip() or len(jti) > MAX_JTI_LENGTH:
+        raise OAuthError(
+            "invalid_client", f"jti must be a non-empty string of at most {MAX_JTI_LENGTH}", 401
+        )
+    return jti
+
+
 def _verify(assertion: str, jwks: dict[str, Any], client_id: str, token_url: str) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(assertion)
@@ -188,7 +233,7 @@ def _verify(assertion: str, jwks: dict[str, Any], client_id: str, token_url: str
             leeway=LEEWAY,
             options={"require": ["iss", "sub", "aud", "exp", "jti"]},
         )
-    except (jwt.InvalidTokenError, jwt.PyJWKError, jwt.PyJWKSetError) as exc:
+    except (jwt.InvalidTokenError, jwt.PyJWKError, jwt.PyJWKSetError, InvalidJwks) as exc:
         raise OAuthError(
             "invalid_client", f"client_assertion rejected: {type(exc).__name__}", 401
         ) from None

@@ -124,8 +124,13 @@ class TimelineHandler:
                 await _reoffer(conn, row["referral_id"], row["detail"])
         now = datetime.now(UTC)
         for outcome, ids in moves.items():
+            # A later routed decision (a fallback, or the hub routing by hand) moves a
+            # referral that was held or declined by everyone back to routed.
+            movable = [ReferralState.RECEIVED]
+            if outcome == ReferralState.ROUTED:
+                movable += [ReferralState.HELD, ReferralState.DECLINED]
             await conn.execute(
                 update(referrals)
-                .where(referrals.c.id.in_(ids), referrals.c.status == ReferralState.RECEIVED)
+                .where(referrals.c.id.in_(ids), referrals.c.status.in_(movable))
                 .values(status=outcome, updated_at=now)
             )

@@ -1,0 +1,73 @@
+"""Failed authentication: after too many failures for a key id, OAuth client or client
+address, further attempts are refused (429) for a backoff that doubles with each lockout."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class _Record:
+    failures: int
+    window_start: float
+    strikes: int = 0
+    blocked_until: float = 0.0
+
+
+class Lockout:
+    """Failures counted per subject (a key id, a client id, an address), in this process."""
+
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        backoff: float,
+        backoff_max: float,
+        max_subjects: int = 100_000,
+    ) -> None:
+        self.limit = max(limit, 1)
+        self.window = window
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.max_subjects = max_subjects
+        self._records: dict[str, _Record] = {}
+
+    def wait(self, subject: str) -> int:
+        """Whole seconds until this subject may try again (0: it may now)."""
+        record = self._records.get(subject)
+        if record is None:
+            return 0
+        left = record.blocked_until - time.monotonic()
+        return max(1, math.ceil(left)) if left > 0 else 0
+
+    def failed(self, subject: str) -> None:
+        """Count a failure; the limit-th failure in a window starts (or lengthens) a lockout."""
+        now = time.monotonic()
+        record = self._records.get(subject)
+        if record is None:
+            self._forget_idle(now)
+            record = self._records[subject] = _Record(0, now)
+        if now - record.window_start > self.window:
+            # A quiet window after the last lockout forgives the earlier ones.
+            if now > record.blocked_until + self.window:
+                record.strikes = 0
+            record.failures, record.window_start = 0, now
+        record.failures += 1
+        if record.failures >= self.limit:
+            record.strikes += 1
+            seconds = min(self.backoff_max, self.backoff * 2 ** (record.strikes - 1))
+            record.blocked_until = now + seconds
+            record.failures, record.window_start = 0, now
+
+    def _forget_idle(self, now: float) -> None:
+        # Bounded memory whatever the attacker sends: drop subjects with nothing pending,
+        # and everything if that is not enough (the limit then restarts, never wrongly blocks).
+        if len(self._records) < self.max_subjects:
+            return
+        horizon = self.window + self.backoff_max
+        for subject in [s for s, r in self._records.items() if now - r.window_start > horizon]:
+            del self._records[subject]
+        if len(self._records) >= self.max_subjects:
+            self._records.clear()

@@ -1,0 +1,1 @@
+"""The web console served by intake: team inboxes, hub triage, dashboard and directory."""

@@ -1,0 +1,188 @@
+"""The team inbox: referrals routed to my organisation, one referral, and my response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy import Row, case, select
+
+from services.intake import changes, offers, screening
+from services.intake.api.schemas import Accept, Complete, Decline, InProgress
+from services.intake.auth.keys import Partner
+from services.intake.console import data, web
+from services.intake.console.views import record_view
+from services.intake.console.vocab import codes
+from vrp.domain.configuration import RoutingConfiguration
+from vrp.domain.errors import Conflict, InvalidField, NotFound
+from vrp.domain.lifecycle import RecipientState
+from vrp.domain.people import Permission
+from vrp.store.tables import received_referrals
+
+router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
+STATES = [s.value for s in RecipientState]
+_OPEN_FIRST = case(
+    (received_referrals.c.status == RecipientState.AWAITING, 0),
+    (received_referrals.c.status == RecipientState.ACCEPTED, 1),
+    (received_referrals.c.status == RecipientState.IN_PROGRESS, 2),
+    else_=3,
+)
+
+
+def _respond_by(row: Row[Any]) -> datetime | None:
+    value = (row.payload or {}).get("respond_by")
+    return datetime.fromisoformat(value) if value else None
+
+
+def entry(row: Row[Any], now: datetime) -> dict[str, Any]:
+    """One inbox line: ids, codes and times (no personal data in the list)."""
+    due = _respond_by(row)
+    payload = row.payload or {}
+    return {
+        "referral_id": row.referral_id,
+        "reference": row.reference,
+        "intervention": row.intervention,
+        "title": payload.get("intervention_title") or row.intervention,
+        "status": row.status,
+        "reason": row.reason,
+        "outcome": row.outcome,
+        "received_at": row.received_at,
+        "respond_by": due,
+        "overdue": due is not None and due < now and row.status == RecipientState.AWAITING,
+        "urgency": (payload.get("data") or {}).get("risk"),
+    }
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox(
+    request: Request, session: web.SessionDep, status: str | None = None
+) -> HTMLResponse:
+    """Referrals routed to the person's organisation: open ones first, oldest first."""
+    web.allowed(session, Permission.INBOX)
+    t = received_referrals.c
+    query = select(received_referrals).where(t.organisation == session.person.organisation)
+    if status in STATES:
+        query = query.where(t.status == status)
+    query = query.order_by(_OPEN_FIRST, t.received_at, t.referral_id).limit(500)
+    async with web.db_of(request).engine.connect() as conn:
+        rows = list(await conn.execute(query))
+        await conn.rollback()
+    now = web.now()
+    items = [entry(r, now) for r in rows]
+    return web.render(
+        request,
+        "inbox.html",
+        items=items,
+        status=status if status in STATES else None,
+        states=STATES,
+        overdue=sum(1 for i in items if i["overdue"]),
+    )
+
+
+def _name(config: RoutingConfiguration, org: str | None) -> str:
+    found = config.organisation(org) if org else None
+    return found.name if found else (org or "")
+
+
+def not_found(request: Request) -> HTMLResponse:
+    """The same page for a referral that does not exist and one that is not yours."""
+    return web.render(request, "not_found.html", 404)
+
+
+@router.get("/referrals/{referral_id}", response_class=HTMLResponse)
+async def referral(
+    request: Request,
+    referral_id: str,
+    session: web.SessionDep,
+    done: str | None = None,
+    error: str | None = None,
+) -> HTMLResponse:
+    """One referral routed to the person's organisation, exactly as minimised for it."""
+    web.allowed(session, Permission.INBOX)
+    rows = await offers.received(web.db_of(request), session.person.organisation, referral_id[:64])
+    if not rows:
+        return not_found(request)
+    await record_view(web.db_of(request), session.person, referral_id, "referral")
+    now = web.now()
+    config = web.config_of(request)
+    parts = [
+        entry(r, now)
+        | {
+            "data": data.rows((r.payload or {}).get("data") or {}, codes(config, "reasons")),
+            "from": _name(config, (r.payload or {}).get("from_organisation")),
+            "reduced": r.reduced_at is not None,
+        }
+        for r in rows
+    ]
+    return web.render(
+        request,
+        "referral.html",
+        referral_id=referral_id,
+        reference=rows[0].reference,
+        parts=parts,
+        decline_reasons=codes(config, "decline-reasons"),
+        outcomes=codes(config, "outcomes"),
+        done=done if done in STATES else None,
+        error=error,
+    )
+
+
+_RESPONSES: dict[str, type[Accept | Decline | InProgress | Complete]] = {
+    "accepted": Accept,
+    "declined": Decline,
+    "in-progress": InProgress,
+    "completed": Complete,
+}
+
+
+@router.post("/referrals/{referral_id}/response", response_model=None)
+async def respond(
+    request: Request,
+    referral_id: str,
+    session: web.SessionDep,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    intervention: Annotated[str, Form(max_length=64)] = "",
+    status: Annotated[str, Form(max_length=20)] = "",
+    reason: Annotated[str, Form(max_length=64)] = "",
+    outcome: Annotated[str, Form(max_length=64)] = "",
+) -> HTMLResponse | RedirectResponse:
+    """Accept, decline (coded reason), start or complete (coded outcome): the lifecycle the
+    API enforces, applied by the same use case."""
+    web.check_csrf(session, csrf_token)
+    web.allowed(session, Permission.INBOX)
+    page = f"{web.PREFIX}/referrals/{referral_id}"
+    model = _RESPONSES.get(status)
+    if model is None:
+        return web.redirect(f"{page}?error=Choose+a+response")
+    fields: dict[str, Any] = {"status": status, "intervention": intervention or None}
+    if status == "declined":
+        fields["reason"] = reason
+    if status == "completed":
+        fields["outcome"] = outcome
+    try:
+        response: changes.Response = model.model_validate(fields)
+    except ValidationError:
+        missing = "a reason" if status == "declined" else "an outcome"
+        return web.redirect(f"{page}?error=Choose+{missing.replace(' ', '+')}")
+    person = session.person
+    acting = Partner(person.organisation, f"user:{person.username}", frozenset())
+    try:
+        config = web.config_of(request)
+        # The partnership's own codes: the same check as the API's.
+        screening.check_code(config, "decline_reasons", "reason", getattr(response, "reason", None))
+        screening.check_code(config, "outcomes", "outcome", getattr(response, "outcome", None))
+        await changes.respond(web.db_of(request), acting, referral_id, response)
+    except NotFound:
+        return not_found(request)
+    except (Conflict, InvalidField) as exc:
+        return web.redirect(f"{page}?error={_quote(str(exc))}")
+    return web.redirect(f"{page}?done={status}")
+
+
+def _quote(message: str) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(message[:300])

@@ -1,0 +1,245 @@
+"""Hub triage pages: held and declined referrals, routing one by hand, closing one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote_plus
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.intake import triage
+from services.intake.console import data, web
+from services.intake.console.inbox import not_found
+from services.intake.console.views import record_view
+from services.intake.console.vocab import JUSTIFICATIONS, codes
+from vrp.domain.configuration import RoutingConfiguration
+from vrp.domain.engine import offer
+from vrp.domain.errors import Conflict, InvalidField, NotFound
+from vrp.domain.facts import Facts
+from vrp.domain.hub_view import for_the_hub
+from vrp.domain.index import HUB_TRIAGE
+from vrp.domain.people import Permission
+from vrp.domain.referral import Referral
+from vrp.store.accounts import Session
+from vrp.store.tables import received_referrals, referral_timeline, referrals
+
+router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
+
+
+async def _offers(conn: AsyncConnection, ids: list[str], hub: str) -> dict[str, list[Any]]:
+    rows = await conn.execute(
+        select(received_referrals).where(received_referrals.c.referral_id.in_(ids))
+    )
+    found: dict[str, list[Any]] = {i: [] for i in ids}
+    for r in rows:
+        found[r.referral_id].append(r)
+    return found
+
+
+async def _requested(conn: AsyncConnection, ids: list[str]) -> dict[str, list[Any]]:
+    rows = await conn.execute(
+        select(referral_timeline)
+        .where(
+            referral_timeline.c.referral_id.in_(ids), referral_timeline.c.type == "manual-routing"
+        )
+        .order_by(referral_timeline.c.at)
+    )
+    found: dict[str, list[Any]] = {i: [] for i in ids}
+    for r in rows:
+        found[r.referral_id].append(r)
+    return found
+
+
+def _summary(
+    ref: Any, offers: list[Any], requested: list[Any], hub: str, reasons: dict[str, str]
+) -> dict[str, Any]:
+    hub_copy = next((o for o in offers if o.organisation == hub), None)
+    payload = (hub_copy.payload if hub_copy else None) or {}
+    offered = {o.intervention for o in offers}
+    return {
+        "referral_id": ref.id,
+        "reference": ref.reference,
+        "status": ref.status,
+        "source": ref.source_org,
+        "received_at": ref.created_at,
+        "updated_at": ref.updated_at,
+        "reasons": payload.get("held_reasons") or [],
+        "hub_data": data.rows(payload.get("data") or {}, reasons),
+        "offers": [o for o in offers if o.organisation != hub],
+        "pending": [
+            r.detail["intervention"] for r in requested if r.detail["intervention"] not in offered
+        ],
+    }
+
+
+@router.get("/triage", response_class=HTMLResponse)
+async def queue(request: Request, session: web.SessionDep) -> HTMLResponse:
+    """Referrals waiting for the hub: held (nobody could lawfully take them) or declined."""
+    web.allowed(session, Permission.TRIAGE)
+    hub = web.config_of(request).hub
+    async with web.db_of(request).engine.connect() as conn:
+        rows = list(
+            await conn.execute(
+                select(
+                    referrals.c.id,
+                    referrals.c.reference,
+                    referrals.c.status,
+                    referrals.c.source_org,
+                    referrals.c.created_at,
+                    referrals.c.updated_at,
+                )
+                .where(referrals.c.status.in_(triage.TRIAGED))
+                .order_by(referrals.c.created_at, referrals.c.id)
+                .limit(500)
+            )
+        )
+        ids = [r.id for r in rows]
+        offers = await _offers(conn, ids, hub)
+        requested = await _requested(conn, ids)
+        await conn.rollback()
+    labels = codes(web.config_of(request), "reasons")
+    items = [_summary(r, offers[r.id], requested[r.id], hub, labels) for r in rows]
+    return web.render(request, "triage.html", items=items)
+
+
+def _choices(config: RoutingConfiguration, key: bytes, referral: Referral) -> list[dict[str, Any]]:
+    """Every intervention with whether an agreement, eligibility and consent permit it."""
+    source = config.organisation(referral.source_org)
+    today = datetime.now(UTC).date()
+    out = []
+    for i in config.interventions:
+        reasons: list[str] = []
+        if source is None:
+            reasons = ["the referring organisation is not in the configuration"]
+        else:
+            facts = Facts.of(referral, source.kind, today)
+            decision = offer(facts, config, key, referral, i.id, HUB_TRIAGE)
+            routed = decision.outcome == "routed"
+            reasons = [] if routed else for_the_hub(decision.candidates, facts, config)
+        out.append({"id": i.id, "title": i.title, "provider": i.provider, "reasons": reasons})
+    return out
+
+
+@router.get("/triage/{referral_id}", response_class=HTMLResponse)
+async def held(
+    request: Request,
+    referral_id: str,
+    session: web.SessionDep,
+    done: str | None = None,
+    error: str | None = None,
+) -> HTMLResponse:
+    """One referral for the hub: the router's reasons, who was offered it, and actions."""
+    web.allowed(session, Permission.TRIAGE)
+    return await _page(request, session, referral_id, done, error, None)
+
+
+async def _page(
+    request: Request,
+    session: Session,
+    referral_id: str,
+    done: str | None,
+    error: str | None,
+    refused: tuple[str, list[str]] | None,
+) -> HTMLResponse:
+    config = web.config_of(request)
+    async with web.db_of(request).engine.connect() as conn:
+        ref = (
+            await conn.execute(select(referrals).where(referrals.c.id == referral_id[:64]))
+        ).first()
+        if ref is None:
+            await conn.rollback()
+            return not_found(request)
+        offers = (await _offers(conn, [ref.id], config.hub))[ref.id]
+        requested = (await _requested(conn, [ref.id]))[ref.id]
+        await conn.rollback()
+    item = _summary(ref, offers, requested, config.hub, codes(config, "reasons"))
+    hub_copy = any(o.organisation == config.hub for o in offers)
+    if ref.status not in triage.TRIAGED and not hub_copy and not requested:
+        return not_found(request)  # never held, declined or routed by the hub: not its business
+    await record_view(web.db_of(request), session.person, ref.id, "triage")
+    actionable = ref.status in triage.TRIAGED and ref.reduced_at is None
+    choices = []
+    if actionable:
+        key = web.settings_of(request).pseudonym_key.get_secret_value().encode()
+        choices = _choices(config, key, Referral.model_validate(ref.body))
+    return web.render(
+        request,
+        "triage_referral.html",
+        item=item,
+        actionable=actionable,
+        choices=choices,
+        justifications=JUSTIFICATIONS,
+        close_reasons=codes(config, "cancel-reasons"),
+        done=done if done in ("routed", "closed") else None,
+        error=error,
+        refused=refused,
+        status_code=422 if refused else 200,
+    )
+
+
+def _actor(session: Session) -> triage.Actor:
+    return triage.Actor(session.person.organisation, session.person.actor)
+
+
+@router.post("/triage/{referral_id}/route", response_model=None)
+async def route(
+    request: Request,
+    referral_id: str,
+    session: web.SessionDep,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    intervention: Annotated[str, Form(max_length=64)] = "",
+    justification: Annotated[str, Form(max_length=64)] = "",
+) -> HTMLResponse | RedirectResponse:
+    """Route by hand to an intervention whose agreement flow permits it."""
+    web.check_csrf(session, csrf_token)
+    web.allowed(session, Permission.TRIAGE)
+    page = f"{web.PREFIX}/triage/{referral_id}"
+    if justification not in JUSTIFICATIONS:
+        return web.redirect(f"{page}?error=Choose+a+justification")
+    settings = web.settings_of(request)
+    try:
+        await triage.route(
+            web.db_of(request),
+            web.config_of(request),
+            settings.pseudonym_key.get_secret_value().encode(),
+            _actor(session),
+            referral_id,
+            intervention,
+            justification,
+        )
+    except NotFound:
+        return not_found(request)
+    except triage.Refused as exc:
+        # Shown in place, not put in a URL: the reasons are about the person.
+        return await _page(request, session, referral_id, None, None, (intervention, exc.reasons))
+    except (Conflict, InvalidField) as exc:
+        return web.redirect(f"{page}?error={quote_plus(str(exc)[:300])}")
+    return web.redirect(f"{page}?done=routed")
+
+
+@router.post("/triage/{referral_id}/close", response_model=None)
+async def close(
+    request: Request,
+    referral_id: str,
+    session: web.SessionDep,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    reason: Annotated[str, Form(max_length=64)] = "",
+) -> HTMLResponse | RedirectResponse:
+    """Close a held or declined referral with a coded reason."""
+    web.check_csrf(session, csrf_token)
+    web.allowed(session, Permission.TRIAGE)
+    config = web.config_of(request)
+    page = f"{web.PREFIX}/triage/{referral_id}"
+    if reason not in codes(config, "cancel-reasons"):
+        return web.redirect(f"{page}?error=Choose+a+reason")
+    try:
+        await triage.close(web.db_of(request), config, _actor(session), referral_id, reason)
+    except NotFound:
+        return not_found(request)
+    except Conflict as exc:
+        return web.redirect(f"{page}?error={quote_plus(str(exc)[:300])}")
+    return web.redirect(f"{page}?done=closed")

@@ -1,0 +1,195 @@
+"""The console's web plumbing: templates, the session cookie, CSRF, and who is signed in."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from vrp.domain.configuration import RoutingConfiguration
+from vrp.domain.people import ROLE_LABELS, Permission, may
+from vrp.settings import Settings
+from vrp.store import accounts
+from vrp.store.accounts import Session
+from vrp.store.database import Database
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "vrp_session"
+PRE_CSRF_COOKIE = "vrp_signin"
+"""Guards the sign-in form itself (double submit), before there is a session to hold one."""
+PREFIX = "/console"
+
+
+def environment() -> Environment:
+    """The Jinja2 environment: autoescaped HTML templates shipped with the package."""
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
+    env.filters["when"] = _when
+    return env
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC).strftime("%d %b %Y %H:%M UTC")
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page, with the signed-in session (if any) and its CSRF token available to forms."""
+    env: Environment = request.app.state.console_templates
+    session: Session | None = getattr(request.state, "console_session", None)
+    html = env.get_template(template).render(
+        request=request,
+        session=session,
+        person=session.person if session else None,
+        csrf=session.csrf if session else "",
+        may=(lambda p: session is not None and may(session.person.role, Permission(p))),
+        prefix=PREFIX,
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    _no_store(response)
+    return response
+
+
+def _no_store(response: HTMLResponse | RedirectResponse) -> None:
+    # Pages carry personal data: keep them out of shared and browser caches.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+
+
+def redirect(url: str) -> RedirectResponse:
+    """A 303 See Other (the answer to a successful form post)."""
+    response = RedirectResponse(url, status_code=303)
+    _no_store(response)
+    return response
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after sign-in: only a path inside the console (no open redirect)."""
+    if target and target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target:
+        return target
+    return PREFIX + "/"
+
+
+class SignInRequired(Exception):
+    """No live session: the person is sent to sign in, then back to `target`."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
+
+
+class Forbidden(Exception):
+    """The person's role does not allow this page."""
+
+
+class BadToken(Exception):
+    """A form post without the session's CSRF token."""
+
+
+def now() -> datetime:
+    """The current time (UTC)."""
+    return datetime.now(UTC)
+
+
+def settings_of(request: Request) -> Settings:
+    """The process's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def db_of(request: Request) -> Database:
+    """The process's database."""
+    db: Database = request.app.state.db
+    return db
+
+
+def config_of(request: Request) -> RoutingConfiguration:
+    """The routing configuration in force now."""
+    current: Callable[[], RoutingConfiguration] = request.app.state.config
+    return current()
+
+
+async def current_session(request: Request) -> Session:
+    """The signed-in session, or SignInRequired (sent back here afterwards)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    found = None
+    if token:
+        settings = settings_of(request)
+        async with db_of(request).transaction() as conn:
+            found = await accounts.session(
+                conn, token, now(), timedelta(minutes=settings.console_idle_minutes)
+            )
+    if found is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInRequired(target)
+    request.state.console_session = found
+    return found
+
+
+SessionDep = Annotated[Session, Depends(current_session)]
+
+
+def allowed(session: Session, permission: Permission) -> None:
+    """Refuse a page the person's role does not carry."""
+    if not may(session.person.role, permission):
+        raise Forbidden
+
+
+def check_csrf(session: Session, token: str | None) -> None:
+    """Every form post must carry the session's token (a cross-site form cannot know it)."""
+    if not token or not hmac.compare_digest(token, session.csrf):
+        raise BadToken
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Cookies are Secure when the console is served over TLS."""
+    return settings.public_url.startswith("https://")
+
+
+def set_session_cookie(
+    response: HTMLResponse | RedirectResponse, token: str, request: Request
+) -> None:
+    """The session cookie: HttpOnly, SameSite=Lax (links in emails still sign in), Secure
+    over TLS, scoped to the console, ending with the browser or the session's lifetime."""
+    settings = settings_of(request)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.console_session_hours * 3600),
+        path=PREFIX,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(settings),
+    )
+
+
+def pre_csrf(request: Request) -> str:
+    """The sign-in form's token: the cookie's if the browser has one, else a new one."""
+    return request.cookies.get(PRE_CSRF_COOKIE) or secrets.token_urlsafe(24)
+
+
+def sign_in_url(target: str) -> str:
+    """The sign-in page, returning to `target` afterwards."""
+    return f"{PREFIX}/sign-in?next={quote(target, safe='/')}"

@@ -1,0 +1,284 @@
+"""People's console accounts and sessions: argon2 password hashes, lockout, session tokens.
+
+Only a session token's SHA-256 is stored, so the table cannot be replayed as cookies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vrp.domain.people import Role, lockout
+from vrp.store.tables import console_sessions, console_users
+
+_HASHER = PasswordHasher()
+# Verified against when the username is unknown, so that answering takes as long as for a
+# real account and timing does not tell which usernames exist.
+_DECOY = _HASHER.hash("decoy password that no account has")
+MIN_PASSWORD = 12
+
+
+@dataclass(frozen=True)
+class Person:
+    """A signed-in person: who, which organisation, which role."""
+
+    id: str
+    username: str
+    display_name: str
+    organisation: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        """How audit records name this person."""
+        return f"org:{self.organisation}/user:{self.username}"
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """The policy: `after` failures lock for `first`, doubling to at most `longest`."""
+
+    after: int = 5
+    first: timedelta = timedelta(minutes=1)
+    longest: timedelta = timedelta(hours=1)
+
+
+class PasswordTooShort(ValueError):
+    """A new password below the minimum length."""
+
+
+def _person(row: Row[Any]) -> Person:
+    return Person(row.id, row.username, row.display_name, row.organisation, Role(row.role))
+
+
+def _hash(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise PasswordTooShort(f"passwords need at least {MIN_PASSWORD} characters")
+    return _HASHER.hash(password)
+
+
+async def add(
+    conn: AsyncConnection,
+    username: str,
+    display_name: str,
+    organisation: str,
+    role: Role,
+    password: str,
+    now: datetime,
+) -> Person:
+    """Create an account (usernames are case-insensitive)."""
+    person = Person(str(uuid.uuid4()), username.lower(), display_name, organisation, role)
+    await conn.execute(
+        console_users.insert().values(
+            id=person.id,
+            username=person.username,
+            display_name=display_name,
+            organisation=organisation,
+            role=role,
+            password_hash=_hash(password),
+            failed_logins=0,
+            created_at=now,
+            password_changed_at=now,
+        )
+    )
+    return person
+
+
+async def find(conn: AsyncConnection, username: str) -> Row[Any] | None:
+    """The account row for a username, if any."""
+    return (
+        await conn.execute(
+            select(console_users).where(console_users.c.username == username.lower())
+        )
+    ).first()
+
+
+async def authenticate(
+    conn: AsyncConnection, username: str, password: str, now: datetime, policy: Lockout
+) -> Person | None:
+    """The person if the password is right and the account is neither disabled nor locked;
+    a failure counts towards the lockout even while locked (so waiting it out is the only
+    way in). Commit the connection either way: failures must be recorded."""
+    row = (
+        await conn.execute(
+            select(console_users)
+            .where(console_users.c.username == username.lower())
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        _verify(_DECOY, password)
+        return None
+    right = _verify(row.password_hash, password)
+    locked = row.locked_until is not None and row.locked_until > now
+    if right and not locked and row.disabled_at is None:
+        await conn.execute(
+            update(console_users)
+            .where(console_users.c.id == row.id)
+            .values(failed_logins=0, locked_until=None)
+        )
+        return _person(row)
+    if not right or locked:
+        failed = row.failed_logins + 1
+        wait = lockout(failed, policy.after, policy.first, policy.longest)
+        until = row.locked_until
+        if wait is not None:
+            until = max(until or now, now + wait)
+        await conn.execute(
+            update(console_users)
+            .where(console_users.c.id == row.id)
+            .values(failed_logins=failed, locked_until=until)
+        )
+    return None
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def has_password(conn: AsyncConnection, username: str, password: str) -> bool:
+    """Whether an enabled account exists with exactly this password (no lockout effect)."""
+    row = await find(conn, username)
+    return row is not None and row.disabled_at is None and _verify(row.password_hash, password)
+
+
+async def set_password(conn: AsyncConnection, username: str, password: str, now: datetime) -> bool:
+    """Set a new password, clear any lockout and end the account's sessions."""
+    row = await find(conn, username)
+    if row is None:
+        return False
+    await conn.execute(
+        update(console_users)
+        .where(console_users.c.id == row.id)
+        .values(
+            password_hash=_hash(password),
+            password_changed_at=now,
+            failed_logins=0,
+            locked_until=None,
+        )
+    )
+    await _end_all(conn, row.id, now)
+    return True
+
+
+async def disable(conn: AsyncConnection, username: str, now: datetime) -> bool:
+    """Stop an account signing in and end its sessions at once."""
+    row = await find(conn, username)
+    if row is None:
+        return False
+    await conn.execute(
+        update(console_users).where(console_users.c.id == row.id).values(disabled_at=now)
+    )
+    await _end_all(conn, row.id, now)
+    return True
+
+
+async def enable(conn: AsyncConnection, username: str) -> bool:
+    """Let a disabled account sign in again."""
+    row = await find(conn, username)
+    if row is None:
+        return False
+    await conn.execute(
+        update(console_users).where(console_users.c.id == row.id).values(disabled_at=None)
+    )
+    return True
+
+
+async def _end_all(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    await conn.execute(
+        update(console_sessions)
+        .where(console_sessions.c.user_id == user_id, console_sessions.c.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in session: the person and the token their forms must carry (CSRF)."""
+
+    person: Person
+    csrf: str
+
+
+async def open_session(
+    conn: AsyncConnection, person: Person, now: datetime, lifetime: timedelta
+) -> tuple[str, Session]:
+    """Start a session; returns the cookie token (shown once, stored hashed)."""
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    await conn.execute(
+        console_sessions.insert().values(
+            token_hash=_digest(token),
+            user_id=person.id,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=now + lifetime,
+            last_seen_at=now,
+        )
+    )
+    return token, Session(person, csrf)
+
+
+async def session(
+    conn: AsyncConnection, token: str, now: datetime, idle: timedelta
+) -> Session | None:
+    """The live session of a cookie token: not ended, not expired, not idle too long, and
+    its account not disabled; touching it extends the idle period."""
+    row = (
+        await conn.execute(
+            select(console_sessions, console_users)
+            .join(console_users, console_users.c.id == console_sessions.c.user_id)
+            .where(console_sessions.c.token_hash == _digest(token))
+        )
+    ).first()
+    if (
+        row is None
+        or row.ended_at is not None
+        or row.expires_at <= now
+        or row.last_seen_at + idle <= now
+        or row.disabled_at is not None
+    ):
+        return None
+    # Touch at most once a minute: a page with several requests costs one write.
+    if now - row.last_seen_at > timedelta(minutes=1):
+        await conn.execute(
+            update(console_sessions)
+            .where(console_sessions.c.token_hash == row.token_hash)
+            .values(last_seen_at=now)
+        )
+    person = Person(row.user_id, row.username, row.display_name, row.organisation, Role(row.role))
+    return Session(person, row.csrf_token)
+
+
+async def end_session(conn: AsyncConnection, token: str, now: datetime) -> None:
+    """Sign out: the token stops working at once."""
+    await conn.execute(
+        update(console_sessions)
+        .where(console_sessions.c.token_hash == _digest(token))
+        .values(ended_at=now)
+    )
+
+
+async def people(conn: AsyncConnection) -> list[Row[Any]]:
+    """Every account, by organisation and username."""
+    return list(
+        await conn.execute(
+            select(console_users).order_by(console_users.c.organisation, console_users.c.username)
+        )
+    )

@@ -1,0 +1,93 @@
+"""Postcode -> local authority: the loaded ONS Postcode Directory, else the built-in
+West Midlands table (the demo default)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import delete, exists, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vrp.domain.geography import area_for, normalise_postcode
+from vrp.store.database import Database
+from vrp.store.tables import postcode_areas
+
+POSTCODE_COLUMNS = ("pcds", "pcd2", "pcd")
+"""ONSPD's postcode columns, preferred first (pcds: one space, as people write it)."""
+_AUTHORITY = re.compile(r"^(oslaua|lad\d\dcd)$")
+"""ONSPD's local authority district column (oslaua, or ladYYcd in newer releases)."""
+
+
+class DirectoryError(ValueError):
+    """The file is not an ONS Postcode Directory extract we can read."""
+
+
+async def area_of(conn: AsyncConnection, postcode: str) -> str | None:
+    """The postcode's local authority: from the loaded directory if there is one (None
+    when it lacks the postcode), else from the built-in West Midlands table."""
+    found = await conn.scalar(
+        select(postcode_areas.c.local_authority).where(postcode_areas.c.postcode == postcode)
+    )
+    if found is not None:
+        return str(found)
+    if await conn.scalar(select(exists().select_from(postcode_areas))):
+        return None
+    return area_for(postcode)
+
+
+def _columns(header: list[str]) -> tuple[str, str]:
+    names = [h.strip().lower() for h in header]
+    postcode = next((c for c in POSTCODE_COLUMNS if c in names), None)
+    authority = next((c for c in names if _AUTHORITY.match(c)), None)
+    if postcode is None or authority is None:
+        raise DirectoryError(
+            "need a postcode column (pcds, pcd2 or pcd) and a local authority column "
+            "(oslaua or ladYYcd), as the ONS Postcode Directory names them"
+        )
+    return postcode, authority
+
+
+def read_directory(stream: TextIO) -> Iterator[tuple[str, str]]:
+    """(postcode, local authority) of each live postcode; terminated ones (doterm) and
+    rows without a local authority code are skipped."""
+    reader = csv.DictReader(stream)
+    if reader.fieldnames is None:
+        raise DirectoryError("the file is empty")
+    postcode_col, authority_col = _columns(list(reader.fieldnames))
+    for row in reader:
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+        postcode = normalise_postcode(row.get(postcode_col, ""))
+        authority = row.get(authority_col, "")
+        if row.get("doterm") or postcode is None or not re.match(r"^[ENSW][0-9]{8}$", authority):
+            continue
+        yield postcode, authority
+
+
+async def load_directory(db: Database, path: Path, batch: int = 5_000) -> int:
+    """Replace the postcode directory with the file's, in one transaction; the count."""
+    count = 0
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        async with db.transaction() as conn:
+            await conn.execute(delete(postcode_areas))
+            rows: dict[str, str] = {}
+            for postcode, authority in read_directory(stream):
+                rows[postcode] = authority
+                if len(rows) >= batch:
+                    count += await _insert(conn, rows)
+            count += await _insert(conn, rows)
+    return count
+
+
+async def _insert(conn: AsyncConnection, rows: dict[str, str]) -> int:
+    if not rows:
+        return 0
+    await conn.execute(
+        insert(postcode_areas), [{"postcode": p, "local_authority": a} for p, a in rows.items()]
+    )
+    n = len(rows)
+    rows.clear()
+    return n

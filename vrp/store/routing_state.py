@@ -1,0 +1,50 @@
+"""What routing decisions depend on besides the referral: open places per intervention
+and each person's earlier referrals (the router's tables)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from vrp.domain.configuration import RoutingConfiguration
+from vrp.domain.lifecycle import RecipientState
+from vrp.store.tables import routed, subject_index
+
+OPEN = (RecipientState.AWAITING, RecipientState.ACCEPTED, RecipientState.IN_PROGRESS)
+"""States of a routed referral that still hold a place in the intervention's capacity."""
+
+
+async def open_load(conn: AsyncConnection, config: RoutingConfiguration) -> dict[str, int]:
+    """Referrals holding a place, per intervention with a capacity."""
+    limited = [i.id for i in config.interventions if i.capacity is not None]
+    if not limited:
+        return {}
+    rows = await conn.execute(
+        select(routed.c.intervention, func.count())
+        .where(routed.c.intervention.in_(limited), routed.c.status.in_(OPEN))
+        .group_by(routed.c.intervention)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def earlier_referrals(
+    conn: AsyncConnection, subjects: Collection[str], since: datetime
+) -> dict[str, list[date]]:
+    """The days each person (by pseudonym) was referred on or after `since`."""
+    history = await conn.execute(
+        select(subject_index.c.pseudonym, subject_index.c.referred_at).where(
+            subject_index.c.pseudonym.in_(list(subjects)), subject_index.c.referred_at >= since
+        )
+    )
+    out: dict[str, list[date]] = {}
+    for pseudo, at in history:
+        out.setdefault(pseudo, []).append(at.date())
+    return out
+
+
+def repeat_window(config: RoutingConfiguration) -> int:
+    """The longest look-back (days) of any repeat-referral rule; 0 when none."""
+    return max((r.when.repeat.within_days for r in config.rules if r.when.repeat), default=0)

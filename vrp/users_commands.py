@@ -1,0 +1,149 @@
+"""`vrp users add|disable|enable|reset|list`: people's console accounts."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import secrets
+import sys
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from vrp.config_files import load_configuration
+from vrp.domain.audit import CREDENTIAL, Entry
+from vrp.domain.people import ROLE_LABELS, Role
+from vrp.settings import Settings
+from vrp.store import accounts, audit
+from vrp.store.database import Database
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return f"cli:uid-{os.getuid()}"
+
+
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The new password from stdin (--password-stdin), else a generated one to print once."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n"), False
+    return secrets.token_urlsafe(18), True
+
+
+async def _audited(db: Database, action: str, username: str, detail: dict[str, str]) -> None:
+    record = {"account": username, "action": action} | detail
+    async with db.transaction() as conn:
+        await audit.append(conn, Entry(CREDENTIAL, _operator(), None, None, record))
+
+
+async def cmd_add(args: argparse.Namespace) -> int:
+    """Create a console account for a person of an organisation, with one role."""
+    settings = Settings()
+    config = load_configuration(settings.config_dir)
+    if config.organisation(args.org) is None:
+        print(f"organisation {args.org!r} is not in the configuration", file=sys.stderr)
+        return 2
+    if Role(args.role) is Role.HUB_COORDINATOR and args.org != config.hub:
+        print(f"hub coordinators belong to the hub organisation ({config.hub})", file=sys.stderr)
+        return 2
+    password, generated = _password(args)
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction() as conn:
+            await accounts.add(
+                conn,
+                args.username,
+                args.name,
+                args.org,
+                Role(args.role),
+                password,
+                datetime.now(UTC),
+            )
+        await _audited(db, "add", args.username.lower(), {"org": args.org, "role": args.role})
+    except accounts.PasswordTooShort as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except IntegrityError:
+        print(f"username {args.username!r} is taken", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
+    print(f"added {args.username.lower()} ({ROLE_LABELS[Role(args.role)]}, {args.org})")
+    if generated:
+        print(f"password (shown once): {password}")
+    return 0
+
+
+async def cmd_change(args: argparse.Namespace) -> int:
+    """Disable, enable or reset (new password, lockout cleared, sessions ended) an account."""
+    db = Database(Settings().database_url)
+    now = datetime.now(UTC)
+    password, generated = ("", False)
+    try:
+        async with db.transaction() as conn:
+            if args.users_cmd == "disable":
+                found = await accounts.disable(conn, args.username, now)
+            elif args.users_cmd == "enable":
+                found = await accounts.enable(conn, args.username)
+            else:
+                password, generated = _password(args)
+                found = await accounts.set_password(conn, args.username, password, now)
+        if found:
+            await _audited(db, args.users_cmd, args.username.lower(), {})
+    except accounts.PasswordTooShort as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    finally:
+        await db.dispose()
+    if not found:
+        print(f"no account {args.username!r}", file=sys.stderr)
+        return 1
+    print(f"{args.users_cmd}: {args.username.lower()}")
+    if generated:
+        print(f"password (shown once): {password}")
+    return 0
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    """Every account: organisation, role, and whether it is disabled or locked."""
+    db = Database(Settings().database_url)
+    now = datetime.now(UTC)
+    try:
+        async with db.engine.connect() as conn:
+            rows = await accounts.people(conn)
+    finally:
+        await db.dispose()
+    for r in rows:
+        state = "disabled" if r.disabled_at else ""
+        if not state and r.locked_until and r.locked_until > now:
+            state = f"locked until {r.locked_until:%Y-%m-%d %H:%M} UTC"
+        print(f"{r.username}  {r.organisation}  {r.role}  {state}".rstrip())
+    if not rows:
+        print("no accounts")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], run_async: object) -> None:
+    """Register `vrp users ...`."""
+    users = sub.add_parser("users", help="people's console accounts")
+    cmds = users.add_subparsers(dest="users_cmd", required=True)
+    add = cmds.add_parser("add", help=cmd_add.__doc__)
+    add.add_argument("username")
+    add.add_argument("--org", required=True, help="organisation id in the configuration")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--name", required=True, help="display name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(fn=run_async(cmd_add))  # type: ignore[operator]
+    for name in ("disable", "enable", "reset"):
+        p = cmds.add_parser(name, help=cmd_change.__doc__)
+        p.add_argument("username")
+        if name == "reset":
+            p.add_argument(
+                "--password-stdin", action="store_true", help="read the password from stdin"
+            )
+        p.set_defaults(fn=run_async(cmd_change))  # type: ignore[operator]
+    ls = cmds.add_parser("list", help=cmd_list.__doc__)
+    ls.set_defaults(fn=run_async(cmd_list))  # type: ignore[operator]
