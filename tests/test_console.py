@@ -310,3 +310,15 @@ async def test_the_hub_reads_reasons_only_as_its_triage_agreement_permits(
         # The demo's hub-triage flow shares an age band, never the age or date of birth.
         assert "ineligible-age (age band 25-34 outside 11-25)" in shown
         assert "age 30" not in shown and "1996" not in shown
+
+
+async def test_guessing_across_accounts_from_one_address_is_stopped(tmp_path: Path) -> None:
+    settings = runtime_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/vrp.db", mail_dir=tmp_path, auth_failures_per_address=3
+    )
+    async with serving(settings) as system, person(system) as browser:
+        for username in ("navigators.member", "navigators.lead", "ig.lead"):
+            assert (await sign_in(browser, username, "one common guess")).status_code == 401
+        stopped = await sign_in(browser, "hub.coordinator")  # even the right password
+        assert stopped.status_code == 429 and int(stopped.headers["retry-after"]) >= 1
+        assert "Too many failed sign-ins" in stopped.text

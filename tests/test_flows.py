@@ -13,15 +13,14 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from cloudevents.core.bindings.kafka import from_kafka_event
 from sqlalchemy import func, select
 
-from tests.support.dead_letters import letter_for, stored_original
+from tests.support.flows import on_topic
 from tests.support.partner import (
     assert_problem,
     inbox_entry,
@@ -37,17 +36,12 @@ from tests.support.referrals import example
 from tests.support.systems import (
     TIMEOUT,
     TRANSPORTS,
-    Record,
     SeenSpan,
     System,
     either_system,
 )
 from tests.test_event_contract import validate_against_asyncapi
-from vrp.domain.identifiers import new_id
-from vrp.domain.referral import Referral, ReferralSubmission
 from vrp.events import topics
-from vrp.events.envelope import Envelope
-from vrp.events.models import ReferralReceived
 from vrp.store.tables import decisions
 
 SERVICES = {"vrp-intake", "vrp-router", "vrp-notifier"}
@@ -60,26 +54,6 @@ async def system(
     """One running system per transport for the module."""
     async with either_system(request.param, tmp_path_factory.mktemp(request.param)) as running:
         yield running
-
-
-def about(referral_id: str) -> Callable[[list[Record]], list[Record]]:
-    """A filter keeping the records keyed by one referral."""
-    return lambda records: [r for r in records if r.key == referral_id]
-
-
-async def on_topic(system: System, topic: str, referral_id: str, count: int = 1) -> list[Record]:
-    """The records about one referral on a topic, once there are at least `count`."""
-    ours = about(referral_id)
-    return ours(await system.read(topic, lambda rs: len(ours(rs)) >= count))
-
-
-async def decided(system: System, ids: set[str]) -> set[str]:
-    """Which of these referrals have a routing decision."""
-    async with system.db.engine.connect() as conn:
-        rows = await conn.execute(
-            select(decisions.c.referral_id).where(decisions.c.referral_id.in_(ids))
-        )
-        return {r[0] for r in rows}
 
 
 # -- submit, route, alert ---------------------------------------------------------------
@@ -306,97 +280,6 @@ async def test_receiver_accepts_works_and_completes_and_the_sender_sees_each_ste
         409,
     )
     assert "'completed' cannot become 'declined'" in conflict["detail"]
-
-
-# -- dead letters -----------------------------------------------------------------------
-
-
-async def test_a_poison_event_is_dead_lettered_and_the_next_one_still_routed(
-    system: System,
-) -> None:
-    marker = uuid.uuid4().hex
-    poison = json.dumps({"not": "an event", "marker": marker}).encode()
-    await system.inject([("x", poison)])
-    accepted = await submit(system.client, system.uhb)
-    status = await wait_status(
-        system.client, accepted["status_url"], system.uhb, {"routed"}, timeout=TIMEOUT
-    )
-    assert status["status"] == "routed"
-    # The original is kept, byte for byte, in the restricted table; the topic refers to it.
-    kept = await stored_original(system, lambda raw: marker.encode() in raw)
-    assert kept.original == poison and kept.consumer == "vrp-router"
-    assert kept.topic == topics.RECEIVED and kept.event_id is None
-    assert kept.reason.startswith("invalid event")
-    letter = await letter_for(system, kept)
-    assert letter.value["type"] == "uk.vrp.dead-letter.v2"
-    assert letter.value["data"] == {
-        "consumer": "vrp-router",
-        "topic": topics.RECEIVED,
-        "position": kept.position,
-        "event_id": None,
-        "reason": kept.reason,
-        "original_ref": kept.id,
-    }
-    assert marker.encode() not in letter.payload
-
-
-def received(source: str, **changes: Any) -> Envelope:
-    """A well-formed received-referral event from `source`, as intake would publish it
-    (`changes` as for `example`)."""
-    referral = Referral(
-        id=str(new_id()),
-        source_org=source,
-        received_at=datetime.now(UTC).isoformat(),
-        local_authority="E08000025",
-        submission=ReferralSubmission.model_validate(example(**changes)),
-    )
-    return Envelope.wrap(ReferralReceived(referral=referral), "/test", referral.id)
-
-
-async def test_a_referral_whose_sender_left_the_configuration_is_held_for_the_hub(
-    system: System,
-) -> None:
-    # As after a reload that removed the organisation while its referral was in flight
-    # (intake refuses new ones from it): held for the hub, never dead-lettered.
-    orphan = received("not-a-partner")
-    rid = orphan.subject or ""
-    await system.inject([(rid, orphan.to_bytes())])
-    [copy] = await on_topic(system, topics.partner_referrals("wm-vru"), rid)
-    data = copy.value["data"]
-    assert data["intervention"] == "hub-triage" and data["data"] == {}
-    assert data["held_reasons"] == ["not-a-partner: source-not-in-configuration"]
-
-
-async def test_one_poison_event_in_a_batch_does_not_hold_back_the_others(system: System) -> None:
-    # The poison one names a person distinctively, to look for them in the dead letter. (A
-    # sender missing from the configuration is no longer poison: it is held for the hub.)
-    name, nhs_number, postcode = f"Quillon{uuid.uuid4().hex[:8]}", "4857773457", "WV99 9ZZ"
-    poison = received(
-        "uhb",
-        subject__family_name=name,
-        subject__nhs_number=nhs_number,
-        subject__postcode=postcode,
-    )
-    poison.data["referral"]["submission"]["reasons"] = ["Not A Code"]  # fails validation
-    events = [received("uhb"), poison, received("uhb")]
-    await system.inject([(e.subject or "", e.to_bytes()) for e in events])  # one batch
-    good = {events[0].subject or "", events[2].subject or ""}
-
-    deadline = time.monotonic() + TIMEOUT
-    while (done := await decided(system, good)) != good and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert done == good, system.explain("router")
-    kept = await stored_original(system, lambda raw: poison.id.encode() in raw)
-    assert kept.original == poison.to_bytes() and kept.event_id == poison.id
-    letter = await letter_for(system, kept)
-    data = letter.value["data"]
-    assert data["reason"].startswith("invalid event: referral.submission.reasons.0")
-    assert data["event_id"] == poison.id and data["topic"] == topics.RECEIVED
-    # No personal data on the topic: neither the person's details nor the original event.
-    assert "original" not in data
-    for personal in (name, nhs_number, postcode, "Alex", "2010-03-14"):
-        assert personal.encode() not in letter.payload, personal
-        assert personal.encode() in kept.original, personal
 
 
 # -- the router killed and restarted ----------------------------------------------------

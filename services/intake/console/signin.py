@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from services.intake.api.dependencies import failure_subjects, record_failure
 from services.intake.console import web
 from vrp.domain.people import Permission, Role, may
 from vrp.store import accounts
@@ -50,12 +51,26 @@ async def sign_in(
     cookie = request.cookies.get(web.PRE_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
         return _sign_in_page(request, target, "The form expired. Please sign in again.", 403)
+    # The API's per-address limit too: guessing one password across many accounts from
+    # one place is stopped although no single account reaches its lockout.
+    address = failure_subjects(request, None)
+    wait = max(lockout.wait(subject) for lockout, subject in address)
+    if wait:
+        page = _sign_in_page(
+            request,
+            target,
+            f"Too many failed sign-ins from your network. Try again in {wait} seconds.",
+            429,
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
     settings = web.settings_of(request)
     policy = Lockout(after=settings.console_lockout_after)
     now = web.now()
     async with web.db_of(request).transaction() as conn:
         person = await accounts.authenticate(conn, username, password, now, policy)
     if person is None:
+        record_failure(request, address)
         # One message for a wrong password, an unknown name, a locked or disabled account:
         # telling them apart would tell a guesser which accounts exist.
         return _sign_in_page(
