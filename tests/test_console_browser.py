@@ -86,6 +86,7 @@ async def test_a_team_member_accepts_a_referral_from_the_link_in_its_alert(
     body = raw.decode()
     link = LINK.search(body)
     assert link and link.group(1).endswith(f"/console/referrals/{accepted['id']}")
+    await inbox_entry(system.client, accepted["id"], NAVIGATORS)  # travels apart from the alert
     async with confined(browser, str(system.client.base_url)) as box:
         page = await box.context.new_page()
         await page.goto(link.group(1))

@@ -13,10 +13,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from cloudevents.core.bindings.kafka import from_kafka_event
 from sqlalchemy import func, select
 
@@ -35,10 +33,9 @@ from tests.support.partner import (
 from tests.support.referrals import example
 from tests.support.systems import (
     TIMEOUT,
-    TRANSPORTS,
     SeenSpan,
     System,
-    either_system,
+    module_system,
 )
 from tests.test_event_contract import validate_against_asyncapi
 from vrp.events import topics
@@ -47,13 +44,7 @@ from vrp.store.tables import decisions
 SERVICES = {"vrp-intake", "vrp-router", "vrp-notifier"}
 
 
-@pytest.fixture(scope="module", params=TRANSPORTS)
-async def system(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    """One running system per transport for the module."""
-    async with either_system(request.param, tmp_path_factory.mktemp(request.param)) as running:
-        yield running
+system = module_system()
 
 
 # -- submit, route, alert ---------------------------------------------------------------

@@ -8,24 +8,14 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
-
-import pytest
 
 from tests.support.dead_letters import letter_for, stored_original
 from tests.support.flows import decided, on_topic, received
 from tests.support.partner import submit, wait_status
-from tests.support.systems import TIMEOUT, TRANSPORTS, System, either_system
+from tests.support.systems import TIMEOUT, System, module_system
 from vrp.events import topics
 
-
-@pytest.fixture(scope="module", params=TRANSPORTS)
-async def system(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[System]:
-    """One running system per transport for the module."""
-    async with either_system(request.param, tmp_path_factory.mktemp(request.param)) as running:
-        yield running
+system = module_system()
 
 
 async def test_a_poison_event_is_dead_lettered_and_the_next_one_still_routed(

@@ -412,6 +412,21 @@ TRANSPORTS = [
 """The params of a module's `system` fixture: each flow test runs on both transports."""
 
 
+def module_system() -> Any:
+    """A module's `system` fixture (`system = module_system()`): one running system per
+    transport, shared by the module's tests, each keeping to its own referrals."""
+
+    @pytest.fixture(scope="module", params=TRANSPORTS)
+    async def system(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> AsyncIterator[System]:
+        kind = request.param
+        async with either_system(kind, tmp_path_factory.mktemp(kind)) as running:
+            yield running
+
+    return system
+
+
 @asynccontextmanager
 async def either_system(kind: str, folder: Path) -> AsyncIterator[System]:
     """The embedded system, or the production mode on the servers deploy/ started (found

@@ -12,14 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.intake.consumers.locks import lock_referrals
 from services.intake.submission import PRODUCER, SOURCE
-from vrp.domain.lifecycle import ReferralState
+from vrp.domain import lifecycle
+from vrp.domain.index import HUB_TRIAGE
+from vrp.domain.lifecycle import RecipientState, ReferralState
 from vrp.domain.referral import Referral
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import AlertSent, ReferralDecided, ReferralEscalated, ReferralReoffered
 from vrp.store import outbox
 from vrp.store.database import Database
-from vrp.store.tables import referral_timeline, referrals
+from vrp.store.tables import received_referrals, referral_timeline, referrals
 from vrp.transport.worker import Delivery, PoisonEvent
 
 
@@ -87,6 +89,51 @@ async def _reoffer(conn: AsyncConnection, referral_id: str, detail: dict[str, An
     await outbox.add(conn, PRODUCER, topics.RECEIVED, referral_id, envelope)
 
 
+async def _reopen(
+    conn: AsyncConnection, routed: dict[str, list[dict[str, str]]], now: datetime
+) -> None:
+    """A later routed decision (a fallback, or the hub routing by hand) for a referral held
+    or declined by everyone makes it routed again, unless the organisations it names have
+    declined meanwhile: the inbox, a consumer of its own, may run ahead of this timeline."""
+    reopenable = (ReferralState.HELD, ReferralState.DECLINED)
+    ids = list(
+        (
+            await conn.execute(
+                select(referrals.c.id).where(
+                    referrals.c.id.in_(routed), referrals.c.status.in_(reopenable)
+                )
+            )
+        ).scalars()
+    )
+    if not ids:
+        return
+    offers: dict[str, dict[str, RecipientState]] = defaultdict(dict)
+    rows = await conn.execute(
+        select(
+            received_referrals.c.referral_id,
+            received_referrals.c.intervention,
+            received_referrals.c.status,
+        ).where(
+            received_referrals.c.referral_id.in_(ids),
+            received_referrals.c.intervention != HUB_TRIAGE,
+        )
+    )
+    for r in rows:
+        offers[r.referral_id][r.intervention] = RecipientState(r.status)
+    for rid in ids:
+        states = offers[rid]
+        for recipient in routed[rid]:
+            states.setdefault(recipient["intervention"], RecipientState.AWAITING)
+        await conn.execute(
+            update(referrals)
+            .where(referrals.c.id == rid, referrals.c.status.in_(reopenable))
+            .values(
+                status=lifecycle.referral_state(ReferralState.ROUTED, states.values()),
+                updated_at=now,
+            )
+        )
+
+
 class TimelineHandler:
     """Appends decision and alert events to the referral's timeline; updates its status."""
 
@@ -124,13 +171,15 @@ class TimelineHandler:
                 await _reoffer(conn, row["referral_id"], row["detail"])
         now = datetime.now(UTC)
         for outcome, ids in moves.items():
-            # A later routed decision (a fallback, or the hub routing by hand) moves a
-            # referral that was held or declined by everyone back to routed.
-            movable = [ReferralState.RECEIVED]
-            if outcome == ReferralState.ROUTED:
-                movable += [ReferralState.HELD, ReferralState.DECLINED]
             await conn.execute(
                 update(referrals)
-                .where(referrals.c.id.in_(ids), referrals.c.status.in_(movable))
+                .where(referrals.c.id.in_(ids), referrals.c.status == ReferralState.RECEIVED)
                 .values(status=outcome, updated_at=now)
             )
+        routed = {
+            row["referral_id"]: row["detail"]["recipients"]
+            for row, outcome in entries
+            if outcome == ReferralState.ROUTED
+        }
+        if routed:
+            await _reopen(conn, routed, now)
