@@ -49,18 +49,11 @@ die() { printf '[kafka] error: %s\n' "$*" >&2; exit 1; }
 # True if something accepts TCP connections on 127.0.0.1:$1.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# The pid from the pid file, if that process is alive and really is our broker
-# (guards against a stale pid file whose number was reused by another process).
-running_pid() {
-    local pid cmdline
-    [[ -s "$PIDFILE" ]] || return 1
-    pid="$(<"$PIDFILE")"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-    [[ "$cmdline" == *" kafka.Kafka "* ]] || return 1
-    printf '%s\n' "$pid"
-}
+# running_pid, daemon_launch, daemon_stop (deploy/daemon.sh): our broker is the java process
+# whose command line matches (never a stale pid file's number reused by another process).
+DAEMON_MATCH="* kafka.Kafka *"
+# shellcheck source=deploy/daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/daemon.sh"
 
 libs_present() { compgen -G "$LIBS/*.jar" >/dev/null; }
 
@@ -260,41 +253,14 @@ cmd_start() {
     write_properties
     format_storage
 
-    # Keep the previous run's log for post-mortems.
-    if [[ -f "$LOGFILE" ]]; then mv -f "$LOGFILE" "$LOGFILE.1"; fi
     log "starting broker (log: $LOGFILE)"
     t0=$SECONDS
-    # setsid: own session, so the broker outlives the calling shell/CI step and a
-    # Ctrl-C there. setsid and nohup both exec, so $! is the java pid.
-    setsid nohup java "${JVM_OPTS[@]}" "${LOG_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$PROPS" \
-        >"$LOGFILE" 2>&1 </dev/null &
-    pid=$!
-    printf '%s\n' "$pid" >"$PIDFILE"
-    log "pid $pid"
+    daemon_launch java "${JVM_OPTS[@]}" "${LOG_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$PROPS"
+    pid=$DAEMON_PID
     wait_ready "$pid" "$t0"
 }
 
-cmd_stop() {
-    local pid deadline
-    if ! pid="$(running_pid)"; then
-        rm -f "$PIDFILE"
-        log "not running"
-        return 0
-    fi
-    log "stopping pid $pid (SIGTERM, controlled shutdown)"
-    kill -TERM "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + 30))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-        sleep 0.5
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "still alive after 30s; SIGKILL $pid"
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 1
-    fi
-    rm -f "$PIDFILE"
-    log "stopped"
-}
+cmd_stop() { daemon_stop 30 "SIGTERM, controlled shutdown"; }
 
 cmd_status() {
     local pid

@@ -65,18 +65,11 @@ healthy() {
     [[ "$body" == *'"UP"'* ]]
 }
 
-# The pid from the pid file, if that process is alive and really is our Zipkin
-# (guards against a stale pid file whose number was reused by another process).
-running_pid() {
-    local pid cmdline
-    [[ -s "$PIDFILE" ]] || return 1
-    pid="$(<"$PIDFILE")"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-    [[ "$cmdline" == *"zipkin-server-"*"-exec.jar"* ]] || return 1
-    printf '%s\n' "$pid"
-}
+# running_pid, daemon_launch, daemon_stop (deploy/daemon.sh): our Zipkin is the java process
+# whose command line matches (never a stale pid file's number reused by another process).
+DAEMON_MATCH="*zipkin-server-*-exec.jar*"
+# shellcheck source=deploy/daemon.sh
+source "$(dirname "${BASH_SOURCE[0]}")/daemon.sh"
 
 verify_jar() {
     local got
@@ -158,41 +151,14 @@ cmd_start() {
 
     cmd_fetch
 
-    # Keep the previous run's log for post-mortems.
-    if [[ -f "$LOGFILE" ]]; then mv -f "$LOGFILE" "$LOGFILE.1"; fi
     log "starting Zipkin $VERSION (log: $LOGFILE)"
     t0=$SECONDS
-    # setsid: own session, so the server outlives the calling shell/CI step and a
-    # Ctrl-C there. setsid and nohup both exec, so $! is the java pid.
-    setsid nohup java "${JVM_OPTS[@]}" -jar "$JAR" "${ZIPKIN_OPTS[@]}" \
-        >"$LOGFILE" 2>&1 </dev/null &
-    pid=$!
-    printf '%s\n' "$pid" >"$PIDFILE"
-    log "pid $pid"
+    daemon_launch java "${JVM_OPTS[@]}" -jar "$JAR" "${ZIPKIN_OPTS[@]}"
+    pid=$DAEMON_PID
     wait_ready "$pid" "$t0"
 }
 
-cmd_stop() {
-    local pid deadline
-    if ! pid="$(running_pid)"; then
-        rm -f "$PIDFILE"
-        log "not running"
-        return 0
-    fi
-    log "stopping pid $pid (SIGTERM)"
-    kill -TERM "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + 20))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-        sleep 0.5
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "still alive after 20s; SIGKILL $pid"
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 1
-    fi
-    rm -f "$PIDFILE"
-    log "stopped"
-}
+cmd_stop() { daemon_stop 20 "SIGTERM"; }
 
 cmd_status() {
     local pid

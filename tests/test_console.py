@@ -171,7 +171,7 @@ async def test_an_idle_or_expired_session_signs_out(system: Served) -> None:
     now = datetime.now(UTC)
     async with system.runtime.db.transaction() as conn:
         someone = await accounts.authenticate(
-            conn, "navigators.member", DEMO_PASSWORD, now, accounts.Lockout()
+            conn, "navigators.member", DEMO_PASSWORD, now, accounts.LockoutPolicy()
         )
         assert someone is not None
         token, _ = await accounts.open_session(conn, someone, now, timedelta(hours=8))

@@ -44,7 +44,7 @@ class Person:
 
 
 @dataclass(frozen=True)
-class Lockout:
+class LockoutPolicy:
     """The policy: `after` failures lock for `first`, doubling to at most `longest`."""
 
     after: int = 5
@@ -103,7 +103,7 @@ async def find(conn: AsyncConnection, username: str) -> Row[Any] | None:
 
 
 async def authenticate(
-    conn: AsyncConnection, username: str, password: str, now: datetime, policy: Lockout
+    conn: AsyncConnection, username: str, password: str, now: datetime, policy: LockoutPolicy
 ) -> Person | None:
     """The person if the password is right and the account is neither disabled nor locked;
     a failure counts towards the lockout even while locked (so waiting it out is the only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -178,11 +179,5 @@ async def respond(
     except NotFound:
         return not_found(request)
     except (Conflict, InvalidField) as exc:
-        return web.redirect(f"{page}?error={_quote(str(exc))}")
+        return web.redirect(f"{page}?error={quote_plus(str(exc)[:300])}")
     return web.redirect(f"{page}?done={status}")
-
-
-def _quote(message: str) -> str:
-    from urllib.parse import quote_plus
-
-    return quote_plus(message[:300])

@@ -13,7 +13,7 @@ from services.intake.api.dependencies import failure_subjects, record_failure
 from services.intake.console import web
 from vrp.domain.people import Permission, Role, may
 from vrp.store import accounts
-from vrp.store.accounts import Lockout
+from vrp.store.accounts import LockoutPolicy
 
 router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
 
@@ -65,7 +65,7 @@ async def sign_in(
         page.headers["Retry-After"] = str(wait)
         return page
     settings = web.settings_of(request)
-    policy = Lockout(after=settings.console_lockout_after)
+    policy = LockoutPolicy(after=settings.console_lockout_after)
     now = web.now()
     async with web.db_of(request).transaction() as conn:
         person = await accounts.authenticate(conn, username, password, now, policy)

@@ -24,9 +24,13 @@ from vrp.store.database import Database
 from vrp.store.tables import received_referrals, referral_timeline, referrals
 from vrp.transport.worker import Delivery, PoisonEvent
 
+Entry = tuple[dict[str, Any], str | None, bool]
+"""A timeline row, the status it moves its referral to (if any), and whether it is a later
+routed decision (a fallback, or the hub routing by hand) that may reopen the referral."""
 
-def _entry(envelope: Envelope) -> tuple[dict[str, Any], str | None]:
-    """The timeline row for an event, and the status it moves its referral to (if any)."""
+
+def _entry(envelope: Envelope) -> Entry:
+    """The timeline entry for an event."""
     if envelope.type == ReferralDecided.TYPE:
         d = envelope.payload(ReferralDecided)
         detail = {
@@ -38,11 +42,11 @@ def _entry(envelope: Envelope) -> tuple[dict[str, Any], str | None]:
             "config_version": d.config_version,
         }
         row = _row(envelope, d.referral_id, d.outcome, d.decided_at, detail)
-        return row, d.outcome
+        return row, d.outcome, d.cause == "fallback" and d.outcome == "routed"
     if envelope.type == AlertSent.TYPE:
         a = envelope.payload(AlertSent)
         detail = {"organisation": a.organisation, "channel": a.channel, "kind": a.kind}
-        return _row(envelope, a.referral_id, "alert-sent", a.sent_at, detail), None
+        return _row(envelope, a.referral_id, "alert-sent", a.sent_at, detail), None, False
     if envelope.type == ReferralEscalated.TYPE:
         e = envelope.payload(ReferralEscalated)
         detail = {
@@ -50,7 +54,7 @@ def _entry(envelope: Envelope) -> tuple[dict[str, Any], str | None]:
             "intervention": e.intervention,
             "fallback": e.fallback,
         }
-        return _row(envelope, e.referral_id, "escalated", e.escalated_at, detail), None
+        return _row(envelope, e.referral_id, "escalated", e.escalated_at, detail), None, False
     raise PoisonEvent(f"intake cannot handle event type {envelope.type}")
 
 
@@ -152,21 +156,19 @@ class TimelineHandler:
                 entries.append(_entry(d.envelope))
         await self._write(conn, entries)
 
-    async def _write(
-        self, conn: AsyncConnection, entries: list[tuple[dict[str, Any], str | None]]
-    ) -> None:
+    async def _write(self, conn: AsyncConnection, entries: list[Entry]) -> None:
         if not entries:
             return
         moves: dict[str, list[str]] = defaultdict(list)
-        for row, outcome in entries:
+        for row, outcome, _ in entries:
             if outcome is not None:
                 moves[outcome].append(row["referral_id"])
         if moves and not self._db.is_sqlite:
             await lock_referrals(conn, (i for ids in moves.values() for i in ids))
         new = await self._db.insert_ignore_returning(
-            conn, referral_timeline, [row for row, _ in entries], referral_timeline.c.event_id
+            conn, referral_timeline, [row for row, _, _ in entries], referral_timeline.c.event_id
         )
-        for row, _ in entries:
+        for row, _, _ in entries:
             if row["type"] == "escalated" and row["event_id"] in new and row["detail"]["fallback"]:
                 await _reoffer(conn, row["referral_id"], row["detail"])
         now = datetime.now(UTC)
@@ -176,10 +178,8 @@ class TimelineHandler:
                 .where(referrals.c.id.in_(ids), referrals.c.status == ReferralState.RECEIVED)
                 .values(status=outcome, updated_at=now)
             )
-        routed = {
-            row["referral_id"]: row["detail"]["recipients"]
-            for row, outcome in entries
-            if outcome == ReferralState.ROUTED
-        }
-        if routed:
-            await _reopen(conn, routed, now)
+        # Only a later decision can find its referral held or declined: first decisions
+        # (nearly all of them) cost no query here.
+        later = {row["referral_id"]: row["detail"]["recipients"] for row, _, r in entries if r}
+        if later:
+            await _reopen(conn, later, now)
