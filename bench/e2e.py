@@ -36,6 +36,7 @@ import contextlib
 import json
 import math
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -126,7 +127,10 @@ class PartnerWatch:
                 now = time.time()
                 for records in batch.values():
                     for rec in records:
-                        self.first.setdefault(json.loads(rec.value)["subject"], now)
+                        # The key is the referral id (the outbox keys every event by it):
+                        # no JSON to parse, so the watcher costs the machine little.
+                        rid = rec.key.decode() if rec.key else json.loads(rec.value)["subject"]
+                        self.first.setdefault(rid, now)
         finally:
             await self.consumer.stop()
 
@@ -231,7 +235,7 @@ class Bench:
             if self.args.warmup > 0:
                 await self.step(10, self.args.warmup, "warmup")
             steps = [await self.step(rate, self.args.duration, f"r{rate:g}") for rate in self.rates]
-            await asyncio.sleep(11)  # PostgreSQL publishes backends' counters within ~10 s
+            await asyncio.sleep(self.args.deadlock_wait)  # PostgreSQL publishes within ~10 s
             total = await deadlocks(self.db)
         return {"steps": steps, "deadlocks_total": total, "logs": str(self.logs)}
 
@@ -245,11 +249,16 @@ class Bench:
         hop1, hop2 = (self.ns + h for h in HOPS)
         pids = {**{r: p.pid for r, p in self.procs.items()}, "bench": os.getpid()}
         idle = probe.Sampler(pids)  # the services are idle while the baseline runs
-        base = await probe.two_hops(self.options, hop1, hop2, rate, self.args.baseline_seconds)
+        base = (
+            await probe.two_hops(self.options, hop1, hop2, rate, self.args.baseline_seconds)
+            if self.args.baseline_seconds > 0
+            else []
+        )
         idle_cpu = {r: f["cpu_share_of_one_core"] for r, f in idle.finish().items() if r in ROLES}
         dead0 = await deadlocks(self.db)
-        sampler = probe.Sampler(pids)
+        sampler = probe.Sampler(pids, probe.server_pids())
         sampling = asyncio.create_task(sampler.run())
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = self.logs / f"{label}.json"
         load = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "bench.e2e_load", "--port", str(self.port)),
@@ -260,6 +269,10 @@ class Bench:
         )
         if await load.wait() != 0:
             raise RuntimeError("the load process failed")
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the load process, reaped
+        load_cpu = sum(
+            getattr(children, f) - getattr(children0, f) for f in ("ru_utime", "ru_stime")
+        )
         records: list[list[Any]] = json.loads(out.read_text())
         sent = {rec[3]: rec[0] for rec in records if rec[3]}
         refs = {rid: reference(uuid.UUID(rid)) for rid in sent}
@@ -270,6 +283,7 @@ class Bench:
             await asyncio.sleep(0.25)
         sampling.cancel()
         resources = sampler.finish()
+        resources["load"] = {"cpu_s": round(load_cpu, 2)}
         async with self.db.engine.connect() as conn:
             rows = await conn.execute(
                 select(decisions.c.referral_id, decisions.c.decided_at).where(
@@ -336,7 +350,10 @@ def main() -> None:
     p.add_argument("--rates", default="10,50,100,200", help="referrals/s, one step each")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of load per step")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds at 10/s first (0: none)")
-    p.add_argument("--baseline-seconds", type=float, default=5.0)
+    p.add_argument("--baseline-seconds", type=float, default=5.0, help="0: no baseline")
+    p.add_argument(
+        "--deadlock-wait", type=float, default=11.0, help="seconds before the final count"
+    )
     p.add_argument("--kafka", default=os.environ.get("VRP_BENCH_KAFKA", "127.0.0.1:9092"))
     p.add_argument("--env", action="append", default=[], metavar="VAR=VALUE", help="services")
     p.add_argument("--out", type=Path, help="JSON file (default bench/results/e2e-<time>.json)")

@@ -61,6 +61,49 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and all its descendants, those that ended included (their
+    time is in the parent's cutime and cstime once reaped): e.g. a PostgreSQL postmaster
+    and every backend it forked."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
+
+    def total(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        own = sum(int(f) for f in fields[11:15]) / TICK  # utime stime cutime cstime
+        return own + sum(total(c) for c in children.get(p, []))
+
+    return total(pid)
+
+
+def server_pids() -> dict[str, int]:
+    """The PostgreSQL postmaster ("database") and the Kafka broker ("broker") on this
+    machine, found by their command lines; either may be absent."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if args[0].endswith(b"/postgres") and b"-D" in args and ppid == 1:
+            found["database"] = int(entry.name)
+        elif b"kafka.Kafka" in args:
+            found["broker"] = int(entry.name)
+    return found
+
+
 def memory_mb(pid: int) -> dict[str, float]:
     """Current (VmRSS) and lifetime peak (VmHWM) resident memory."""
     out = {}
@@ -79,11 +122,15 @@ def machine_ticks() -> tuple[int, int]:
 
 
 class Sampler:
-    """CPU seconds and peak RSS of named processes over one step (RSS sampled every 0.2 s)."""
+    """CPU seconds and peak RSS of named processes over one step (RSS sampled every 0.2 s),
+    and the CPU seconds of the servers beside them (database and broker, with every
+    process they run)."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], servers: dict[str, int] | None = None) -> None:
         self.pids = pids
+        self.servers = servers or {}
         self.cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.server0 = {name: tree_cpu_seconds(pid) for name, pid in self.servers.items()}
         self.peak = dict.fromkeys(pids, 0.0)
         self.ticks0 = machine_ticks()
         self.started = time.monotonic()
@@ -108,6 +155,9 @@ class Sampler:
                 "peak_rss_mb": round(self.peak[name], 1),
                 "lifetime_peak_rss_mb": round(memory_mb(pid).get("VmHWM", 0.0), 1),
             }
+        for name, pid in self.servers.items():
+            cpu = tree_cpu_seconds(pid) - self.server0[name]
+            procs[name] = {"cpu_s": round(cpu, 2), "cpu_share_of_one_core": round(cpu / wall, 3)}
         return {"wall_s": round(wall, 1), "machine_cpu_busy": round(busy / total, 3), **procs}
 
 

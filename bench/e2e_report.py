@@ -35,6 +35,13 @@ def show(label: str, r: dict[str, Any]) -> None:
     procs = " | ".join(
         f"{n} {res[n]['cpu_s']:.1f} cpu-s {res[n]['peak_rss_mb']:.0f} MB" for n in (*ROLES, "bench")
     )
+    servers = " | ".join(
+        f"{n} {res[n]['cpu_s']:.1f} cpu-s" for n in ("database", "broker", "load") if n in res
+    )
+    per = r["accepted"] or 1
+    per_referral = " ".join(
+        f"{n} {1000 * res[n]['cpu_s'] / per:.2f}" for n in (*ROLES, "database") if n in res
+    )
     print(
         f"\n[{label}] offered {r['offered_per_s']}/s accepted {r['accepted_per_s']}/s "
         f"({r['accepted']}/{r['sent']}), HTTP {r['http_status']}\n"
@@ -45,6 +52,7 @@ def show(label: str, r: dict[str, Any]) -> None:
         f"  unfinished after 60 s {r['unfinished_after_60s']}, deadlocks {r['deadlocks']}, "
         f"baseline aiokafka two hops {fmt(r['baseline_kafka_two_hops'])}\n"
         f"  {procs} | machine CPU busy {res['machine_cpu_busy']:.0%} over {res['wall_s']} s\n"
+        f"  {servers}; CPU ms per referral: {per_referral}\n"
         f"  idle CPU share of a core (during the baseline): {r['idle_cpu_share_of_one_core']}",
         flush=True,
     )

@@ -1,21 +1,28 @@
 """Benchmark: routing decisions per second on one core, next to GoRules zen-engine.
 
-    .venv/bin/python -m bench.engine [--referrals 20000] [--rounds 5]
+    .venv/bin/python -m bench.engine [--referrals 20000] [--rounds 5] [--out FILE]
 
 Prints the median of each measure over the rounds (engines alternate within a round, so
-machine noise hits both) and the ratio to the peer. Not a test: nothing here asserts.
+machine noise hits both) and the ratio to the peer, and writes them as JSON (default
+bench/results/engine-<time>.json). Decisions per CPU-second (process time, steadier than
+the wall clock on a shared machine) are what bench.budget holds. Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import zen
 
+from bench import e2e_probe as probe
 from bench.workload import TODAY, facts, referrals
 from bench.zen_table import jdm, zen_input
 from vrp.config_files import load_configuration
@@ -27,11 +34,11 @@ from vrp.settings import DEMO_CONFIG_DIR
 KEY = b"benchmark-key"
 
 
-def rate(fn: Callable[[], None], n: int) -> float:
-    """Items per second for one call of fn that processes n items."""
-    start = time.perf_counter()
+def rate(fn: Callable[[], None], n: int) -> tuple[float, float]:
+    """Items per second and per CPU-second for one call of fn that processes n items."""
+    start, cpu = time.perf_counter(), time.process_time()
     fn()
-    return n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start), n / max(time.process_time() - cpu, 1e-9)
 
 
 def main() -> None:
@@ -39,7 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--referrals", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path, help="JSON file (default bench/results/engine-<time>)")
     args = parser.parse_args()
+    started = datetime.now(UTC)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
 
@@ -73,12 +82,16 @@ def main() -> None:
             decision.evaluate(z)
 
     n = len(all_facts)
-    results: dict[str, list[float]] = {"engine": [], "engine+minimise": [], "zen": []}
+    runs = {"engine": ours_facts, "engine+minimise": ours_full, "zen": peer}
+    results: dict[str, list[float]] = {k: [] for k in runs}
+    per_cpu: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(args.rounds):
-        results["engine"].append(rate(ours_facts, n))
-        results["engine+minimise"].append(rate(ours_full, n))
-        results["zen"].append(rate(peer, n))
+        for name, fn in runs.items():
+            wall, cpu = rate(fn, n)
+            results[name].append(wall)
+            per_cpu[name].append(cpu)
     medians = {k: statistics.median(v) for k, v in results.items()}
+    cpu_medians = {k: statistics.median(v) for k, v in per_cpu.items()}
     routed = sum(1 for f in all_facts if decide(f, config, KEY).outcome == "routed")
     print(
         f"demo configuration {config.version}: {len(config.rules)} rules, "
@@ -91,6 +104,28 @@ def main() -> None:
         print(f"  {name:<18} {value:>10,.0f} decisions/s   (range {spread})")
     print(f"  ratio engine/zen          {medians['engine'] / medians['zen']:.2f}")
     print(f"  ratio engine+minimise/zen {medians['engine+minimise'] / medians['zen']:.2f}")
+    figures = {
+        "benchmark": "bench.engine",
+        "command": [sys.executable, "-m", "bench.engine", *sys.argv[1:]],
+        "started": started.isoformat(timespec="seconds"),
+        "machine": probe.machine(),
+        "git": probe.git_commit(),
+        "configuration": config.version,
+        "referrals": n,
+        "routed": routed,
+        "rounds": args.rounds,
+        "equivalence_disagreements": mismatches,
+        "decisions_per_s": {k: round(v) for k, v in medians.items()},
+        "decisions_per_cpu_s": {k: round(v) for k, v in cpu_medians.items()},
+        "ratio_to_zen": {
+            "engine": round(medians["engine"] / medians["zen"], 2),
+            "engine+minimise": round(medians["engine+minimise"] / medians["zen"], 2),
+        },
+    }
+    out = args.out or probe.ROOT / "bench" / "results" / f"engine-{started:%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures written to {out}")
 
 
 def eligible(config: object, f: Facts) -> set[tuple[str, str]]:

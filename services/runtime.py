@@ -42,6 +42,7 @@ from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.reduction import ReferralRetention, Retained
 from vrp.store.retention import utc_now
+from vrp.store.sealer import Sealer
 from vrp.store.tables import api_keys
 from vrp.transport.base import Subscription
 from vrp.transport.connection import aiokafka_options
@@ -154,6 +155,10 @@ class Runtime:
         self.config.on_new_version.append(lambda c: record_configuration(self.db, actor, c))
         await record_configuration(self.db, actor, self.config())
         self._spawn(self.config.watch(self.stopping), "config-watch")
+        # Chains the audit records this process commits at once, and others' (e.g. a vrp
+        # command's) within seconds; processes take turns on the chain's lock.
+        sealer = Sealer(self.db, max(self.settings.poll_interval, 2.0))
+        self._spawn(sealer.run(self.stopping), "audit-sealer")
         relays = {} if self.embedded else {role: self._relay(role) for role in self.roles}
         metrics = self.metrics = self._metrics()
         if "intake" in self.roles:

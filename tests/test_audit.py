@@ -4,6 +4,7 @@ each kind of tampering (and passing on an untouched chain)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import shutil
 import sqlite3
@@ -203,6 +204,7 @@ async def test_reads_overrides_credentials_and_configuration_are_recorded(
             await keys.rotate(conn, "wmp", timedelta(hours=1), actor="cli:ops")
             assert await keys.revoke(conn, "wmp", actor="cli:ops") == 2
             assert await oauth.revoke_clients(conn, "wmp", actor="cli:ops") == 0
+        await audit.seal_all(db)
         async with db.engine.connect() as conn:
             chain = await audit.records(conn)
             assert await audit.verify(conn) is None
@@ -229,7 +231,10 @@ async def test_reads_overrides_credentials_and_configuration_are_recorded(
 
 
 @pytest.mark.postgres
-async def test_concurrent_writers_make_one_gap_free_chain(pg_db: Database) -> None:
+async def test_concurrent_writers_and_sealers_make_one_gap_free_chain(pg_db: Database) -> None:
+    # Writers take no lock; three sealers (as three processes would) chain what they find.
+    done = asyncio.Event()
+
     async def writer(n: int) -> None:
         for i in range(5):
             async with pg_db.transaction() as conn:
@@ -238,10 +243,25 @@ async def test_concurrent_writers_make_one_gap_free_chain(pg_db: Database) -> No
                 ]
                 await audit.append_many(conn, entries)
 
+    async def sealer() -> None:
+        while not done.is_set():
+            async with pg_db.transaction() as conn:
+                await audit.seal(conn, limit=7)
+            await asyncio.sleep(0)
+
+    sealers = [asyncio.create_task(sealer()) for _ in range(3)]
     await asyncio.gather(*(writer(n) for n in range(12)))
+    done.set()
+    await asyncio.gather(*sealers)
+    await audit.seal_all(pg_db)
     async with pg_db.engine.connect() as conn:
         chain = await audit.records(conn)
         finding = await audit.verify(conn)
         head = await audit.current_head(conn)
     assert [r.seq for r in chain] == list(range(1, 121))
     assert finding is None and head.seq == 120 and chain[0].prev_hash == GENESIS
+    # Each writer's records keep the order it wrote them in, and time never runs backwards.
+    for n in range(12):
+        mine = [(r.detail["i"], r.detail["j"]) for r in chain if r.actor == f"writer-{n}"]
+        assert mine == [(i, j) for i in range(5) for j in (1, 2)]
+    assert all(a.at <= b.at for a, b in itertools.pairwise(chain))

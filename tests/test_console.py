@@ -16,7 +16,7 @@ from tests.support.partner import bearer, inbox_entry, submit, wait_status
 from tests.support.referrals import example
 from tests.support.runtime import Served, runtime_settings, serving
 from vrp.domain.people import Role
-from vrp.store import accounts
+from vrp.store import accounts, audit
 from vrp.store.tables import audit_log, console_users
 
 UHB = bearer("vrp_demo-uhb_demo-only-not-a-secret")
@@ -130,6 +130,7 @@ async def test_each_view_of_a_referral_is_audited_with_the_person(system: Served
     async with person(system) as browser:
         await signed_in(browser, "navigators.member")
         await browser.get(f"/console/referrals/{rid}")
+    await audit.seal_all(system.runtime.db)
     async with system.runtime.db.engine.connect() as conn:
         rows = list(await conn.execute(select(audit_log).where(audit_log.c.referral_id == rid)))
     views = [r for r in rows if r.detail.get("via") == "console"]
@@ -227,6 +228,7 @@ async def test_the_hub_routes_a_held_referral_only_where_an_agreement_permits(
         system.client, held["status_url"], UHB, until=lambda s: s["status"] == "routed"
     )
     assert status["status"] == "routed"
+    await audit.seal_all(system.runtime.db)
     async with system.runtime.db.engine.connect() as conn:
         kinds = [
             (r.kind, r.actor, r.detail.get("justification"))

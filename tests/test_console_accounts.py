@@ -18,7 +18,7 @@ from services.runtime import DEMO_ACCOUNTS
 from tests.support.console import DEMO_PASSWORD, sign_in
 from tests.support.runtime import Served, runtime_settings, serving
 from tests.test_second_partnership import SEVERNSIDE
-from vrp.store import accounts
+from vrp.store import accounts, audit
 from vrp.store.tables import audit_log
 
 
@@ -90,6 +90,7 @@ async def test_an_administrator_manages_an_account_from_creation_to_reset(
     assert not await can_sign_in(system, "pat.smith", password.group(1))
     assert await can_sign_in(system, "pat.smith", "a much longer passphrase")
 
+    await audit.seal_all(system.runtime.db)  # the CLI's records, chained
     async with system.runtime.db.engine.connect() as conn:
         actions = [
             r.detail["action"]

@@ -15,7 +15,7 @@ from tests.support.partner import inbox_entry, respond, submit, wait_status
 from tests.support.referrals import example
 from tests.support.systems import TIMEOUT, System, module_system
 from vrp.domain.people import Role
-from vrp.store import accounts
+from vrp.store import accounts, audit
 from vrp.store.retention import utc_now
 from vrp.store.tables import audit_log
 
@@ -113,6 +113,7 @@ async def test_the_hub_routes_by_hand_and_the_team_accepts_from_its_alert(
     )
     assert status["status"] == "accepted"
     assert {"manual-routing", "routed", "accepted"} <= {e["type"] for e in status["timeline"]}
+    await audit.seal_all(system.db)
     async with system.db.engine.connect() as conn:
         kinds = {
             r.kind

@@ -151,6 +151,7 @@ async def test_after_retention_no_identifier_remains_and_the_audit_chain_verifie
     db = Database(database_url)
     try:
         assert await hits(db), "the identifiers should be stored before retention runs"
+        await audit.seal_all(db)
         async with db.engine.connect() as conn:
             chain = [_text(list(r)) for r in await conn.execute(select(audit_log))]
         assert not [i for i in IDENTIFIERS for c in chain if i in c]
@@ -174,6 +175,7 @@ async def test_after_retention_no_identifier_remains_and_the_audit_chain_verifie
         assert seen == [(0, 2), (1, 2), (2, 2)]  # the referral, then the receiver's copy
 
         assert await hits(db) == []
+        await audit.seal_all(db)
         async with db.engine.connect() as conn:
             body = (await conn.execute(select(referrals.c.body))).scalar_one()
             copy = (await conn.execute(select(received_referrals.c.payload))).scalar_one()
@@ -210,6 +212,7 @@ async def _seed_dead_letter(url: str, age: timedelta) -> None:
 
 async def _letters_and_chain(url: str) -> tuple[int, list[str], bool]:
     db = Database(url)
+    await audit.seal_all(db)
     async with db.engine.connect() as conn:
         letters = len((await conn.execute(select(dead_letter_originals.c.id))).all())
         kinds = [r.kind for r in await audit.records(conn)]

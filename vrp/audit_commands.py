@@ -27,6 +27,7 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         return 2
     db = Database(Settings().database_url)
     try:
+        await audit.seal_all(db)  # records committed but not yet chained count too
         async with db.engine.connect() as conn:
             finding = await audit.verify(conn, against)
             head = await audit.current_head(conn)
@@ -45,6 +46,7 @@ async def cmd_head(args: argparse.Namespace) -> int:
     """Print the chain's head as <seq>:<hash>, to hand to a third party."""
     db = Database(Settings().database_url)
     try:
+        await audit.seal_all(db)
         async with db.engine.connect() as conn:
             head = await audit.current_head(conn)
             await conn.rollback()
@@ -63,6 +65,7 @@ async def cmd_subject(args: argparse.Namespace) -> int:
         subject = args.pseudonym
     db = Database(settings.database_url)
     try:
+        await audit.seal_all(db)
         async with db.engine.connect() as conn:
             found = await subject_records(conn, subject)
             await conn.rollback()

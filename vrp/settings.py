@@ -148,6 +148,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=64 * 1024, description="Intake: largest request body accepted (413 above)."
     )
+    geography_refresh_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Intake: seconds it remembers postcode lookups and whether a postcode "
+        "directory is loaded (a directory loaded meanwhile is in force within this time).",
+    )
     auth_cache_seconds: float = Field(
         default=5.0,
         description="Intake: seconds a verified credential is trusted without a database "

@@ -3,13 +3,11 @@ a known sender, codes from the partnership's vocabularies, and the person's area
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.errors import InvalidField, InvalidFields, UnknownOrganisation
 from vrp.domain.referral import ReferralSubmission
 from vrp.domain.vocabularies import API_NAMES
-from vrp.store.geography import area_of
+from vrp.store.geography import Areas
 
 
 def check_sender(config: RoutingConfiguration, organisation: str) -> None:
@@ -25,11 +23,11 @@ def check_codes(config: RoutingConfiguration, submission: ReferralSubmission) ->
         raise InvalidFields(problems)
 
 
-async def local_authority(conn: AsyncConnection, submission: ReferralSubmission) -> str | None:
+async def local_authority(areas: Areas, submission: ReferralSubmission) -> str | None:
     """The person's local authority: the postcode's, checked against the one the referral
     gives (a mismatch is refused, naming the field); the given one when the postcode is
     not in the directory; None when neither is known."""
-    derived = await area_of(conn, submission.subject.postcode)
+    derived = await areas.area_of(submission.subject.postcode)
     given = submission.subject.local_authority
     if given is not None and derived is not None and given != derived:
         raise InvalidField(

@@ -22,8 +22,9 @@ from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralReceived
 from vrp.store import audit, outbox
 from vrp.store.database import Database
+from vrp.store.geography import Areas
+from vrp.store.tables import audit_pending, referral_timeline, referrals
 from vrp.store.tables import outbox as outbox_table
-from vrp.store.tables import referral_timeline, referrals
 
 PRODUCER = wiring.INTAKE.name
 SOURCE = "/vrp/intake"
@@ -35,38 +36,50 @@ def _insert(table: Table, columns: list[str]) -> Insert:
     )
 
 
-# One statement, one round trip, atomic and durable by itself (PostgreSQL runs
-# data-modifying CTEs exactly once, with the outer INSERT); compiled once per process.
-_COMBINED_INSERT = (
-    _insert(
-        outbox_table,
-        ["event_id", "producer", "topic", "key", "value", "traceparent", "created_at"],
-    )
-    .add_cte(
+def _combined(audited: bool) -> Insert:
+    """One statement, one round trip, atomic and durable by itself (PostgreSQL runs
+    data-modifying CTEs exactly once, with the outer INSERT): the referral, its timeline
+    row, its event and (for a consent override) its audit record."""
+    statement = (
         _insert(
-            referrals,
-            [
-                "id",
-                "reference",
-                "source_org",
-                "idempotency_key",
-                "request_hash",
-                "status",
-                "local_authority",
-                "body",
-                "created_at",
-                "updated_at",
-            ],
+            outbox_table,
+            ["event_id", "producer", "topic", "key", "value", "traceparent", "created_at"],
         )
-        .returning(referrals.c.id)
-        .cte("r")
+        .add_cte(
+            _insert(
+                referrals,
+                [
+                    "id",
+                    "reference",
+                    "source_org",
+                    "idempotency_key",
+                    "request_hash",
+                    "status",
+                    "local_authority",
+                    "body",
+                    "created_at",
+                    "updated_at",
+                ],
+            )
+            .returning(referrals.c.id)
+            .cte("r")
+        )
+        .add_cte(
+            _insert(referral_timeline, ["event_id", "referral_id", "type", "at", "detail"])
+            .returning(referral_timeline.c.event_id)
+            .cte("t")
+        )
     )
-    .add_cte(
-        _insert(referral_timeline, ["event_id", "referral_id", "type", "at", "detail"])
-        .returning(referral_timeline.c.event_id)
-        .cte("t")
-    )
-)
+    if audited:
+        columns = ["at", "kind", "actor", "referral_id", "subject", "detail"]
+        statement = statement.add_cte(
+            _insert(audit_pending, columns).returning(audit_pending.c.id).cte("a")
+        )
+    return statement
+
+
+# Compiled once per process (SQLAlchemy caches each statement's compiled form).
+_COMBINED_INSERT = {False: _combined(False), True: _combined(True)}
 
 
 @dataclass(frozen=True)
@@ -89,15 +102,17 @@ async def accept(
     idempotency_key: str,
     submission: ReferralSubmission,
     config: RoutingConfiguration | None = None,
+    areas: Areas | None = None,
 ) -> Accepted:
     """Store the referral and its received event atomically; return only once committed.
 
     With the configuration in force, first refuse an unknown sender or codes outside its
-    vocabularies; always derive (and check) the person's local authority."""
+    vocabularies; always derive (and check) the person's local authority (through `areas`,
+    the process's remembered lookups, when given)."""
     if config is not None:
         screening.check_sender(config, partner.organisation)
         screening.check_codes(config, submission)
-    area = await _local_authority(db, submission)
+    area = await _local_authority(areas or Areas(db), submission)
     fingerprint = request_hash(submission)
     now = datetime.now(UTC)
     rid = new_id()
@@ -134,31 +149,26 @@ async def accept(
     override = submission.consent.override
     # The ground is a code; decision_maker and justification are free text that may name
     # people, so they stay in the referral and out of the audit chain.
-    record = (
-        None
-        if override is None
-        else Entry(
+    if override is not None:
+        record = Entry(
             CONSENT_OVERRIDE,
             f"org:{partner.organisation}/key:{partner.key_id}",
             referral.id,
             None,
             {"ground": override.ground, "consent_state": submission.consent.state.value},
         )
-    )
+        rows[audit_pending] = audit.pending_row(record, now)
     try:
-        await _store(db, rows, record)
+        await _store(db, rows)
     except IntegrityError:
         return await _replay(db, partner, idempotency_key, fingerprint)
     return Accepted(referral.id, reference(rid), replayed=False)
 
 
-async def _local_authority(db: Database, submission: ReferralSubmission) -> str | None:
+async def _local_authority(areas: Areas, submission: ReferralSubmission) -> str | None:
     for attempt in (1, 2):
         try:
-            async with db.engine.connect() as conn:
-                area = await screening.local_authority(conn, submission)
-                await conn.rollback()
-            return area
+            return await screening.local_authority(areas, submission)
         except DBAPIError as exc:
             # As in _store: a pooled connection broken by a database restart; retry once.
             if not exc.connection_invalidated or attempt == 2:
@@ -166,12 +176,10 @@ async def _local_authority(db: Database, submission: ReferralSubmission) -> str 
     raise AssertionError("unreachable")
 
 
-async def _store(
-    db: Database, rows: dict[Table, dict[str, Any]], record: Entry | None = None
-) -> None:
+async def _store(db: Database, rows: dict[Table, dict[str, Any]]) -> None:
     for attempt in (1, 2):
         try:
-            await _store_once(db, rows, record)
+            await _store_once(db, rows)
             return
         except DBAPIError as exc:
             # A pooled connection broken by a database restart (no pre-ping): SQLAlchemy
@@ -180,20 +188,17 @@ async def _store(
                 raise
 
 
-async def _store_once(
-    db: Database, rows: dict[Table, dict[str, Any]], record: Entry | None
-) -> None:
-    # An audited override needs a real transaction: the referral and its record together.
-    async with db.transaction(single_statement=record is None) as conn:
+async def _store_once(db: Database, rows: dict[Table, dict[str, Any]]) -> None:
+    async with db.transaction(single_statement=True) as conn:
         if db.is_sqlite:
             for table, values in rows.items():
                 await conn.execute(table.insert(), values)
         else:
             params = {f"{t.name}_{k}": v for t, values in rows.items() for k, v in values.items()}
-            await conn.execute(_COMBINED_INSERT, params)
+            await conn.execute(_COMBINED_INSERT[audit_pending in rows], params)
         outbox.staged(conn)
-        if record is not None:
-            await audit.append(conn, record)
+        if audit_pending in rows:
+            audit.recorded(conn)
 
 
 async def _replay(db: Database, partner: Partner, key: str, fingerprint: str) -> Accepted:

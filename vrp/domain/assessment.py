@@ -67,6 +67,24 @@ def effective_eligibility(
     return i.eligibility.model_copy(update=changes), adjusted
 
 
+def _effective(
+    idx: ConfigIndex, i: Intervention, override: EligibilityOverride | None
+) -> tuple[Eligibility, tuple[str, ...]]:
+    if override is None:
+        return i.eligibility, ()
+    # A rule's override is part of the configuration the index belongs to: the same object
+    # for as long as the index lives.
+    key = ("eligibility", i.id, id(override))
+    found = idx.memo.get(key)
+    if found is None:
+        found = idx.memo[key] = (override, effective_eligibility(i, override))
+    assert isinstance(found, tuple)
+    kept, result = found
+    if kept is not override:  # an id reused by another object: compute afresh
+        return effective_eligibility(i, override)
+    return result  # type: ignore[no-any-return]
+
+
 def eligibility_blocks(i: Intervention, e: Eligibility, f: Facts) -> list[Block]:
     """Every eligibility criterion the referral fails, and capacity."""
     out: list[Block] = []
@@ -143,11 +161,40 @@ def _flow_blocks(ref: FlowRef, required: Sequence[str], f: Facts) -> list[Block]
     return [b for b in out if b is not None]
 
 
+MEMO_LIMIT = 50_000
+"""Remembered verdicts per configuration index before the memo starts afresh."""
+
+
 def lawful_flow(
     idx: ConfigIndex, f: Facts, target: str, purpose: str, required: Sequence[str]
 ) -> Verdict:
     """Deny by default: the first in-date, active flow that covers this sharing, or every
-    reason each candidate flow fails (a prohibition wins over any flow)."""
+    reason each candidate flow fails (a prohibition wins over any flow).
+
+    The verdict depends only on the sender, the date and the consent facts, so it is
+    remembered in the index for the next referral with the same ones."""
+    key = (
+        "flow",
+        f.source_org,
+        target,
+        purpose,
+        tuple(required),
+        f.today,
+        f.consent,
+        f.override_ground,
+    )
+    found = idx.memo.get(key)
+    if found is None:
+        if len(idx.memo) >= MEMO_LIMIT:
+            idx.memo.clear()
+        found = idx.memo[key] = _lawful_flow(idx, f, target, purpose, required)
+    assert isinstance(found, Verdict)
+    return found
+
+
+def _lawful_flow(
+    idx: ConfigIndex, f: Facts, target: str, purpose: str, required: Sequence[str]
+) -> Verdict:
     prohibition = idx.prohibited.get((f.source_org, target))
     if prohibition is not None:
         return Verdict((Block(Rejection.PROHIBITED, prohibition),))
@@ -171,7 +218,7 @@ def assess(
     i = idx.interventions.get(intervention_id)
     if i is None:
         return Verdict((Block(Rejection.UNKNOWN, "not in the configuration"),))
-    eligibility, adjusted = effective_eligibility(i, override)
+    eligibility, adjusted = _effective(idx, i, override)
     blocks = eligibility_blocks(i, eligibility, f)
     own = consent_block(i.consent, f, Rejection.CONSENT_REQUIRED, "the intervention")
     if own is not None:

@@ -50,6 +50,9 @@ class ConfigIndex:
         self.organisations: dict[str, Organisation] = {o.id: o for o in config.organisations}
         self.interventions: dict[str, Intervention] = {i.id: i for i in config.interventions}
         self.prohibited: dict[tuple[str, str], str] = {}
+        # Verdicts that depend on a few coded facts only (see assessment.py), remembered:
+        # most referrals share their sender, date and consent state.
+        self.memo: dict[tuple[object, ...], object] = {}
         self.flows: dict[tuple[str, str, str], list[FlowRef]] = {}
         for a in latest_agreements(config):
             if a.status is not AgreementStatus.DRAFT:

@@ -1,4 +1,10 @@
-"""The audit chain: append records in the caller's transaction, and verify the chain."""
+"""The audit chain: record entries in the caller's transaction, chain them (seal), and
+verify the chain.
+
+Writers never wait for each other: `append` inserts into audit_pending, taking no lock, and
+`seal` (run by each process's Sealer right after such a commit, and by the audit commands)
+moves pending records onto the chain in one short transaction under the head's lock. A
+record is durable with the change it describes; it is chained moments later."""
 
 from __future__ import annotations
 
@@ -8,13 +14,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.domain.audit import CONFIG_LOADED, GENESIS, Entry, digest
 from vrp.domain.configuration import RoutingConfiguration
-from vrp.store.database import DATABASE_ERRORS, Database
-from vrp.store.tables import audit_head, audit_log
+from vrp.store.database import AUDIT_WRITTEN, DATABASE_ERRORS, Database
+from vrp.store.tables import audit_head, audit_log, audit_pending
 
 log = logging.getLogger(__name__)
 CHAIN = "main"
@@ -81,46 +87,90 @@ class Finding:
         return f"seq {self.seq}: {self.tampering}: {self.detail}"
 
 
-async def append(conn: AsyncConnection, entry: Entry) -> Head:
-    """Append one record in the caller's transaction."""
-    return await append_many(conn, [entry])
+async def append(conn: AsyncConnection, entry: Entry) -> None:
+    """Record one entry in the caller's transaction (chained once committed)."""
+    await append_many(conn, [entry])
 
 
-async def append_many(conn: AsyncConnection, entries: Sequence[Entry]) -> Head:
-    """Append records in order in the caller's transaction; returns the new head.
-
-    The head row is locked until the caller commits, so writers in every process take
-    gap-free sequence numbers one transaction at a time (SQLite's BEGIN IMMEDIATE already
-    serialises them). Call it last in a transaction, to hold the lock briefly."""
-    head = await _locked_head(conn)
+async def append_many(conn: AsyncConnection, entries: Sequence[Entry]) -> None:
+    """Record entries, in order, in the caller's transaction; the sealer chains them once
+    it has committed. No lock is taken, so this may come anywhere in a transaction."""
     if not entries:
-        return head
-    # The time is taken under the lock, so times never run backwards along the chain.
+        return
     at = datetime.now(UTC)
+    await conn.execute(audit_pending.insert(), [pending_row(e, at) for e in entries])
+    recorded(conn)
+
+
+def pending_row(entry: Entry, at: datetime) -> dict[str, Any]:
+    """The audit_pending row of an entry (for a caller that inserts it in its own
+    statement, then calls `recorded`)."""
+    return {
+        "at": at,
+        "kind": entry.kind,
+        "actor": entry.actor,
+        "referral_id": entry.referral_id,
+        "subject": entry.subject,
+        "detail": entry.detail,
+    }
+
+
+def recorded(conn: AsyncConnection) -> None:
+    """Note that this transaction recorded audit entries: its commit wakes the sealer."""
+    conn.info[AUDIT_WRITTEN] = True
+
+
+async def seal(conn: AsyncConnection, limit: int = 500) -> int:
+    """Chain up to `limit` pending records, oldest first, in the caller's transaction;
+    how many. Sealers in every process take turns on the head's lock, briefly."""
+    if (await conn.execute(select(audit_pending.c.id).limit(1))).first() is None:
+        return 0  # nothing to do: no lock taken
+    head = await _locked_head(conn)
+    pending = (
+        await conn.execute(select(audit_pending).order_by(audit_pending.c.id).limit(limit))
+    ).all()
+    if not pending:
+        return 0  # another sealer took them while we waited for the lock
+    # Times never run backwards along the chain: a record committed after a later-dated
+    # one is chained at that one's time.
+    last = await conn.scalar(select(audit_log.c.at).where(audit_log.c.seq == head.seq))
     rows: list[dict[str, Any]] = []
     seq, prev = head.seq, head.hash
-    for e in entries:
+    for p in pending:
+        at = p.at if last is None or p.at >= last else last
         seq += 1
-        value = digest(seq, at, e.kind, e.actor, e.referral_id, e.subject, e.detail, prev)
+        value = digest(seq, at, p.kind, p.actor, p.referral_id, p.subject, p.detail, prev)
         rows.append(
             {
                 "seq": seq,
                 "at": at,
-                "kind": e.kind,
-                "actor": e.actor,
-                "referral_id": e.referral_id,
-                "subject": e.subject,
-                "detail": e.detail,
+                "kind": p.kind,
+                "actor": p.actor,
+                "referral_id": p.referral_id,
+                "subject": p.subject,
+                "detail": p.detail,
                 "prev_hash": prev,
                 "hash": value,
             }
         )
-        prev = value
+        prev, last = value, at
     await conn.execute(audit_log.insert(), rows)
+    await conn.execute(delete(audit_pending).where(audit_pending.c.id.in_([p.id for p in pending])))
     await conn.execute(
         update(audit_head).where(audit_head.c.chain == CHAIN).values(seq=seq, hash=prev)
     )
-    return Head(seq, prev)
+    return len(rows)
+
+
+async def seal_all(db: Database) -> int:
+    """Chain every record pending now (the audit commands do, before they read); how many."""
+    total = 0
+    while True:
+        async with db.transaction() as conn:
+            sealed = await seal(conn)
+        total += sealed
+        if sealed == 0:
+            return total
 
 
 async def _locked_head(conn: AsyncConnection) -> Head:

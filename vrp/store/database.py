@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.schema import Table
 
 OUTBOX_WRITTEN = "vrp.outbox_written"
+AUDIT_WRITTEN = "vrp.audit_written"
 _AFTER_COMMIT = "vrp.after_commit"
 
 
@@ -81,6 +82,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._listeners: list[Callable[[], None]] = []
+        self._audit_listeners: list[Callable[[], None]] = []
         if self.is_sqlite:
             _make_parent_dir(url)
             self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 60})
@@ -94,6 +96,10 @@ class Database:
         """Call listener after every commit that added outbox rows (wakes relays/consumers)."""
         self._listeners.append(listener)
 
+    def on_audit_commit(self, listener: Callable[[], None]) -> None:
+        """Call listener after every commit that recorded audit entries (wakes the sealer)."""
+        self._audit_listeners.append(listener)
+
     @asynccontextmanager
     async def transaction(self, single_statement: bool = False) -> AsyncIterator[AsyncConnection]:
         """One unit of work: commits on success, rolls back on error.
@@ -104,6 +110,7 @@ class Database:
         """
         async with self.engine.connect() as conn:
             conn.info.pop(OUTBOX_WRITTEN, None)
+            conn.info.pop(AUDIT_WRITTEN, None)
             conn.info.pop(_AFTER_COMMIT, None)
             if single_statement and not self.is_sqlite:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -114,8 +121,22 @@ class Database:
             callbacks: list[Callable[[], None]] = conn.info.pop(_AFTER_COMMIT, [])
             if conn.info.pop(OUTBOX_WRITTEN, False):
                 callbacks = [*self._listeners, *callbacks]
+            if conn.info.pop(AUDIT_WRITTEN, False):
+                callbacks = [*self._audit_listeners, *callbacks]
             for callback in callbacks:
                 callback()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads: on PostgreSQL in autocommit, so each statement sees what
+        is committed and costs no BEGIN or ROLLBACK round trip (SQLite: a transaction,
+        rolled back)."""
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                yield conn
+                await conn.rollback()
+            else:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def insert_ignore(self, conn: AsyncConnection, table: Table, **values: Any) -> bool:
         """Insert a row unless its key exists; True when inserted. Keeps the transaction usable."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -37,6 +38,57 @@ async def area_of(conn: AsyncConnection, postcode: str) -> str | None:
     if await conn.scalar(select(exists().select_from(postcode_areas))):
         return None
     return area_for(postcode)
+
+
+class Areas:
+    """Postcode -> local authority for a stream of submissions, with the directory's answers
+    kept in memory: a lookup costs no database round trip unless the postcode is new.
+
+    What it remembers (whether a directory is loaded, and each postcode's answer) is
+    forgotten every `refresh_seconds`, so a directory that `vrp geography load` replaces in
+    another process is in force here within that time."""
+
+    def __init__(
+        self,
+        db: Database,
+        refresh_seconds: float = 30.0,
+        size: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db = db
+        self._refresh = refresh_seconds
+        self._size = size
+        self._clock = clock
+        self._loaded: bool | None = None  # None: not known since the last refresh
+        self._known: dict[str, str | None] = {}
+        self._since = 0.0
+
+    async def area_of(self, postcode: str) -> str | None:
+        """As `area_of`, answered from memory when this postcode was looked up lately."""
+        now = self._clock()
+        if now - self._since >= self._refresh:
+            self._loaded, self._known, self._since = None, {}, now
+        if self._loaded is False:
+            return area_for(postcode)
+        if postcode in self._known:
+            return self._known[postcode]
+        async with self._db.engine.connect() as conn:
+            found = await conn.scalar(
+                select(postcode_areas.c.local_authority).where(
+                    postcode_areas.c.postcode == postcode
+                )
+            )
+            if found is None and self._loaded is None:
+                self._loaded = bool(await conn.scalar(select(exists().select_from(postcode_areas))))
+            await conn.rollback()
+        if found is not None:
+            self._loaded = True
+        if not self._loaded:
+            return area_for(postcode)
+        if len(self._known) >= self._size:
+            self._known.clear()  # a flood of distinct postcodes must not grow memory
+        self._known[postcode] = None if found is None else str(found)
+        return self._known[postcode]
 
 
 def _columns(header: list[str]) -> tuple[str, str]:

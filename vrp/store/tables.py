@@ -317,7 +317,21 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
 )
 
-# Audit: the chain's last record; locking this row serialises writers across processes.
+# Audit: records written but not yet chained. Writers insert here in their own transaction,
+# taking no lock; the sealer (vrp/store/sealer.py) moves them onto the chain in order.
+audit_pending = Table(
+    "audit_pending",
+    metadata,
+    Column("id", _Serial, primary_key=True, autoincrement=True),
+    Column("at", _Time, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("referral_id", String(36)),
+    Column("subject", String(32)),
+    Column("detail", JSON, nullable=False),
+)
+
+# Audit: the chain's last record; locking this row serialises sealers across processes.
 audit_head = Table(
     "audit_head",
     metadata,

@@ -33,12 +33,12 @@ class Writes:
         return envelope.id
 
     def audit(self, entry: Entry) -> None:
-        """Stage one audit record, appended to the chain with the rest."""
+        """Stage one audit record, recorded with the rest (and chained once committed)."""
         self._audit.append(entry)
 
     async def flush(self, conn: AsyncConnection) -> None:
-        """Insert everything staged (outbox last, in staging order; audit records after, to
-        hold the chain's lock only until the commit) and clear."""
+        """Insert everything staged (outbox last, in staging order; audit records after) and
+        clear."""
         tables = sorted(self._rows, key=lambda t: t is outbox)
         postgres = conn.dialect.name == "postgresql"
         for table in tables:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -17,6 +18,11 @@ from vrp.store.outbox import OutboxRow
 from vrp.transport.base import Message
 
 log = logging.getLogger(__name__)
+
+
+COMMIT_EVERY = 1.0
+"""Seconds between offset commits while events keep coming (one round trip to the broker
+per batch would cost every event on a busy partition)."""
 
 
 class KafkaSubscription:
@@ -34,6 +40,8 @@ class KafkaSubscription:
         patterns: tuple[TopicPattern, ...] = (),
     ) -> None:
         self._ns = namespace
+        self._pending: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
         self._consumer = AIOKafkaConsumer(
             **options,
             group_id=namespace + group,
@@ -93,22 +101,38 @@ class KafkaSubscription:
         """Kafka keeps offsets itself; the inbox table makes redelivery harmless."""
 
     async def commit(self, batch: list[Message]) -> None:
-        """Commit the next offset of every partition in the batch."""
-        offsets: dict[TopicPartition, int] = {}
+        """Acknowledge the batch: its offsets are committed with the next commit, at most
+        every COMMIT_EVERY seconds (and at once when called with an empty batch, as the
+        worker does when idle, or on stop). A commit lost to a crash or a rebalance only
+        means those events come again, and the inbox table skips them."""
         for m in batch:
             tp = TopicPartition(self._ns + m.topic, m.partition)
-            offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
-        if not offsets:
+            self._pending[tp] = max(self._pending.get(tp, 0), m.offset + 1)
+        if batch and time.monotonic() - self._committed_at < COMMIT_EVERY:
             return
+        await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        offsets, self._pending = self._pending, {}
+        self._committed_at = time.monotonic()
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # A rebalance took the partitions away; their new owner re-reads from the last
             # committed offset and the inbox skips what we already processed.
             log.warning("offset commit failed after rebalance: %s", type(exc).__name__)
+        except KafkaError:
+            # Not committed: keep them (a later offset of the same partition wins).
+            for tp, offset in offsets.items():
+                self._pending[tp] = max(self._pending.get(tp, 0), offset)
+            raise
 
     async def stop(self) -> None:
-        """Leave the group."""
+        """Commit what was processed, then leave the group."""
+        with contextlib.suppress(KafkaError, OSError, TimeoutError):
+            await self._flush()
         await self._consumer.stop()
 
 

@@ -162,9 +162,8 @@ class Relay:
 
     async def publish_once(self) -> int:
         """Publish one batch of pending rows; returns how many were sent."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.reading() as conn:
             rows = await outbox.unpublished(conn, self._producer, self._batch)
-            await conn.rollback()
         if not rows:
             return 0
         # Each row carries the trace context of the span that wrote it, so the consumer's
@@ -183,6 +182,6 @@ class Relay:
             await asyncio.wait_for(self._publisher.publish(rows, headers), PUBLISH_TIMEOUT)
         except TimeoutError:
             raise KafkaTimeoutError(f"not acknowledged within {PUBLISH_TIMEOUT:.0f} s") from None
-        async with self._db.transaction() as conn:
+        async with self._db.transaction(single_statement=True) as conn:
             await outbox.mark_published(conn, [r.id for r in rows])
         return len(rows)

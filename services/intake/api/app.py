@@ -25,6 +25,7 @@ from vrp.domain.configuration import RoutingConfiguration
 from vrp.metrics import CONTENT_TYPE, Metrics
 from vrp.settings import Settings
 from vrp.store.database import Database
+from vrp.store.geography import Areas
 
 
 def _without_native_telemetry() -> dict[str, Any]:
@@ -78,6 +79,7 @@ def create_app(
             settings.auth_backoff_max_seconds,
         )
         app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
+        app.state.areas = Areas(app.state.db, settings.geography_refresh_seconds)
         app.state.broker_healthy = broker_healthy
         app.state.metrics = metrics or Metrics("vrp-intake")
         if config is None:

@@ -75,7 +75,8 @@ async def submit_referral(
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
                 headers={"Retry-After": "1"},
             )
-        accepted = await accept(db, partner, idempotency_key, body, request.app.state.config())
+        state = request.app.state
+        accepted = await accept(db, partner, idempotency_key, body, state.config(), state.areas)
     if not accepted.replayed:  # accept() returns once committed: count each referral once
         request.app.state.metrics.received(partner.organisation)
     status_url = f"{settings.public_url}/v1/referrals/{accepted.referral_id}"
