@@ -34,7 +34,10 @@ from typing import Any
 from bench import e2e_probe as probe
 
 BUDGET = probe.ROOT / "bench" / "budget.json"
-E2E = ["--rates", "50", "--duration", "10", "--warmup", "3", "--baseline-seconds", "0"]
+E2E = [
+    *("--rates", "50", "--duration", "10", "--warmup", "3"),
+    *("--baseline-seconds", "0", "--deadlock-wait", "0"),
+]
 ENGINE = ["--referrals", "5000", "--rounds", "3"]
 SERVICES = ("intake", "router", "notifier", "database")
 
