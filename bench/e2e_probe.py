@@ -158,7 +158,8 @@ class Sampler:
         for name, pid in self.servers.items():
             cpu = tree_cpu_seconds(pid) - self.server0[name]
             procs[name] = {"cpu_s": round(cpu, 2), "cpu_share_of_one_core": round(cpu / wall, 3)}
-        return {"wall_s": round(wall, 1), "machine_cpu_busy": round(busy / total, 3), **procs}
+        share = round(busy / total, 3) if total else 0.0  # no clock tick yet: nothing measured
+        return {"wall_s": round(wall, 1), "machine_cpu_busy": share, **procs}
 
 
 # ---------------------------------------------------------------- alerts over SMTP
