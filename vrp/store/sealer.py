@@ -16,10 +16,10 @@ class Sealer:
     """Runs `audit.seal` shortly after each commit that recorded audit entries in this
     process, and every `poll` seconds for those written elsewhere (e.g. by a `vrp` command).
 
-    It lingers a moment before sealing, so that one short transaction chains what many
+    It lingers a second before sealing, so that one short transaction chains what many
     commits recorded: sealing per commit would cost each referral a transaction more."""
 
-    def __init__(self, db: Database, poll: float, linger: float = 0.25, batch: int = 500) -> None:
+    def __init__(self, db: Database, poll: float, linger: float = 1.0, batch: int = 500) -> None:
         self._db = db
         self._poll = poll
         self._linger = linger
