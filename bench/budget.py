@@ -8,12 +8,17 @@ against the committed figures in bench/budget.json.
 One measurement is a short bench.e2e (the three services as processes on Kafka and
 PostgreSQL, 50 referrals/s for 10 s after a warm-up) and a short bench.engine, each in a
 process of its own. From them: CPU milliseconds per referral of intake, router, notifier
-and the database server, and routing decisions per CPU-second. CPU time per unit of work
-is far steadier than latency on a shared machine, and each figure is divided by the CPU
-time of a fixed pure-Python calibration workload timed in the same run, so a faster or
-slower machine moves both alike. A figure more than `margin` worse than its budget fails
-the check, as does a run in which any referral went unrouted or unalerted (a broken
-service is cheap). Changing bench/budget.json is a reviewed commit that says why.
+and the database server, and the engine's decisions per CPU-second divided by
+zen-engine's on the same referrals in the same rounds. CPU time per unit of work is far
+steadier than latency on a shared machine (three runs here: 10.8-11.0 ms for intake).
+
+A machine slower than the one the budget was recorded on is allowed proportionally more
+CPU: a fixed pure-Python calibration workload is timed in each run, and when it is slower
+than at recording the CPU budgets grow by that factor (never shrink: the calibration is
+noisier than the figures, so it may only ever loosen the check). A figure more than
+`margin` worse than its budget fails the check, as does a run in which any referral went
+unrouted or unalerted (a broken service is cheap). Changing bench/budget.json is a
+reviewed commit that says why.
 """
 
 from __future__ import annotations
@@ -38,13 +43,15 @@ E2E = [
     *("--rates", "50", "--duration", "10", "--warmup", "3"),
     *("--baseline-seconds", "0", "--deadlock-wait", "0"),
 ]
-ENGINE = ["--referrals", "5000", "--rounds", "3"]
+ENGINE = ["--referrals", "5000", "--rounds", "7"]
 SERVICES = ("intake", "router", "notifier", "database")
 
 
 def calibration_ms() -> float:
     """CPU milliseconds of a fixed pure-Python workload (JSON, hashing, dicts, sorting: what
-    the services spend their time on), the median of five timings."""
+    the services spend their time on), the fastest of fifteen timings: on a shared machine
+    a neighbour only ever slows a timing down, so the minimum is the steadiest estimate of
+    this machine's speed (the median moved by ±25 % between runs here, the minimum less)."""
 
     def once() -> float:
         start = time.process_time()
@@ -56,18 +63,23 @@ def calibration_ms() -> float:
         sorted(acc.items())
         return (time.process_time() - start) * 1000
 
-    return statistics.median(once() for _ in range(5))
+    return min(once() for _ in range(15))
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One budgeted figure: its value per calibration unit, and which way is better."""
+    """One budgeted figure, and which way is better."""
 
     name: str
     value: float
     raw: float
     unit: str
     higher_is_better: bool = False
+
+    @property
+    def machine_bound(self) -> bool:
+        """CPU time, which a slower machine spends more of (the engine's ratio is not)."""
+        return not self.higher_is_better
 
     def verdict(self, budget: float, margin: float) -> tuple[bool, float]:
         """(within budget, how much worse than budget as a fraction; negative is better)."""
@@ -104,16 +116,16 @@ def measure(env: list[str]) -> tuple[list[Figure], dict[str, Any]]:
     figures = []
     for name in SERVICES:
         raw = 1000 * step["resources"][name]["cpu_s"] / max(step["accepted"], 1)
-        figures.append(
-            Figure(f"{name}_cpu_per_referral", raw / calibration, raw, "CPU ms per referral")
-        )
-    decisions = engine["decisions_per_cpu_s"]["engine"]
+        figures.append(Figure(f"{name}_cpu_per_referral", raw, raw, "CPU ms per referral"))
+    # The engine against zen-engine deciding the same referrals, timed one after the other
+    # in each round: a ratio of two CPU-bound loops side by side, steadier than any
+    # calibration could make the engine's own rate.
     figures.append(
         Figure(
-            "engine_decisions_per_cpu",
-            decisions * calibration / 1000,
-            decisions,
-            "decisions per CPU-second",
+            "engine_decisions_per_cpu_vs_zen",
+            engine["cpu_ratio_to_zen_per_round"]["engine"],
+            engine["decisions_per_cpu_s"]["engine"],
+            "engine decisions per CPU-second",
             higher_is_better=True,
         )
     )
@@ -126,17 +138,24 @@ def measure(env: list[str]) -> tuple[list[Figure], dict[str, Any]]:
     return figures, context
 
 
-def check(figures: list[Figure], budget: dict[str, Any]) -> list[str]:
-    """One line per figure; those over budget start with OVER."""
+def allowance(calibration: float, budget: dict[str, Any]) -> float:
+    """How much more CPU this machine may spend than the recording one: its calibration
+    time over the recorded one, never below 1."""
+    recorded = float(budget.get("calibration_cpu_ms") or calibration)
+    return max(1.0, calibration / recorded)
+
+
+def check(figures: list[Figure], budget: dict[str, Any], slower: float = 1.0) -> list[str]:
+    """One line per figure; those over budget start with OVER. `slower` scales the CPU
+    budgets (see `allowance`)."""
     margin = float(budget["margin"])
     lines = []
     for f in figures:
-        allowed = float(budget["figures"][f.name])
+        allowed = float(budget["figures"][f.name]) * (slower if f.machine_bound else 1.0)
         ok, worse = f.verdict(allowed, margin)
         tag = "ok  " if ok else "OVER"
         lines.append(
-            f"{tag} {f.name:<30} {f.value:10.4f} vs budget {allowed:10.4f} ({worse:+.0%}; "
-            f"raw {f.raw:,.2f} {f.unit})"
+            f"{tag} {f.name:<32} {f.value:10.2f} vs budget {allowed:10.2f} ({worse:+.0%}; {f.unit})"
         )
     return lines
 
@@ -154,7 +173,7 @@ def main() -> None:
     for i in range(args.runs):
         figures, context = measure(args.env)
         runs.append((figures, context))
-        print(f"run {i + 1}: " + ", ".join(f"{f.name} {f.value:.4f}" for f in figures), flush=True)
+        print(f"run {i + 1}: " + ", ".join(f"{f.name} {f.value:.2f}" for f in figures), flush=True)
     names = [f.name for f in runs[0][0]]
     median = [
         Figure(
@@ -167,13 +186,20 @@ def main() -> None:
         for k, n in enumerate(names)
     ]
     problems = [p for _, c in runs for p in c["problems"]]
+    calibration = min(c["calibration_cpu_ms"] for _, c in runs)
     budget = json.loads(BUDGET.read_text()) if BUDGET.exists() else {"margin": 0.25}
     if args.record:
         budget["figures"] = {f.name: round(f.value, 4) for f in median}
+        budget["calibration_cpu_ms"] = calibration
         budget["recorded"] = {"at": started.isoformat(timespec="seconds"), **probe.git_commit()}
         BUDGET.write_text(json.dumps(budget, indent=2) + "\n")
         print(f"budget written to {BUDGET}")
-    lines = check(median, budget)
+    slower = allowance(calibration, budget)
+    print(
+        f"calibration {calibration:.0f} CPU ms (recorded {budget['calibration_cpu_ms']:.0f}): "
+        f"CPU budgets x {slower:.2f}"
+    )
+    lines = check(median, budget, slower)
     print("\n".join(lines))
     for problem in problems:
         print(f"FAILED RUN: {problem}")
@@ -185,6 +211,9 @@ def main() -> None:
         "git": probe.git_commit(),
         "margin": budget["margin"],
         "budget": budget["figures"],
+        "recorded_calibration_cpu_ms": budget["calibration_cpu_ms"],
+        "calibration_cpu_ms": calibration,
+        "cpu_allowance": round(slower, 3),
         "runs": [
             {
                 "figures": {f.name: round(f.value, 4) for f in fs},

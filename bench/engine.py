@@ -121,6 +121,17 @@ def main() -> None:
             "engine": round(medians["engine"] / medians["zen"], 2),
             "engine+minimise": round(medians["engine+minimise"] / medians["zen"], 2),
         },
+        # Each round times the engine and zen one after the other, so the ratio within a
+        # round escapes most of a shared machine's drift; the median of those ratios.
+        "cpu_ratio_to_zen_per_round": {
+            name: round(
+                statistics.median(
+                    a / b for a, b in zip(per_cpu[name], per_cpu["zen"], strict=True)
+                ),
+                3,
+            )
+            for name in ("engine", "engine+minimise")
+        },
     }
     out = args.out or probe.ROOT / "bench" / "results" / f"engine-{started:%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

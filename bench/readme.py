@@ -139,10 +139,18 @@ def budget_table(figures: dict[str, Any]) -> list[str]:
     for name, allowed in figures["budget"].items():
         values = [r["figures"][name] for r in runs]
         rows.append(
-            f"| {name} | {allowed:.4f} | {figures['median'][name]:.4f} "
-            f"| {min(values):.4f} to {max(values):.4f} | {len(values)} |"
+            f"| {name} | {allowed:.2f} | {figures['median'][name]:.2f} "
+            f"| {min(values):.2f} to {max(values):.2f} | {len(values)} |"
         )
-    return [*rows, "", f"Margin: a figure more than {figures['margin']:.0%} worse fails."]
+    return [
+        *rows,
+        "",
+        f"CPU figures in ms per referral at 50/s; the engine's as a multiple of zen-engine's "
+        f"decisions per CPU-second. Calibration {figures['calibration_cpu_ms']:.0f} CPU ms "
+        f"(recorded {figures['recorded_calibration_cpu_ms']:.0f}), so CPU budgets x "
+        f"{figures['cpu_allowance']:.2f}. A figure more than {figures['margin']:.0%} worse "
+        "fails.",
+    ]
 
 
 Render = Callable[[dict[str, Any]], list[str]]

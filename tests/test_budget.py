@@ -76,7 +76,7 @@ async def test_a_handler_a_few_milliseconds_slower_per_event_breaks_the_budget(
 ) -> None:
     slower = tmp_path / "slower"
     slower.mkdir()
-    (slower / "sitecustomize.py").write_text(SLOWER_ROUTER.replace("MS_PER_EVENT", "5"))
+    (slower / "sitecustomize.py").write_text(SLOWER_ROUTER.replace("MS_PER_EVENT", "8"))
     code, output, figures = budget(tmp_path, kafka, "--env", f"PYTHONPATH={slower}")
     assert code == 1, output[-4000:]
     over = [line for line in figures["checks"] if line.startswith("OVER")]
