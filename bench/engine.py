@@ -117,19 +117,17 @@ def main() -> None:
         "equivalence_disagreements": mismatches,
         "decisions_per_s": {k: round(v) for k, v in medians.items()},
         "decisions_per_cpu_s": {k: round(v) for k, v in cpu_medians.items()},
+        "decisions_per_cpu_s_per_round": {k: [round(x) for x in v] for k, v in per_cpu.items()},
         "ratio_to_zen": {
             "engine": round(medians["engine"] / medians["zen"], 2),
             "engine+minimise": round(medians["engine+minimise"] / medians["zen"], 2),
         },
-        # Each round times the engine and zen one after the other, so the ratio within a
-        # round escapes most of a shared machine's drift; the median of those ratios.
-        "cpu_ratio_to_zen_per_round": {
-            name: round(
-                statistics.median(
-                    a / b for a, b in zip(per_cpu[name], per_cpu["zen"], strict=True)
-                ),
-                3,
-            )
+        # The fastest round of each over the fastest of zen-engine: a shared machine only
+        # ever slows a round down, so the best rounds are the steadiest comparison (the
+        # bench.budget figure; within 10 % over five runs here, where the median of the
+        # per-round ratios ranged 6.8-10.6 right after a bench.e2e).
+        "best_cpu_ratio_to_zen": {
+            name: round(max(per_cpu[name]) / max(per_cpu["zen"]), 3)
             for name in ("engine", "engine+minimise")
         },
     }
