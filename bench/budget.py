@@ -43,7 +43,7 @@ E2E = [
     *("--rates", "50", "--duration", "10", "--warmup", "3"),
     *("--baseline-seconds", "0", "--deadlock-wait", "0"),
 ]
-ENGINE = ["--referrals", "5000", "--rounds", "7"]
+ENGINE = ["--referrals", "5000", "--rounds", "11"]
 SERVICES = ("intake", "router", "notifier", "database")
 
 
