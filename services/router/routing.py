@@ -212,7 +212,7 @@ def _publish(
     if decision.outcome == "held" and cause == "received":
         hub = decision.hub or Recipient(
             organisation=config.hub,
-            intervention="hub-triage",
+            intervention=HUB_TRIAGE,
             agreement_id="",
             agreement_version=0,
             flow_id="",
