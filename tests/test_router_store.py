@@ -70,9 +70,7 @@ async def test_a_referral_a_year_later_is_not_a_repeat(sqlite_db: Database) -> N
     assert rules[-1] == "domestic-abuse-support"
 
 
-@pytest.mark.parametrize(
-    ("first_days_before", "repeat"), [(364, True), (365, True), (366, False)]
-)
+@pytest.mark.parametrize(("first_days_before", "repeat"), [(364, True), (365, True), (366, False)])
 async def test_the_repeat_rule_counts_referrals_within_365_days_and_no_older(
     sqlite_db: Database, first_days_before: int, repeat: bool
 ) -> None:
