@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Create $REPO/.venv (Python >= 3.11) and install the project with its dev extra.
-# Idempotent: pip only runs when pyproject.toml changed since the last successful
-# install (sha256 recorded in a stamp file inside the venv).
+# Create $REPO/.venv (Python >= 3.11) and install the project with its dev extra, every
+# package at the version and hash deploy/requirements.lock pins (deploy/lock.sh makes it).
+# Idempotent: pip only runs when pyproject.toml or the lock changed since the last
+# successful install (sha256 recorded in a stamp file inside the venv).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$REPO/.venv"
 PY="$VENV/bin/python"
 STAMP="$VENV/.vrp-install.sha256"
+LOCK="$REPO/deploy/requirements.lock"
 PYTHON="${PYTHON:-python3}"
 
 log() { printf '[install] %s\n' "$*"; }
@@ -28,7 +30,7 @@ if [[ ! -x "$PY" ]]; then
     "$PYTHON" -m venv "$VENV"
 fi
 
-want="$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)"
+want="$(cat "$REPO/pyproject.toml" "$LOCK" | sha256sum | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 
 # The stamp alone is not enough if someone uninstalled the project by hand.
@@ -39,8 +41,19 @@ if [[ "$want" == "$have" ]] \
     exit 0
 fi
 
-log "pip install -e \"${REPO}[dev]\" into $VENV"
+# A lock that no longer covers pyproject.toml would install something untested.
+for name in $(sed -n '/^dependencies = \[/,/^\]/p;/^dev = \[/,/^\]/p' "$REPO/pyproject.toml" \
+        | grep -o '^  "[A-Za-z0-9_.-]*' | tr -d ' "' | tr '[:upper:]_.' '[:lower:]--'); do
+    grep -qi "^${name}==" "$LOCK" || {
+        log "error: $name is in pyproject.toml but not in deploy/requirements.lock; run deploy/lock.sh" >&2
+        exit 1
+    }
+done
+
+log "pip install -r deploy/requirements.lock (hashes required), then -e $REPO into $VENV"
 rm -f "$STAMP"   # only a fully successful install writes the stamp back
-"$PY" -m pip install --disable-pip-version-check --no-input -q -e "${REPO}[dev]"
+PIP=("$PY" -m pip install --disable-pip-version-check --no-input -q)
+"${PIP[@]}" --require-hashes --no-deps -r "$LOCK"
+"${PIP[@]}" --no-deps --no-build-isolation -e "$REPO"
 printf '%s\n' "$want" > "$STAMP"
 log "done"

@@ -90,7 +90,7 @@ admin_password() {
 }
 
 # A throwaway CA and a broker certificate for 127.0.0.1/localhost, for the SASL_SSL
-# listener. Production uses the organisation's own CA (see README).
+# listener. Production uses the organisation's own CA (see docs/kafka.md, "Over a network use SASL_SSL").
 make_tls() {
     [[ -s "$TLS_DIR/broker.pem" && -s "$TLS_DIR/ca.pem" ]] && return 0
     command -v openssl >/dev/null || die "openssl not found (apt-get install -y openssl)"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from services.commands.partners import cmd_partners
 from vrp import logs
 from vrp.settings import Settings, TransportKind
 
@@ -58,7 +57,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"public_url": f"http://{settings.host}:{args.port}"})
 
     def banner() -> None:
-        from services.runtime import demo_key, mailer
+        from services.demo import demo_key
+        from services.runtime import mailer
         from vrp.demo_configuration import is_demo_configuration
 
         url = settings.public_url
@@ -178,128 +178,6 @@ async def cmd_topics_create(args: argparse.Namespace) -> int:
         return 1
     print(f"{len(created)} topic(s) created, {len(names) - len(created)} already there")
     return 0
-
-
-async def cmd_partners(args: argparse.Namespace) -> int:
-    """Add, rotate, revoke or list partner credentials (API keys and OAuth clients)."""
-    from services.intake.auth import keys, oauth
-    from vrp.config_files import load_configuration
-    from vrp.kafka_commands import login_problem
-    from vrp.store.database import Database
-
-    settings = Settings()
-    if args.action != "list" and (problem := login_problem(settings)):
-        print(problem, file=sys.stderr)  # before issuing a key the broker side would miss
-        return 2
-    scopes = tuple(args.scopes.split(",")) if args.scopes else keys.SCOPES
-    unknown = set(scopes) - set(keys.SCOPES)
-    if unknown:
-        print(f"unknown scope(s) {sorted(unknown)}; use {','.join(keys.SCOPES)}", file=sys.stderr)
-        return 2
-    known = load_configuration(settings.config_dir).organisation(args.org or "") is not None
-    if args.action in ("add", "rotate") and not known:
-        print(f"unknown organisation {args.org!r}", file=sys.stderr)
-        return 2
-    jwks = None
-    if args.jwks_file:
-        try:
-            jwks = json.loads(Path(args.jwks_file).read_text())  # noqa: ASYNC240
-            oauth.parse_jwks(jwks)
-        except (OSError, ValueError) as exc:  # InvalidJwks and JSON errors are ValueErrors
-            reason = exc if isinstance(exc, oauth.InvalidJwks) else type(exc).__name__
-            print(f"cannot register {args.jwks_file}: {reason}", file=sys.stderr)
-            return 2
-    db = Database(settings.database_url)
-    try:
-        if args.action == "add" and jwks is not None:
-            async with db.transaction() as conn:
-                client_id = await oauth.register(conn, args.org, jwks, scopes, actor=_actor())
-            print(client_id)
-            print(
-                f"OAuth client registered; token endpoint {settings.public_url}/oauth2/token",
-                file=sys.stderr,
-            )
-        elif args.action in ("add", "rotate"):
-            async with db.transaction() as conn:
-                if args.action == "add":
-                    key = await keys.issue(conn, args.org, scopes, actor=_actor())
-                else:
-                    grace = timedelta(hours=args.grace_hours)
-                    try:
-                        key = await keys.rotate(conn, args.org, grace, _actor(), args.key_id)
-                    except keys.RotationRefused as exc:
-                        print(f"not rotated: {exc}", file=sys.stderr)
-                        return 2
-            print(key)
-            print("store this key now: it is shown once and only its hash is kept", file=sys.stderr)
-            _kafka_partner(args.action, args.org, settings)
-        elif args.action == "revoke":
-            async with db.transaction() as conn:
-                n = await keys.revoke(conn, args.org, args.key_id, actor=_actor())
-                m = 0 if args.key_id else await oauth.revoke_clients(conn, args.org, _actor())
-            print(f"{n} key(s) and {m} OAuth client(s) revoked for {args.org}")
-            if not args.key_id:
-                _kafka_partner("revoke", args.org, settings)
-        else:
-            async with db.engine.connect() as conn:
-                for line in await _partner_lines(conn, args.org):
-                    print(json.dumps(line))
-        return 0
-    finally:
-        await db.dispose()
-
-
-def _actor() -> str:
-    """Who ran a credential command, for the audit chain (the OS login, else just "cli")."""
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no login name, e.g. a container's anonymous uid
-        return "cli"
-
-
-def _kafka_partner(action: str, org: str, settings: Settings) -> None:
-    """Provision, rotate or remove the organisation's Kafka user (with Kafka security on)."""
-    from vrp.kafka_commands import partner_credentials
-
-    password = partner_credentials(action, org, settings)
-    if password is not None:
-        print(f"kafka user {org} password {password}")
-        print("Kafka password shown once; it reads partner." + org + ".* only", file=sys.stderr)
-    elif action == "revoke" and settings.kafka_security_protocol.value != "PLAINTEXT":
-        # The user stays on the broker with a credential nobody holds (see Access.remove).
-        print(f"kafka user {org} revoked: password replaced by one nobody holds, ACLs deleted")
-
-
-async def _partner_lines(conn: Any, org: str | None) -> list[dict[str, str]]:
-    from sqlalchemy import select
-
-    from vrp.store.tables import api_keys, oauth_clients
-
-    now = datetime.now(UTC)
-    lines = []
-    for r in await conn.execute(select(api_keys).order_by(api_keys.c.organisation)):
-        if org and r.organisation != org:
-            continue
-        state = "active" if r.revoked_at is None or r.revoked_at > now else "revoked"
-        if state == "active" and r.revoked_at is not None:
-            state = f"expires {r.revoked_at.isoformat()}"
-        lines.append(
-            {"organisation": r.organisation, "key_id": r.key_id, "scopes": r.scopes, "state": state}
-        )
-    for r in await conn.execute(select(oauth_clients).order_by(oauth_clients.c.organisation)):
-        if org and r.organisation != org:
-            continue
-        lines.append(
-            {
-                "organisation": r.organisation,
-                "client_id": r.client_id,
-                "scopes": r.scopes,
-                "state": "revoked" if r.revoked_at else "active",
-            }
-        )
-    return lines
 
 
 def cmd_schemas_export(args: argparse.Namespace) -> int:

@@ -7,14 +7,19 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
 
+from services.demo import (
+    retire_demo_accounts,
+    retire_demo_keys,
+    seed_demo_accounts,
+    seed_demo_partners,
+)
 from services.intake.api.app import create_app
 from services.intake.api.edge import EdgeLimits, edge_protocol
-from services.intake.auth.keys import issue
 from services.intake.consumers.inbox import PartnerInboxHandler
 from services.intake.consumers.timeline import TimelineHandler
 from services.metrics import serve as serve_metrics
@@ -31,19 +36,16 @@ from services.notifier.webhook import WebhookChannel
 from services.router.handler import RouterHandler
 from vrp.configuration_watch import LiveConfiguration
 from vrp.demo_configuration import is_demo_configuration
-from vrp.domain.people import Role as PersonRole
 from vrp.events import topics, wiring
 from vrp.events.wiring import Consumer, Role
 from vrp.metrics import Metrics
 from vrp.settings import Settings, TransportKind
-from vrp.store import accounts
 from vrp.store.audit import record_configuration
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.reduction import ReferralRetention, Retained
 from vrp.store.retention import utc_now
 from vrp.store.sealer import Sealer
-from vrp.store.tables import api_keys
 from vrp.transport.base import Subscription
 from vrp.transport.connection import aiokafka_options
 from vrp.transport.embedded import EmbeddedSubscription, LogRetention
@@ -54,22 +56,6 @@ from vrp.transport.worker import Handler, Worker
 log = logging.getLogger(__name__)
 
 ROLES = wiring.ROLE_NAMES
-DEMO_SECRET = "demo-only-not-a-secret"  # noqa: S105 - published demo key, demo mode only
-DEMO_PARTNERS = (
-    "uhb",
-    "uhcw",
-    "rwt",
-    "example-road-surgery",
-    "wm-probation",
-    "wmp",
-    "example-park-academy",
-    "navigators",
-)
-
-
-def demo_key(org: str) -> str:
-    """The published demo API key of an organisation (demo mode only)."""
-    return f"vrp_demo-{org}_{DEMO_SECRET}"
 
 
 def mailer(settings: Settings) -> Mailer:
@@ -150,8 +136,26 @@ class Runtime:
 
     async def start(self) -> None:
         """Start every component of this process's roles."""
-        key = self.settings.pseudonym_key.get_secret_value().encode()
-        actor = f"service:vrp-{'+'.join(self.roles)}"  # audit: each version this process uses
+        await self._start_shared()
+        relays = {} if self.embedded else {role: self._relay(role) for role in self.roles}
+        self.metrics = self._metrics()
+        starters = {
+            "intake": lambda: self._start_intake(relays.get("intake")),
+            "router": self._start_router,
+            "notifier": self._start_notifier,
+        }
+        for role in self.roles:
+            starters[role]()
+        for role, each in relays.items():
+            self._spawn(each.run(self.stopping), f"relay-{role}")
+        if self.embedded:  # the log is the outbox itself: no relay prunes it
+            pruner = LogRetention(self.db, self._retention)
+            self._spawn(pruner.run(self.stopping), "outbox-retention")
+
+    async def _start_shared(self) -> None:
+        """What every process runs: the configuration watch (each version it puts in force
+        is an audit record) and the audit sealer."""
+        actor = f"service:vrp-{'+'.join(self.roles)}"
         self.config.on_new_version.append(lambda c: record_configuration(self.db, actor, c))
         await record_configuration(self.db, actor, self.config())
         self._spawn(self.config.watch(self.stopping), "config-watch")
@@ -159,84 +163,82 @@ class Runtime:
         # command's) within seconds; processes take turns on the chain's lock.
         sealer = Sealer(self.db, max(self.settings.poll_interval, 2.0))
         self._spawn(sealer.run(self.stopping), "audit-sealer")
-        relays = {} if self.embedded else {role: self._relay(role) for role in self.roles}
-        metrics = self.metrics = self._metrics()
-        if "intake" in self.roles:
-            relay = relays.get("intake")
-            app = create_app(
-                self.settings,
-                self.db,
-                (lambda: relay.broker.healthy) if relay else None,
-                metrics,
-                self.config,
+
+    def _start_intake(self, relay: Relay | None) -> None:
+        """The partner API and console, the timeline and inbox consumers, retention."""
+        app = create_app(
+            self.settings,
+            self.db,
+            (lambda: relay.broker.healthy) if relay else None,
+            self.metrics,
+            self.config,
+        )
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=self.settings.host,
+                port=self.settings.port,
+                log_level="warning",
+                log_config=None,  # uvicorn's records go to our handler (JSON lines too)
+                access_log=False,
+                lifespan="on",
+                # Header, timeout and connection limits before a request reaches the app.
+                http=edge_protocol(EdgeLimits.of(self.settings)),
+                server_header=False,
             )
-            self.server = uvicorn.Server(
-                uvicorn.Config(
-                    app,
-                    host=self.settings.host,
-                    port=self.settings.port,
-                    log_level="warning",
-                    log_config=None,  # uvicorn's records go to our handler (JSON lines too)
-                    access_log=False,
-                    lifespan="on",
-                    # Header, timeout and connection limits before a request reaches the app.
-                    http=edge_protocol(EdgeLimits.of(self.settings)),
-                    server_header=False,
-                )
-            )
-            self._spawn(self._serve(self.server), "http")
-            self._workers(
-                wiring.INTAKE,
-                {
-                    topics.INTAKE_GROUP: TimelineHandler(self.db),
-                    topics.INTAKE_INBOX_GROUP: PartnerInboxHandler(self.db),
-                },
-            )
-            self.retention = ReferralRetention(
-                self.db,
-                lambda: Retained.of(
-                    self.config(),
-                    self.settings.referral_retention_days,
-                    self.settings.dead_letter_retention_days,
+        )
+        self._spawn(self._serve(self.server), "http")
+        self._workers(
+            wiring.INTAKE,
+            {
+                topics.INTAKE_GROUP: TimelineHandler(self.db),
+                topics.INTAKE_INBOX_GROUP: PartnerInboxHandler(self.db),
+            },
+        )
+        self.retention = ReferralRetention(
+            self.db,
+            lambda: Retained.of(
+                self.config(),
+                self.settings.referral_retention_days,
+                self.settings.dead_letter_retention_days,
+            ),
+            self.settings.retention_interval_hours * 3600,
+            embedded=self.embedded,
+            clock=self.retention_clock,
+        )
+        self._spawn(self.retention.run(self.stopping), "referral-retention")
+
+    def _start_router(self) -> None:
+        """The routing consumer."""
+        key = self.settings.pseudonym_key.get_secret_value().encode()
+        handler = RouterHandler(self.config, key, self.metrics)
+        self._workers(wiring.ROUTER, {topics.ROUTER_GROUP: handler})
+
+    def _start_notifier(self) -> None:
+        """The alert sender, the SLA timers, and the decision and status consumers."""
+        sender = AlertSender(
+            self.db,
+            self._channels(),
+            self.config,
+            self.settings.public_url,
+            self.settings.poll_interval,
+            first_retry=self.settings.alert_first_retry,
+            metrics=self.metrics,
+        )
+        self.timers = TimerService(
+            self.db, self.config, sender.wake, self.settings.poll_interval, self.clock, self.metrics
+        )
+        self._spawn(sender.run(self.stopping), "alert-sender")
+        self._spawn(self.timers.run(self.stopping), "timers")
+        self._workers(
+            wiring.NOTIFIER,
+            {
+                topics.NOTIFIER_GROUP: DecisionHandler(self.db, self.config, sender.wake),
+                topics.NOTIFIER_UPDATES_GROUP: StatusUpdateHandler(
+                    self.db, self.config, sender.wake
                 ),
-                self.settings.retention_interval_hours * 3600,
-                embedded=self.embedded,
-                clock=self.retention_clock,
-            )
-            self._spawn(self.retention.run(self.stopping), "referral-retention")
-        if "router" in self.roles:
-            self._workers(
-                wiring.ROUTER, {topics.ROUTER_GROUP: RouterHandler(self.config, key, metrics)}
-            )
-        if "notifier" in self.roles:
-            sender = AlertSender(
-                self.db,
-                self._channels(),
-                self.config,
-                self.settings.public_url,
-                self.settings.poll_interval,
-                first_retry=self.settings.alert_first_retry,
-                metrics=metrics,
-            )
-            self.timers = TimerService(
-                self.db, self.config, sender.wake, self.settings.poll_interval, self.clock, metrics
-            )
-            self._spawn(sender.run(self.stopping), "alert-sender")
-            self._spawn(self.timers.run(self.stopping), "timers")
-            self._workers(
-                wiring.NOTIFIER,
-                {
-                    topics.NOTIFIER_GROUP: DecisionHandler(self.db, self.config, sender.wake),
-                    topics.NOTIFIER_UPDATES_GROUP: StatusUpdateHandler(
-                        self.db, self.config, sender.wake
-                    ),
-                },
-            )
-        for role, each in relays.items():
-            self._spawn(each.run(self.stopping), f"relay-{role}")
-        if self.embedded:  # the log is the outbox itself: no relay prunes it
-            pruner = LogRetention(self.db, self._retention)
-            self._spawn(pruner.run(self.stopping), "outbox-retention")
+            },
+        )
 
     def _metrics(self) -> Metrics:
         """This process's instruments and gauges; its own /metrics port when configured."""
@@ -344,54 +346,3 @@ async def build(
         mail or mailer(settings),
         clock,
     )
-
-
-DEMO_ACCOUNTS = (
-    ("navigators.member", "Nadia Member (demo)", "navigators", PersonRole.TEAM_MEMBER),
-    ("navigators.lead", "Lee Lead (demo)", "navigators", PersonRole.TEAM_LEAD),
-    ("hub.coordinator", "Hana Coordinator (demo)", "wm-vru", PersonRole.HUB_COORDINATOR),
-    ("ig.lead", "Ivan Governance (demo)", "wm-vru", PersonRole.IG_LEAD),
-)
-"""Console accounts of the demo configuration, all with the published DEMO_SECRET."""
-
-
-async def seed_demo_accounts(db: Database) -> None:
-    """Give the demo configuration's people their published accounts (idempotent)."""
-    now = datetime.now(UTC)
-    async with db.transaction() as conn:
-        for username, name, org, role in DEMO_ACCOUNTS:
-            if await accounts.find(conn, username) is None:
-                await accounts.add(conn, username, name, org, role, DEMO_SECRET, now)
-
-
-async def retire_demo_keys(db: Database) -> None:
-    """Revoke every published demo key (the configuration is not the demo's)."""
-    from sqlalchemy import update
-
-    async with db.transaction() as conn:
-        await conn.execute(
-            update(api_keys)
-            .where(api_keys.c.key_id.startswith("demo-"), api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
-        )
-
-
-async def retire_demo_accounts(db: Database) -> None:
-    """Disable the demo accounts still holding the published password (the configuration is
-    not the demo's); an account of that name with a password of its own is someone's."""
-    now = datetime.now(UTC)
-    async with db.transaction() as conn:
-        for username, *_ in DEMO_ACCOUNTS:
-            if await accounts.has_password(conn, username, DEMO_SECRET):
-                await accounts.disable(conn, username, now)
-
-
-async def seed_demo_partners(db: Database) -> None:
-    """Give the demo organisations their published keys (idempotent)."""
-    from sqlalchemy import select
-
-    async with db.transaction() as conn:
-        existing = set((await conn.execute(select(api_keys.c.key_id))).scalars())
-        for org in DEMO_PARTNERS:
-            if f"demo-{org}" not in existing:
-                await issue(conn, org, key_id=f"demo-{org}", secret=DEMO_SECRET, actor="demo")

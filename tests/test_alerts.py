@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.runtime import demo_key
+from services.demo import demo_key
 from tests.conftest import free_port
 from tests.support.alerting import SECRET_ENV, TEAM_PHONE, alerting_config, template_ids
 from tests.support.kafka import KafkaEnv

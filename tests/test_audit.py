@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from services.cli import main
+from services.demo import demo_key
 from services.intake.auth import keys, oauth
-from services.runtime import demo_key
 from tests.support.partner import bearer, inbox_entry, submit
 from tests.support.referrals import example
 from tests.support.runtime import runtime_settings, serving, sqlite_url

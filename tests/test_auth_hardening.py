@@ -20,9 +20,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from services.demo import demo_key
 from services.intake.api.app import create_app
 from services.intake.auth import keys
-from services.runtime import demo_key
 from tests.support.partner import assert_problem, bearer
 from tests.support.runtime import runtime_settings, serving, sqlite_url
 from tests.test_intake_auth import (

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from services.runtime import demo_key
+from services.demo import demo_key
 from tests.support.partner import assert_problem, bearer, post_referral, submit
 from tests.support.referrals import example
 from tests.support.runtime import Served, runtime_settings, serving, sqlite_url

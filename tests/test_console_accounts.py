@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from services.runtime import DEMO_ACCOUNTS
+from services.demo import DEMO_ACCOUNTS
 from tests.support.console import DEMO_PASSWORD, sign_in
 from tests.support.runtime import Served, runtime_settings, serving
 from tests.test_second_partnership import SEVERNSIDE

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.demo import demo_key
 from services.intake.console.dashboard import expiring
 from services.intake.console.directory import standing
 from services.intake.console.figures import (
@@ -26,7 +27,6 @@ from services.intake.console.figures import (
     iso_week,
     week_label,
 )
-from services.runtime import demo_key
 from tests.support.partner import bearer, inbox_entry, respond, submit, wait_status
 from tests.support.referrals import example
 from tests.support.runtime import Served, runtime_settings, serving, sqlite_url

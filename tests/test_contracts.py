@@ -40,8 +40,8 @@ async def test_migrations_build_exactly_the_declared_schema_on_postgres(pg_db: D
         assert await conn.run_sync(_diff) == []
 
 
-def test_readme_shows_the_access_table_the_code_applies() -> None:
+def test_the_kafka_guide_shows_the_access_table_the_code_applies() -> None:
     from vrp.provisioning.access import access_table
 
-    readme = (SCHEMAS.parent / "README.md").read_text()
-    assert access_table() in readme, "paste `vrp kafka acls` into the README"
+    guide = (SCHEMAS.parent / "docs" / "kafka.md").read_text()
+    assert access_table() in guide, "paste `vrp kafka acls` into docs/kafka.md"

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.runtime import demo_key
+from services.demo import demo_key
 from tests.support.runtime import runtime_settings, serving, sqlite_url
 
 HEADER_TIMEOUT = 1.0

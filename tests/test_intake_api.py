@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from services.demo import demo_key
 from services.intake.auth.keys import issue
-from services.runtime import Runtime, demo_key
+from services.runtime import Runtime
 from tests.support.partner import (
     assert_problem,
     bearer,

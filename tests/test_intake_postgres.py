@@ -13,9 +13,10 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 
+from services.demo import demo_key
 from services.intake.api.app import create_app
 from services.intake.auth.keys import issue
-from services.runtime import Runtime, demo_key
+from services.runtime import Runtime
 from tests.support.partner import bearer, inbox_entry, post_referral, submit
 from tests.support.runtime import runtime_settings, serving
 from vrp.events import topics

@@ -168,7 +168,7 @@ async def _connect(kafka: KafkaEnv, user: str, password: str) -> None:
 
 
 def kcat_command(b: Broker, org: str) -> list[str]:
-    """The README's kcat command for a partner (SASL/SCRAM on the plaintext loopback port)."""
+    """docs/kafka.md's kcat command for a partner (SASL/SCRAM on the plaintext loopback port)."""
     return [
         str(KCAT),
         "-b",

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from services.runtime import demo_key
+from services.demo import demo_key
 from tests.conftest import free_port
 from tests.support.kafka import KafkaEnv
 from tests.support.partner import bearer, post_referral, submit

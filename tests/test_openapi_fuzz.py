@@ -55,7 +55,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from services.runtime import demo_key
+from services.demo import demo_key
 from tests.conftest import free_port
 from vrp.domain.geography import area_for, normalise_postcode
 

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from services.cli import main
-from services.runtime import demo_key
+from services.demo import demo_key
 from tests.conftest import reachable_postgres, reset_postgres
 from tests.support.partner import bearer, inbox_entry, submit
 from tests.support.referrals import example

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from services.router.routing import route
@@ -66,6 +68,24 @@ async def test_a_referral_a_year_later_is_not_a_repeat(sqlite_db: Database) -> N
         assert d is not None
         rules.append(d.matched_rules[0])
     assert rules[-1] == "domestic-abuse-support"
+
+
+@pytest.mark.parametrize(("first_days_before", "repeat"), [(364, True), (365, True), (366, False)])
+async def test_the_repeat_rule_counts_referrals_within_365_days_and_no_older(
+    sqlite_db: Database, first_days_before: int, repeat: bool
+) -> None:
+    # The demo's MARAC rule: a third domestic-abuse referral within 365 days. The edges
+    # matter: a referral exactly 365 days back still counts, one a day older does not.
+    third = date(2026, 11, 1)
+    days = [third - timedelta(days=first_days_before), third - timedelta(days=100), third]
+    rules = []
+    for day in days:
+        async with sqlite_db.transaction() as conn:
+            d = await route(conn, DEMO, b"k", referral("uhb", day.isoformat()), f"e-{day}")
+        assert d is not None
+        rules.append(d.matched_rules[0])
+    assert rules[:2] == ["domestic-abuse-support", "domestic-abuse-support"]
+    assert rules[2] == ("repeat-domestic-abuse" if repeat else "domestic-abuse-support")
 
 
 async def test_router_tables_keep_no_identifiers_in_clear(sqlite_db: Database) -> None:

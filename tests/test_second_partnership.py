@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from services.demo import demo_key, seed_demo_partners
 from services.intake.auth.keys import issue
-from services.runtime import demo_key, seed_demo_partners
 from tests.support.partner import (
     assert_problem,
     bearer,

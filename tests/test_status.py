@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.runtime import demo_key
+from services.demo import demo_key
 from tests.support.kafka import KafkaEnv
 from tests.support.partner import bearer, submit
 from tests.support.referrals import example

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from services.demo import demo_key
 from services.notifier.timers import TimerService
-from services.runtime import demo_key
 from tests.conftest import free_port
 from tests.support.alerting import (
     FALLBACK,

@@ -11,14 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.notifier.staging import EMAIL_ONLY, Staged
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.identifiers import new_id
+from vrp.domain.index import HUB_TRIAGE
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralDecided
 from vrp.store.database import Database, after_commit
 from vrp.store.tables import timers
 from vrp.telemetry import current_traceparent
 from vrp.transport.worker import Delivery, PoisonEvent
-
-HUB_TRIAGE = "hub-triage"
 
 
 class DecisionHandler:

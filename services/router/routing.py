@@ -198,9 +198,34 @@ def _publish(
     subject: str,
     cause: Literal["received", "fallback"] = "received",
 ) -> None:
+    """Stage what a decision publishes: disclosures, the decision, the sender's updates."""
     ref = reference(uuid.UUID(referral.id))
     # Decided before anything is published: timelines show "routed", then "delivered".
     decided_at = datetime.now(UTC)
+    due = _disclose_to_recipients(w, config, decision, referral, ref, received_at, subject)
+    if decision.outcome == "held" and cause == "received":
+        _disclose_to_hub(w, config, decision, referral, ref, received_at, subject)
+    decided = _decided(decision, referral, ref, due, decided_at, cause)
+    w.event(PRODUCER, topics.DECIDED, referral.id, Envelope.wrap(decided, SOURCE, referral.id))
+    if cause == "fallback" and decision.outcome == "held":
+        return  # still routed to the first intervention; the hub hears of it by alert
+    if config.organisation(referral.source_org) is None:
+        # A sender the configuration no longer has: it has no status topic (nor contacts)
+        # any more; it follows the referral through intake's status view.
+        return
+    _tell_sender(w, decision, referral, ref)
+
+
+def _disclose_to_recipients(
+    w: Writes,
+    config: RoutingConfiguration,
+    decision: Decision,
+    referral: Referral,
+    ref: str,
+    received_at: datetime,
+    subject: str,
+) -> dict[str, datetime]:
+    """Each recipient's minimised copy; when each must respond by."""
     due: dict[str, datetime] = {}
     for r in decision.recipients:
         intervention = config.intervention(r.intervention)
@@ -209,28 +234,43 @@ def _publish(
         _disclose(
             w, decision, referral, ref, r, intervention.title, due[r.intervention], [], subject
         )
-    if decision.outcome == "held" and cause == "received":
-        hub = decision.hub or Recipient(
-            organisation=config.hub,
-            intervention="hub-triage",
-            agreement_id="",
-            agreement_version=0,
-            flow_id="",
-            items=[],
-            payload={},
-        )
-        _disclose(
-            w,
-            decision,
-            referral,
-            ref,
-            hub,
-            "Hub triage",
-            received_at,
-            decision.hub_reasons,
-            subject,
-        )
-    decided = ReferralDecided(
+    return due
+
+
+def _disclose_to_hub(
+    w: Writes,
+    config: RoutingConfiguration,
+    decision: Decision,
+    referral: Referral,
+    ref: str,
+    received_at: datetime,
+    subject: str,
+) -> None:
+    """The hub's copy of a held referral (ids and reasons only, without a hub-triage flow)."""
+    hub = decision.hub or Recipient(
+        organisation=config.hub,
+        intervention=HUB_TRIAGE,
+        agreement_id="",
+        agreement_version=0,
+        flow_id="",
+        items=[],
+        payload={},
+    )
+    _disclose(
+        w, decision, referral, ref, hub, "Hub triage", received_at, decision.hub_reasons, subject
+    )
+
+
+def _decided(
+    decision: Decision,
+    referral: Referral,
+    ref: str,
+    due: dict[str, datetime],
+    decided_at: datetime,
+    cause: Literal["received", "fallback"],
+) -> ReferralDecided:
+    """The decision event (no personal data)."""
+    return ReferralDecided(
         referral_id=referral.id,
         reference=ref,
         source_org=referral.source_org,
@@ -253,8 +293,11 @@ def _publish(
         urgency=referral.submission.risk,
         cause=cause,
     )
-    w.event(PRODUCER, topics.DECIDED, referral.id, Envelope.wrap(decided, SOURCE, referral.id))
-    # The sender follows its referral on its own status topic (ids and codes only).
+
+
+def _tell_sender(w: Writes, decision: Decision, referral: Referral, ref: str) -> None:
+    """The sender follows its referral on its own status topic (ids and codes only), and
+    the notifier gets the same updates to alert referrers without reading their topics."""
     now = datetime.now(UTC)
     updates = [
         PartnerReferralStatus(
@@ -275,12 +318,6 @@ def _publish(
             at=now,
         )
     ]
-    if cause == "fallback" and decision.outcome == "held":
-        return  # still routed to the first intervention; the hub hears of it by alert
-    if config.organisation(referral.source_org) is None:
-        # A sender the configuration no longer has: it has no status topic (nor contacts)
-        # any more; it follows the referral through intake's status view.
-        return
     for update in updates:
         w.event(
             PRODUCER,
@@ -288,7 +325,6 @@ def _publish(
             referral.id,
             Envelope.wrap(update, SOURCE, referral.id),
         )
-        # The same update for the notifier, which alerts referrers without reading their topics.
         w.event(
             PRODUCER,
             topics.UPDATES,

@@ -31,8 +31,9 @@ from cloudevents.core.bindings.kafka import KafkaMessage
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services.demo import demo_key
 from services.intake.auth.keys import issue
-from services.runtime import Runtime, demo_key
+from services.runtime import Runtime
 from tests.conftest import free_port
 from tests.support.kafka import KafkaEnv
 from tests.support.otlp import OtlpReceiver

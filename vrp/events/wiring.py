@@ -2,7 +2,7 @@
 
 The runtime starts a worker per consumer below (its handler is bound by group name at the
 composition root, services/runtime.py), the broker's grants are derived from it
-(vrp/provisioning/access.py), and so are the README's access table and the AsyncAPI
+(vrp/provisioning/access.py), and so are docs/kafka.md's access table and the AsyncAPI
 addresses. Adding a consumer is one entry here plus its handler.
 """
 

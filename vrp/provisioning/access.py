@@ -159,7 +159,7 @@ class Access:
 
 
 def access_table() -> str:
-    """The service access table as Markdown (kept in the README by a test)."""
+    """The service access table as Markdown (kept in docs/kafka.md by a test)."""
     rows = ["| Principal | Resource | Name | Operations |", "|---|---|---|---|"]
     for g in SERVICE_GRANTS:
         kind = "topic" if g.resource == TOPIC else "group"

@@ -17,6 +17,7 @@ from services.intake.api.docs import DocsPolicy
 from services.intake.api.limits import BodySizeLimit, ConcurrencyLimit, InFlight, RateLimiter
 from services.intake.api.lockout import Lockout
 from services.intake.api.schemas import problems
+from services.intake.api.state import IntakeState, intake_state
 from services.intake.api.tracing import TracingMiddleware
 from services.intake.auth.keys import AuthCache
 from services.intake.console import mount as console
@@ -39,8 +40,7 @@ def _without_native_telemetry() -> dict[str, Any]:
 
 async def _metrics(request: Request) -> Response:
     """The Prometheus text exposition of this process's metrics."""
-    metrics: Metrics = request.app.state.metrics
-    return Response(await metrics.render(), media_type=CONTENT_TYPE)
+    return Response(await intake_state(request).metrics.render(), media_type=CONTENT_TYPE)
 
 
 def create_app(
@@ -58,42 +58,40 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = db is None
-        app.state.settings = settings
-        app.state.db = db or Database(
+        database = db or Database(
             settings.database_url, settings.database_pool_size, settings.database_pre_ping
         )
-        app.state.rate_limiter = RateLimiter(
-            settings.rate_limit_per_second, settings.rate_limit_burst
-        )
-        app.state.in_flight = InFlight()
-        app.state.credential_lockout = Lockout(
-            settings.auth_failures_per_key,
+        lockout = (
             settings.auth_failure_window_seconds,
             settings.auth_backoff_seconds,
             settings.auth_backoff_max_seconds,
         )
-        app.state.address_lockout = Lockout(
-            settings.auth_failures_per_address,
-            settings.auth_failure_window_seconds,
-            settings.auth_backoff_seconds,
-            settings.auth_backoff_max_seconds,
-        )
-        app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
-        app.state.areas = Areas(app.state.db, settings.geography_refresh_seconds)
-        app.state.broker_healthy = broker_healthy
-        app.state.metrics = metrics or Metrics("vrp-intake")
         if config is None:
             loaded = load_configuration(settings.config_dir)
-            app.state.config = lambda: loaded
+            current: Callable[[], RoutingConfiguration] = lambda: loaded  # noqa: E731
         else:
-            app.state.config = config
+            current = config
+        state = IntakeState(
+            settings=settings,
+            db=database,
+            config=current,
+            metrics=metrics or Metrics("vrp-intake"),
+            areas=Areas(database, settings.geography_refresh_seconds),
+            rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            in_flight=InFlight(),
+            credential_lockout=Lockout(settings.auth_failures_per_key, *lockout),
+            address_lockout=Lockout(settings.auth_failures_per_address, *lockout),
+            auth_cache=AuthCache(settings.auth_cache_seconds),
+            broker_healthy=broker_healthy,
+        )
+        app.state.intake = state
         try:
             yield
         finally:
             if metrics is None:
-                app.state.metrics.shutdown()
+                state.metrics.shutdown()
             if own:
-                await app.state.db.dispose()
+                await state.db.dispose()
 
     # Swagger UI, ReDoc and their favicon come from the package, never from a CDN.
     app = FastAPIOffline(

@@ -9,11 +9,12 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.intake.api.limits import InFlight, RateLimiter
+from services.intake.api.limits import InFlight
 from services.intake.api.lockout import Lockout
 from services.intake.api.problems import Problem, invalid
+from services.intake.api.state import StateDep, intake_state
 from services.intake.auth import keys, oauth
-from services.intake.auth.keys import AuthCache, Partner
+from services.intake.auth.keys import Partner
 from vrp.settings import Settings
 from vrp.store.database import Database
 
@@ -24,22 +25,19 @@ _bearer = HTTPBearer(
 )
 
 
-async def get_db(request: Request) -> Database:
+async def get_db(state: StateDep) -> Database:
     """The process's database handle."""
-    db: Database = request.app.state.db
-    return db
+    return state.db
 
 
-async def get_settings(request: Request) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     """The process's settings."""
-    settings: Settings = request.app.state.settings
-    return settings
+    return state.settings
 
 
-async def get_in_flight(request: Request) -> InFlight:
+async def get_in_flight(state: StateDep) -> InFlight:
     """Idempotency keys being committed in this process."""
-    in_flight: InFlight = request.app.state.in_flight
-    return in_flight
+    return state.in_flight
 
 
 DbDep = Annotated[Database, Depends(get_db)]
@@ -73,7 +71,7 @@ async def get_partner(
     if credentials is None:
         raise unauthorised
     token = credentials.credentials
-    cache: AuthCache = request.app.state.auth_cache
+    cache = intake_state(request).auth_cache
     partner = cache.get(token)
     if partner is None:
         # Only credentials not recently verified are counted and locked out, so a partner
@@ -90,7 +88,7 @@ async def get_partner(
             record_failure(request, subjects)
             raise unauthorised
         cache.put(token, partner)
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter = intake_state(request).rate_limiter
     wait = limiter.take(partner.organisation)
     if wait:
         raise Problem(
@@ -111,9 +109,10 @@ def failure_subjects(request: Request, credential_id: str | None) -> list[tuple[
     """The lockouts a failed authentication counts against: the client address, and the
     key id or OAuth client id it named (when it named one)."""
     address = request.client.host if request.client else "unknown"
-    subjects = [(request.app.state.address_lockout, address)]
+    state = intake_state(request)
+    subjects = [(state.address_lockout, address)]
     if credential_id:
-        subjects.append((request.app.state.credential_lockout, credential_id))
+        subjects.append((state.credential_lockout, credential_id))
     return subjects
 
 

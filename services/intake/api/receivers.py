@@ -22,6 +22,7 @@ from services.intake.api.schemas import (
     operation_id,
     problems,
 )
+from services.intake.api.state import intake_state
 from services.intake.api.texts import json_request
 from services.intake.reads import record_reads
 from vrp.domain.errors import NotFound
@@ -147,7 +148,7 @@ async def respond(
     current response is harmless. `intervention` is needed only when several of your
     interventions received the referral."""
     require(partner, "referrals:respond")
-    config = request.app.state.config()
+    config = intake_state(request).config()
     # Named as the validation of the tagged body names them: declined.reason, completed.outcome.
     reason, outcome = getattr(body, "reason", None), getattr(body, "outcome", None)
     screening.check_code(config, "decline_reasons", f"{body.status}.reason", reason)

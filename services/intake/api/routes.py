@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -25,6 +24,7 @@ from services.intake.api.schemas import (
     operation_id,
     problems,
 )
+from services.intake.api.state import intake_state
 from services.intake.api.texts import json_request, nfc
 from services.intake.reads import record_reads
 from services.intake.status import status_view
@@ -75,10 +75,10 @@ async def submit_referral(
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
                 headers={"Retry-After": "1"},
             )
-        state = request.app.state
+        state = intake_state(request)
         accepted = await accept(db, partner, idempotency_key, body, state.config(), state.areas)
     if not accepted.replayed:  # accept() returns once committed: count each referral once
-        request.app.state.metrics.received(partner.organisation)
+        state.metrics.received(partner.organisation)
     status_url = f"{settings.public_url}/v1/referrals/{accepted.referral_id}"
     response.headers["Location"] = status_url
     if accepted.replayed:
@@ -120,7 +120,7 @@ async def cancel_referral(
     """Withdraw a referral you sent, only before any receiving organisation accepted it
     (409 otherwise). Repeating a cancellation is harmless."""
     require(partner, "referrals:submit")
-    screening.check_code(request.app.state.config(), "cancel_reasons", "reason", body.reason)
+    screening.check_code(intake_state(request).config(), "cancel_reasons", "reason", body.reason)
     await changes.cancel(db, partner, referral_id, body.reason)
     return await referral_status(referral_id, partner, db)
 
@@ -142,7 +142,7 @@ async def cancel_referral(
 async def vocabularies(request: Request) -> dict[str, Vocabulary]:
     """Every coded value the API uses, with its label: the partnership's vocabularies (the
     national set as its configuration extends or replaces it), then the fixed states."""
-    loaded = request.app.state.config().codes.by_api_name()
+    loaded = intake_state(request).config().codes.by_api_name()
     return {name: Vocabulary(codes=codes) for name, codes in loaded.items()} | {
         "consent-states": Vocabulary(codes={c.value: c.value for c in ConsentState}),
         "referral-states": Vocabulary(codes={s.value: s.value for s in ReferralState}),
@@ -180,7 +180,7 @@ async def ready(db: DbDep, request: Request) -> HealthResponse:
             "The database is unreachable.",
             headers={"Retry-After": "1"},
         ) from None
-    broker_ok: Callable[[], bool] | None = request.app.state.broker_healthy
+    broker_ok = intake_state(request).broker_healthy
     if broker_ok is None:
         return HealthResponse(status="ready", database="ok")
     if broker_ok():

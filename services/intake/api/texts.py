@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request
 
 from services.intake.api.problems import Problem, invalid, malformed
+from services.intake.api.state import intake_state
 
 JSON = "application/json"
 # Line breaks belong in prose, never in a name, code or number.
@@ -134,5 +135,4 @@ async def json_request(request: Request) -> None:
         return  # FastAPI has already answered a malformed body
     found = text_problems(document)
     if found:
-        settings = request.app.state.settings
-        raise invalid(found, settings.max_validation_errors)
+        raise invalid(found, intake_state(request).settings.max_validation_errors)

@@ -55,7 +55,8 @@ def install(
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        live = config or getattr(app.state, "config", None) or from_settings
+        running = getattr(app.state, "intake", None)  # set by the lifespan, once started
+        live = config or (running.config if running is not None else from_settings)
         return apply(generate(), live().codes)
 
     app.openapi = openapi  # type: ignore[method-assign]

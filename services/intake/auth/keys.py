@@ -7,6 +7,7 @@ import hmac
 import secrets
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,9 +36,15 @@ class AuthCache:
     """Recently verified credentials, so a busy partner costs no database round trip per
     request. Revocation therefore takes up to `seconds` to reach each replica."""
 
-    def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.seconds = seconds
         self.max_entries = max_entries
+        self._clock = clock  # injected so a test can move time instead of sleeping
         self._entries: dict[str, tuple[Partner, float]] = {}
 
     def get(self, token: str) -> Partner | None:
@@ -48,7 +55,7 @@ class AuthCache:
         if entry is None:
             return None
         partner, until = entry
-        now = time.monotonic()
+        now = self._clock()
         if now >= until or (partner.expires_at and partner.expires_at <= datetime.now(UTC)):
             self._entries.pop(_hash(token), None)
             return None
@@ -60,7 +67,7 @@ class AuthCache:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[_hash(token)] = (partner, time.monotonic() + self.seconds)
+        self._entries[_hash(token)] = (partner, self._clock() + self.seconds)
 
 
 def _hash(secret: str) -> str:

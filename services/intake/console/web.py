@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from services.intake.api.state import intake_state
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.people import ROLE_LABELS, Permission, may
 from vrp.settings import Settings
@@ -115,20 +115,17 @@ def now() -> datetime:
 
 def settings_of(request: Request) -> Settings:
     """The process's settings."""
-    settings: Settings = request.app.state.settings
-    return settings
+    return intake_state(request).settings
 
 
 def db_of(request: Request) -> Database:
     """The process's database."""
-    db: Database = request.app.state.db
-    return db
+    return intake_state(request).db
 
 
 def config_of(request: Request) -> RoutingConfiguration:
     """The routing configuration in force now."""
-    current: Callable[[], RoutingConfiguration] = request.app.state.config
-    return current()
+    return intake_state(request).config()
 
 
 async def current_session(request: Request) -> Session:

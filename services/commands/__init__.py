@@ -1,0 +1,1 @@
+"""Bodies of `vrp` commands, one module per command group (services/cli.py parses)."""
