@@ -184,8 +184,11 @@ def sections(results: Path = RESULTS) -> dict[str, str]:
 def render(text: str, generated: dict[str, str]) -> str:
     """The page with each marked section replaced by its generated body."""
     for kind, body in generated.items():
-        pattern = re.compile(rf"(<!-- bench:{kind} -->\n).*?(\n<!-- /bench:{kind} -->)", re.DOTALL)
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)  # noqa: B023
+        # Between the markers: nothing yet, or the previous body and its newline.
+        pattern = re.compile(
+            rf"(<!-- bench:{kind} -->\n)(?:.*?\n)?(<!-- /bench:{kind} -->)", re.DOTALL
+        )
+        text = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)  # noqa: B023
     return text
 
 
