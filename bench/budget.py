@@ -6,10 +6,10 @@ against the committed figures in bench/budget.json.
     .venv/bin/python -m bench.budget --env VAR=VALUE # passed to the three services
 
 One measurement is a short bench.e2e (the three services as processes on Kafka and
-PostgreSQL, 50 referrals/s for 10 s after a warm-up) and a short bench.engine, each in a
-process of its own. From them: CPU milliseconds per referral of intake, router, notifier
+PostgreSQL, 50 referrals/s for 10 s after a warm-up) between two short bench.engine runs,
+each in a process of its own. From them: CPU milliseconds per referral of intake, router, notifier
 and the database server, and the engine's decisions per CPU-second divided by
-zen-engine's on the same referrals in the same rounds. CPU time per unit of work is far
+zen-engine's on the same referrals in the same rounds (the better of the two runs). CPU time per unit of work is far
 steadier than latency on a shared machine (three runs here: 10.8-11.0 ms for intake).
 
 A machine slower than the one the budget was recorded on is allowed proportionally more
@@ -103,15 +103,20 @@ def measure(env: list[str]) -> tuple[list[Figure], dict[str, Any]]:
     calibration = calibration_ms()
     with tempfile.TemporaryDirectory() as tmp:
         extra = [a for kv in env for a in ("--env", kv)]
+        # Twice, in processes a minute apart (the e2e between), keeping the faster: a
+        # neighbour's burst can slow every round of one short run (one run of ten here came
+        # out 28 % slow while another job ran), never speed it up.
+        first = _run("bench.engine", ENGINE, Path(tmp) / "engine-1.json", [])
         e2e = _run("bench.e2e", E2E, Path(tmp) / "e2e.json", extra)
-        engine = _run("bench.engine", ENGINE, Path(tmp) / "engine.json", [])
+        second = _run("bench.engine", ENGINE, Path(tmp) / "engine-2.json", [])
+        engine = max(first, second, key=lambda e: float(e["best_cpu_ratio_to_zen"]["engine"]))
     step = e2e["steps"][-1]
     problems = []
     if step["accepted"] != step["sent"]:
         problems.append(f"{step['sent'] - step['accepted']} of {step['sent']} referrals refused")
     if step["unfinished_after_60s"]:
         problems.append(f"{step['unfinished_after_60s']} referrals without an alert after 60 s")
-    if engine["equivalence_disagreements"]:
+    if first["equivalence_disagreements"] or second["equivalence_disagreements"]:
         problems.append("the engine disagrees with the zen table")
     figures = []
     for name in SERVICES:
