@@ -7,10 +7,11 @@ against the committed figures in bench/budget.json.
 
 One measurement is a short bench.e2e (the three services as processes on Kafka and
 PostgreSQL, 50 referrals/s for 10 s after a warm-up) between two short bench.engine runs,
-each in a process of its own. From them: CPU milliseconds per referral of intake, router, notifier
-and the database server, and the engine's decisions per CPU-second divided by
-zen-engine's on the same referrals in the same rounds (the better of the two runs). CPU time per unit of work is far
-steadier than latency on a shared machine (three runs here: 10.8-11.0 ms for intake).
+each in a process of its own. From them: CPU milliseconds per referral of intake, router,
+notifier and the database server, and the engine's decisions per CPU-second divided by
+zen-engine's on the same referrals in the same rounds (the better of the two runs). CPU
+time per unit of work is far steadier than latency on a shared machine (ten runs here:
+within +10 % of their median for every service).
 
 A machine slower than the one the budget was recorded on is allowed proportionally more
 CPU: a fixed pure-Python calibration workload is timed in each run, and when it is slower

@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench.workload import REFERRERS, TODAY
+from services.commands.simulate import simulate
 from vrp.config_files import load_configuration
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.engine import decide
@@ -27,7 +28,6 @@ from vrp.domain.facts import Facts
 from vrp.domain.geography import AREAS
 from vrp.domain.vocabulary import OVERRIDE_GROUNDS, REASONS, ConsentState, RiskLevel
 from vrp.settings import DEMO_CONFIG_DIR
-from vrp.simulate import simulate
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import decisions

@@ -37,7 +37,7 @@ have="$(cat "$STAMP" 2>/dev/null || true)"
 # (-I: keep the egg-info in the current directory from answering for it.)
 if [[ "$want" == "$have" ]] \
     && "$PY" -I -c 'import importlib.metadata as m; m.version("vrp-referrals")' >/dev/null 2>&1; then
-    log "up to date ($VENV, pyproject.toml sha256 ${want:0:12})"
+    log "up to date ($VENV, pyproject.toml + lock sha256 ${want:0:12})"
     exit 0
 fi
 

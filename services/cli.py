@@ -155,8 +155,8 @@ async def cmd_topics_create(args: argparse.Namespace) -> int:
     """Create internal and per-organisation topics on Kafka."""
     from aiokafka.errors import KafkaError
 
+    from services.commands.kafka import connection_failed, login_problem
     from vrp.config_files import load_configuration
-    from vrp.kafka_commands import connection_failed, login_problem
     from vrp.provisioning.topics import all_topics, ensure_topics
     from vrp.transport.connection import aiokafka_options
 
@@ -228,22 +228,25 @@ def parser() -> argparse.ArgumentParser:
         "--grace-hours", type=float, default=24.0, help="rotate: hours the old keys keep working"
     )
     pa.set_defaults(fn=_async(cmd_partners))
-    from vrp import alerts_commands, kafka_commands, rules_commands, status_commands
+    from services.commands import alerts as alerts_commands
+    from services.commands import kafka as kafka_commands
+    from services.commands import rules as rules_commands
+    from services.commands import status as status_commands
 
     rules_commands.add_parser(sub, _async)
     alerts_commands.add_parser(sub, _async)
-    from vrp import retention_commands
+    from services.commands import retention as retention_commands
 
     retention_commands.add_parser(sub, _async)
     status_commands.add_parser(sub, _async)
     kafka_commands.add_parser(sub)
-    from vrp import audit_commands
+    from services.commands import audit as audit_commands
 
     audit_commands.add_parser(sub, _async)
-    from vrp import users_commands
+    from services.commands import users as users_commands
 
     users_commands.add_parser(sub, _async)
-    from vrp import geography_commands
+    from services.commands import geography as geography_commands
 
     geography_commands.add_parser(sub, _async)
     sc = sub.add_parser("schemas", help="contracts").add_subparsers(dest="s_cmd", required=True)

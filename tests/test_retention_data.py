@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import select
 
 from services.cli import main
+from services.commands.retention import retained
 from services.demo import demo_key
 from tests.conftest import reachable_postgres, reset_postgres
 from tests.support.partner import bearer, inbox_entry, submit
 from tests.support.referrals import example
 from tests.support.runtime import runtime_settings, serving, sqlite_url
 from vrp.domain.audit import RETENTION
-from vrp.retention_commands import retained
 from vrp.store import audit
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from services.commands.simulate import simulate
 from services.router.routing import route
 from tests.support.referrals import EXAMPLE, example
 from vrp.config_files import load_configuration
@@ -17,7 +18,6 @@ from vrp.domain.identifiers import new_id
 from vrp.domain.referral import Referral, ReferralSubmission
 from vrp.progress import reporter
 from vrp.settings import DEMO_CONFIG_DIR
-from vrp.simulate import simulate
 from vrp.store.database import Database
 
 

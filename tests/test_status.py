@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.commands.status import gather, kafka_lag
 from services.demo import demo_key
 from tests.support.kafka import KafkaEnv
 from tests.support.partner import bearer, submit
@@ -30,7 +31,6 @@ from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralDecided
 from vrp.settings import DEMO_CONFIG_DIR, Settings, TransportKind
-from vrp.status_commands import gather, kafka_lag
 from vrp.store import outbox as outbox_log
 from vrp.store.database import Database
 from vrp.store.tables import (

@@ -47,9 +47,9 @@ def _partner_request(
     args: argparse.Namespace, settings: Settings
 ) -> tuple[tuple[str, ...], dict[str, Any] | None]:
     """The scopes and JWKS a partners command asked for, checked before anything changes."""
+    from services.commands.kafka import login_problem
     from services.intake.auth import keys, oauth
     from vrp.config_files import load_configuration
-    from vrp.kafka_commands import login_problem
 
     if args.action != "list" and (problem := login_problem(settings)):
         raise _Refused(problem)  # before issuing a key the broker side would miss
@@ -141,7 +141,7 @@ def _actor() -> str:
 
 def _kafka_partner(action: str, org: str, settings: Settings) -> None:
     """Provision, rotate or remove the organisation's Kafka user (with Kafka security on)."""
-    from vrp.kafka_commands import partner_credentials
+    from services.commands.kafka import partner_credentials
 
     password = partner_credentials(action, org, settings)
     if password is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from services.commands.explain_state import State, area_from_database, from_database, from_file
 from vrp.config_files import ConfigurationError, check_directory, load_configuration
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.engine import decide
@@ -17,7 +18,6 @@ from vrp.domain.facts import Facts
 from vrp.domain.geography import area_for
 from vrp.domain.identifiers import new_id
 from vrp.domain.referral import Referral, ReferralSubmission
-from vrp.explain_state import State, area_from_database, from_database, from_file
 from vrp.settings import Settings
 
 
@@ -130,8 +130,8 @@ def _area(given: str | None, derived: str | None, table: str) -> str:
 
 async def cmd_simulate(args: argparse.Namespace) -> int:
     """Replay the stored decisions under the configuration in DIR and report the changes."""
+    from services.commands.simulate import simulate
     from vrp.progress import reporter
-    from vrp.simulate import simulate
     from vrp.store.database import Database
 
     try:
