@@ -8,28 +8,23 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
 
+from services.commands.resources import resources
 from vrp.domain.identifiers import reference
-from vrp.settings import Settings
-from vrp.store.database import Database
 from vrp.store.tables import disabled_endpoints, notifications
 
 
 async def cmd_failed(args: argparse.Namespace) -> int:
     """List alerts that failed for good, and webhook endpoints disabled after 410 Gone."""
-    db = Database(Settings().database_url)
-    try:
-        async with db.engine.connect() as conn:
-            failed = list(
-                await conn.execute(
-                    select(notifications)
-                    .where(notifications.c.status == "failed")
-                    .order_by(notifications.c.created_at)
-                    .limit(args.limit)
-                )
+    async with resources() as r, r.db.engine.connect() as conn:
+        failed = list(
+            await conn.execute(
+                select(notifications)
+                .where(notifications.c.status == "failed")
+                .order_by(notifications.c.created_at)
+                .limit(args.limit)
             )
-            gone = list(await conn.execute(select(disabled_endpoints)))
-    finally:
-        await db.dispose()
+        )
+        gone = list(await conn.execute(select(disabled_endpoints)))
     for n in failed:
         ref = reference(uuid.UUID(n.referral_id))
         print(
@@ -47,7 +42,6 @@ async def cmd_failed(args: argparse.Namespace) -> int:
 
 async def cmd_retry(args: argparse.Namespace) -> int:
     """Send failed alerts again (all of one organisation's, or the ids given)."""
-    db = Database(Settings().database_url)
     scope = notifications.c.status == "failed"
     if args.ids:
         scope &= notifications.c.id.in_(args.ids)
@@ -56,29 +50,22 @@ async def cmd_retry(args: argparse.Namespace) -> int:
     else:
         print("give alert ids or --org", flush=True)
         return 2
-    try:
-        async with db.transaction() as conn:
-            result = await conn.execute(
-                update(notifications)
-                .where(scope)
-                .values(status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
-            )
-    finally:
-        await db.dispose()
+    async with resources() as r, r.db.transaction() as conn:
+        result = await conn.execute(
+            update(notifications)
+            .where(scope)
+            .values(status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
+        )
     print(f"{result.rowcount} alert(s) queued again; a running notifier sends them")
     return 0
 
 
 async def cmd_enable_webhook(args: argparse.Namespace) -> int:
     """Re-enable an organisation's webhook endpoint(s) after it is fixed (410 disabled them)."""
-    db = Database(Settings().database_url)
-    try:
-        async with db.transaction() as conn:
-            result = await conn.execute(
-                delete(disabled_endpoints).where(disabled_endpoints.c.organisation == args.org)
-            )
-    finally:
-        await db.dispose()
+    async with resources() as r, r.db.transaction() as conn:
+        result = await conn.execute(
+            delete(disabled_endpoints).where(disabled_endpoints.c.organisation == args.org)
+        )
     print(f"{result.rowcount} endpoint(s) of {args.org} enabled; `vrp alerts retry --org` resends")
     return 0
 

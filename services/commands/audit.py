@@ -10,11 +10,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.commands.resources import resources
 from vrp.domain.audit import CONSENT_OVERRIDE, DISCLOSURE, READ, nhs_pseudonym
 from vrp.domain.identifiers import reference
-from vrp.settings import Settings
 from vrp.store import audit
-from vrp.store.database import Database
 from vrp.store.tables import audit_log, subject_index
 
 
@@ -25,15 +24,12 @@ async def cmd_verify(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"--against: {exc}")
         return 2
-    db = Database(Settings().database_url)
-    try:
-        await audit.seal_all(db)  # records committed but not yet chained count too
-        async with db.engine.connect() as conn:
+    async with resources() as r:
+        await audit.seal_all(r.db)  # records committed but not yet chained count too
+        async with r.db.engine.connect() as conn:
             finding = await audit.verify(conn, against)
             head = await audit.current_head(conn)
             await conn.rollback()
-    finally:
-        await db.dispose()
     if finding is not None:
         print(f"chain broken at {finding}")
         return 1
@@ -44,39 +40,33 @@ async def cmd_verify(args: argparse.Namespace) -> int:
 
 async def cmd_head(args: argparse.Namespace) -> int:
     """Print the chain's head as <seq>:<hash>, to hand to a third party."""
-    db = Database(Settings().database_url)
-    try:
-        await audit.seal_all(db)
-        async with db.engine.connect() as conn:
+    async with resources() as r:
+        await audit.seal_all(r.db)
+        async with r.db.engine.connect() as conn:
             head = await audit.current_head(conn)
             await conn.rollback()
-    finally:
-        await db.dispose()
     print(head)
     return 0
 
 
 async def cmd_subject(args: argparse.Namespace) -> int:
     """Who received what about one person, when, under which agreement flow, and who read it."""
-    settings = Settings()
-    if args.nhs_number:
-        subject = nhs_pseudonym(settings.pseudonym_key.get_secret_value().encode(), args.nhs_number)
-    else:
-        subject = args.pseudonym
-    db = Database(settings.database_url)
-    try:
-        await audit.seal_all(db)
-        async with db.engine.connect() as conn:
+    async with resources() as r:
+        if args.nhs_number:
+            key = r.settings.pseudonym_key.get_secret_value().encode()
+            subject = nhs_pseudonym(key, args.nhs_number)
+        else:
+            subject = args.pseudonym
+        await audit.seal_all(r.db)
+        async with r.db.engine.connect() as conn:
             found = await subject_records(conn, subject)
             await conn.rollback()
-    finally:
-        await db.dispose()
     if not found:
         print(f"no audit records for subject {subject}")
         return 0
     print(f"subject {subject}")
-    for r in found:
-        print(describe(r))
+    for record in found:
+        print(describe(record))
     return 0
 
 

@@ -6,27 +6,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from vrp.settings import Settings, TransportKind
-from vrp.store.database import Database
+from services.commands.resources import resources
+from vrp.settings import TransportKind
 from vrp.store.geography import DirectoryError, load_directory
 
 
 async def cmd_load(args: argparse.Namespace) -> int:
     """Replace the postcode directory with an ONSPD CSV extract (pcds and oslaua or
     ladYYcd columns); from then on intake derives areas from it, not the built-in table."""
-    settings = Settings()
-    db = Database(settings.database_url)
     try:
-        if settings.transport is TransportKind.EMBEDDED:
-            from vrp.store.migrate import upgrade
+        async with resources() as r:
+            if r.settings.transport is TransportKind.EMBEDDED:
+                from vrp.store.migrate import upgrade
 
-            await upgrade(db)
-        count = await load_directory(db, Path(args.file))
+                await upgrade(r.db)
+            count = await load_directory(r.db, Path(args.file))
     except (OSError, DirectoryError) as exc:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return 1
-    finally:
-        await db.dispose()
     print(f"loaded {count} live postcodes; areas are now derived from this directory")
     return 0
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from services.commands.resources import resources
 from vrp.config_files import load_configuration
 from vrp.progress import reporter
 from vrp.settings import Settings, TransportKind
-from vrp.store.database import Database
 from vrp.store.reduction import Report, Retained, run_retention
 
 
@@ -38,19 +38,15 @@ def describe(report: Report, dry_run: bool) -> str:
 
 async def cmd_run(args: argparse.Namespace) -> int:
     """Reduce referrals, receivers' copies, outbox rows and dead letters past retention."""
-    settings = Settings()
-    db = Database(settings.database_url)
-    try:
+    async with resources() as r:
         report = await run_retention(
-            db,
-            retained(settings),
+            r.db,
+            retained(r.settings),
             datetime.now(UTC),
-            embedded=settings.transport is TransportKind.EMBEDDED,
+            embedded=r.settings.transport is TransportKind.EMBEDDED,
             dry_run=args.dry_run,
             progress=reporter("referrals and copies reduced"),
         )
-    finally:
-        await db.dispose()
     print(describe(report, args.dry_run), flush=True)
     return 0
 

@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 
-from vrp.config_files import load_configuration
+from services.commands.resources import resources
 from vrp.domain.audit import CREDENTIAL, Entry
 from vrp.domain.people import ROLE_LABELS, Role
-from vrp.settings import Settings
 from vrp.store import accounts, audit
 from vrp.store.database import Database
 
@@ -41,36 +40,35 @@ async def _audited(db: Database, action: str, username: str, detail: dict[str, s
 
 async def cmd_add(args: argparse.Namespace) -> int:
     """Create a console account for a person of an organisation, with one role."""
-    settings = Settings()
-    config = load_configuration(settings.config_dir)
-    if config.organisation(args.org) is None:
-        print(f"organisation {args.org!r} is not in the configuration", file=sys.stderr)
-        return 2
-    if Role(args.role) is Role.HUB_COORDINATOR and args.org != config.hub:
-        print(f"hub coordinators belong to the hub organisation ({config.hub})", file=sys.stderr)
-        return 2
-    password, generated = _password(args)
-    db = Database(settings.database_url)
     try:
-        async with db.transaction() as conn:
-            await accounts.add(
-                conn,
-                args.username,
-                args.name,
-                args.org,
-                Role(args.role),
-                password,
-                datetime.now(UTC),
-            )
-        await _audited(db, "add", args.username.lower(), {"org": args.org, "role": args.role})
+        async with resources() as r:
+            config = r.config()
+            if config.organisation(args.org) is None:
+                print(f"organisation {args.org!r} is not in the configuration", file=sys.stderr)
+                return 2
+            if Role(args.role) is Role.HUB_COORDINATOR and args.org != config.hub:
+                hub = config.hub
+                print(f"hub coordinators belong to the hub organisation ({hub})", file=sys.stderr)
+                return 2
+            password, generated = _password(args)
+            async with r.db.transaction() as conn:
+                await accounts.add(
+                    conn,
+                    args.username,
+                    args.name,
+                    args.org,
+                    Role(args.role),
+                    password,
+                    datetime.now(UTC),
+                )
+            audited = {"org": args.org, "role": args.role}
+            await _audited(r.db, "add", args.username.lower(), audited)
     except accounts.PasswordTooShort as exc:
         print(str(exc), file=sys.stderr)
         return 2
     except IntegrityError:
         print(f"username {args.username!r} is taken", file=sys.stderr)
         return 1
-    finally:
-        await db.dispose()
     print(f"added {args.username.lower()} ({ROLE_LABELS[Role(args.role)]}, {args.org})")
     if generated:
         print(f"password (shown once): {password}")
@@ -79,25 +77,23 @@ async def cmd_add(args: argparse.Namespace) -> int:
 
 async def cmd_change(args: argparse.Namespace) -> int:
     """Disable, enable or reset (new password, lockout cleared, sessions ended) an account."""
-    db = Database(Settings().database_url)
     now = datetime.now(UTC)
     password, generated = ("", False)
     try:
-        async with db.transaction() as conn:
-            if args.users_cmd == "disable":
-                found = await accounts.disable(conn, args.username, now)
-            elif args.users_cmd == "enable":
-                found = await accounts.enable(conn, args.username)
-            else:
-                password, generated = _password(args)
-                found = await accounts.set_password(conn, args.username, password, now)
-        if found:
-            await _audited(db, args.users_cmd, args.username.lower(), {})
+        async with resources() as r:
+            async with r.db.transaction() as conn:
+                if args.users_cmd == "disable":
+                    found = await accounts.disable(conn, args.username, now)
+                elif args.users_cmd == "enable":
+                    found = await accounts.enable(conn, args.username)
+                else:
+                    password, generated = _password(args)
+                    found = await accounts.set_password(conn, args.username, password, now)
+            if found:
+                await _audited(r.db, args.users_cmd, args.username.lower(), {})
     except accounts.PasswordTooShort as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    finally:
-        await db.dispose()
     if not found:
         print(f"no account {args.username!r}", file=sys.stderr)
         return 1
@@ -109,13 +105,9 @@ async def cmd_change(args: argparse.Namespace) -> int:
 
 async def cmd_list(args: argparse.Namespace) -> int:
     """Every account: organisation, role, and whether it is disabled or locked."""
-    db = Database(Settings().database_url)
     now = datetime.now(UTC)
-    try:
-        async with db.engine.connect() as conn:
-            rows = await accounts.people(conn)
-    finally:
-        await db.dispose()
+    async with resources() as res, res.db.engine.connect() as conn:
+        rows = await accounts.people(conn)
     for r in rows:
         state = "disabled" if r.disabled_at else ""
         if not state and r.locked_until and r.locked_until > now:
