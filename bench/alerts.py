@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.alerts [--count 2000] [--rate 200] [--repeat 3] [--poll 0.5]
 
 Runs the real notifier role in-process (embedded transport, PostgreSQL database
-vrp_bench_alerts, reset and migrated per run) against loopback sinks from tests/support: an
+vrp_bench_alerts, reset and migrated per run) against loopback sinks from testkit/: an
 SMTP server, the GOV.UK Notify stand-in and a Standard Webhooks receiver. For each channel
 (navigators-birmingham alerted on that channel only) it feeds `--count` ReferralDecided
 events through the outbox, paced at `--rate` per second and then as one burst, and reads
@@ -46,12 +46,12 @@ from services.notifier.staging import address
 from services.notifier.webhook import WebhookChannel
 from services.router.routing import PRODUCER, SOURCE
 from services.runtime import build
-from tests.conftest import free_port
-from tests.support.alerting import SECRET_ENV, alerting_config
-from tests.support.notify import NotifyStandIn
-from tests.support.runtime import runtime_settings
-from tests.support.smtp import SmtpServer
-from tests.support.webhooks import WebhookReceiver, new_secret
+from testkit.alerting import SECRET_ENV, alerting_config
+from testkit.notify import NotifyStandIn
+from testkit.ports import free_port
+from testkit.runtime import runtime_settings
+from testkit.smtp import SmtpServer
+from testkit.webhooks import WebhookReceiver, new_secret
 from vrp.config_files import load_configuration
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.identifiers import reference

@@ -64,6 +64,7 @@ from vrp.settings import DEMO_CONFIG_DIR
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 from vrp.store.tables import decisions
+from vrp.store.unit import unit_of_work
 from vrp.transport.connection import aiokafka_options
 
 ROOT = probe.ROOT
@@ -92,8 +93,8 @@ async def fresh_database() -> tuple[Database, dict[str, str]]:
     await admin.dispose()
     db = Database(PG.format(DB_NAME))
     await upgrade(db)
-    async with db.transaction() as conn:
-        tokens = {org: await issue(conn, org) for org in REFERRERS}
+    async with unit_of_work(db) as unit:
+        tokens = {org: await issue(unit, org) for org in REFERRERS}
     return db, tokens
 
 

@@ -5,7 +5,7 @@ bench/results/.
     .venv/bin/python -m bench.figures --check   # exit 1 if the page differs from them
 
 Each table sits between `<!-- bench:<kind> -->` and `<!-- /bench:<kind> -->` on the page
-and names the results file, its commit and its date; tests/test_benchmark_figures.py fails
+and names the results file, its commit and its date; tests/unit/test_benchmark_figures.py fails
 when a table is not what the newest results file of its kind renders to.
 """
 
@@ -130,6 +130,30 @@ def router_table(figures: dict[str, Any]) -> list[str]:
     ]
 
 
+def intake_table(figures: dict[str, Any]) -> list[str]:
+    """bench.intake's steps, intake beside its one-INSERT baseline."""
+    rows = [
+        "| target | offered | sustained/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for step, f in figures["steps"].items():
+        name, rate = step.split("@")
+        rows.append(
+            f"| {name} | {rate} | {f['throughput_per_s']:,.0f} | {f['p50_ms']:.1f} "
+            f"| {f['p99_ms']:.1f} | {f['errors']} |"
+        )
+    goals = figures["goals"]
+    return [
+        *rows,
+        "",
+        f"Medians of {figures['runs']} runs of {figures['step_seconds']:g} s per step; max = "
+        f"{figures['concurrency']} clients in a closed loop. Intake / baseline at max: "
+        f"{figures['ratio_to_baseline_at_max']:.2f} (goal {goals['ratio']}; goals also "
+        f"{goals['referrals_per_s']:,} durable referrals/s and p99 <= {goals['p99_ms_at_200']} ms "
+        "at 200/s).",
+    ]
+
+
 def budget_table(figures: dict[str, Any]) -> list[str]:
     """The budget check: each figure's runs, median and budget."""
     runs = figures["runs"]
@@ -159,6 +183,7 @@ KINDS: dict[str, Render] = {
     "e2e": e2e_table,
     "engine": engine_table,
     "router": router_table,
+    "intake": intake_table,
     "budget": budget_table,
 }
 

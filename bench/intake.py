@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import e2e_probe as probe
 from bench.broker import admin_settings, release, service_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,10 +74,11 @@ async def _prepare_database(url: str) -> None:
 async def _issue_key(url: str) -> str:
     from services.intake.auth.keys import issue
     from vrp.store.database import Database
+    from vrp.store.unit import unit_of_work
 
     db = Database(url)
-    async with db.transaction() as conn:
-        key = await issue(conn, "uhb")
+    async with unit_of_work(db) as unit:
+        key = await issue(unit, "uhb")
     await db.dispose()
     return key
 
@@ -260,6 +262,32 @@ def _report(
         f"goals: >= 1000 durable referrals/s -> {med('intake', 'max', 'throughput'):.0f}/s; "
         f"p99 <= 50 ms at 200/s -> {p99_200:.1f} ms; ratio >= 0.6 -> {ratio:.2f}"
     )
+    figures = {
+        "benchmark": "bench.intake",
+        "command": [sys.executable, "-m", "bench.intake", *sys.argv[1:]],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": probe.machine(),
+        "git": probe.git_commit(),
+        "runs": args.runs,
+        "step_seconds": args.duration,
+        "concurrency": args.concurrency,
+        "steps": {
+            f"{name}@{rate}": {
+                "throughput_per_s": round(med(name, rate, "throughput"), 1),
+                "p50_ms": round(med(name, rate, "p50_ms"), 1),
+                "p99_ms": round(med(name, rate, "p99_ms"), 1),
+                "errors": sum(int(r["errors"]) for r in results[(name, rate)]),
+            }
+            for rate in rates
+            for name in ("intake", "baseline")
+        },
+        "ratio_to_baseline_at_max": round(ratio, 3),
+        "goals": {"referrals_per_s": 1000, "p99_ms_at_200": 50, "ratio": 0.6},
+    }
+    out = args.out or ROOT / "bench" / "results" / f"intake-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures written to {out}")
 
 
 def main() -> None:
@@ -277,6 +305,7 @@ def main() -> None:
         metavar="VAR=VALUE",
         help="extra environment for intake, e.g. VRP_DATABASE_PRE_PING=false (repeatable)",
     )
+    p.add_argument("--out", type=Path, help="JSON file (default bench/results/intake-<time>.json)")
     p.add_argument("--db", default=os.environ.get("VRP_BENCH_DATABASE_URL", DEFAULT_DB))
     p.add_argument("--kafka", default=os.environ.get("VRP_BENCH_KAFKA", "127.0.0.1:9092"))
     main_orchestrate(p.parse_args())

@@ -140,13 +140,11 @@ def _async(fn: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]) -> Call
 
 async def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """Apply database migrations."""
-    from vrp.store.database import Database
+    from services.commands.resources import resources
     from vrp.store.migrate import upgrade
 
-    settings = Settings()
-    db = Database(settings.database_url)
-    await upgrade(db)
-    await db.dispose()
+    async with resources() as r:
+        await upgrade(r.db)
     print("database is at the latest schema")
     return 0
 

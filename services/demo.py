@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 
 from services.intake.auth.keys import issue
 from vrp.domain.people import Role as PersonRole
-from vrp.store import accounts
+from vrp.store import accounts, credentials
 from vrp.store.database import Database
-from vrp.store.tables import api_keys
+from vrp.store.unit import unit_of_work
 
 DEMO_SECRET = "demo-only-not-a-secret"  # noqa: S105 - published demo key, demo mode only
+DEMO_KEY_PREFIX = "demo-"
+"""Every published demo key's id starts so (and no other key's should)."""
 DEMO_PARTNERS = (
     "uhb",
     "uhcw",
@@ -26,7 +28,7 @@ DEMO_PARTNERS = (
 
 def demo_key(org: str) -> str:
     """The published demo API key of an organisation (demo mode only)."""
-    return f"vrp_demo-{org}_{DEMO_SECRET}"
+    return f"vrp_{DEMO_KEY_PREFIX}{org}_{DEMO_SECRET}"
 
 
 DEMO_ACCOUNTS = (
@@ -41,40 +43,33 @@ DEMO_ACCOUNTS = (
 async def seed_demo_accounts(db: Database) -> None:
     """Give the demo configuration's people their published accounts (idempotent)."""
     now = datetime.now(UTC)
-    async with db.transaction() as conn:
+    async with unit_of_work(db) as unit:
         for username, name, org, role in DEMO_ACCOUNTS:
-            if await accounts.find(conn, username) is None:
-                await accounts.add(conn, username, name, org, role, DEMO_SECRET, now)
+            if await accounts.find(unit, username) is None:
+                await accounts.add(unit, username, name, org, role, DEMO_SECRET, now)
 
 
 async def retire_demo_keys(db: Database) -> None:
     """Revoke every published demo key (the configuration is not the demo's)."""
-    from sqlalchemy import update
-
-    async with db.transaction() as conn:
-        await conn.execute(
-            update(api_keys)
-            .where(api_keys.c.key_id.startswith("demo-"), api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
-        )
+    async with unit_of_work(db) as unit:
+        await credentials.revoke_keys_named(unit, DEMO_KEY_PREFIX, datetime.now(UTC))
 
 
 async def retire_demo_accounts(db: Database) -> None:
     """Disable the demo accounts still holding the published password (the configuration is
     not the demo's); an account of that name with a password of its own is someone's."""
     now = datetime.now(UTC)
-    async with db.transaction() as conn:
+    async with unit_of_work(db) as unit:
         for username, *_ in DEMO_ACCOUNTS:
-            if await accounts.has_password(conn, username, DEMO_SECRET):
-                await accounts.disable(conn, username, now)
+            if await accounts.has_password(unit, username, DEMO_SECRET):
+                await accounts.disable(unit, username, now)
 
 
 async def seed_demo_partners(db: Database) -> None:
     """Give the demo organisations their published keys (idempotent)."""
-    from sqlalchemy import select
-
-    async with db.transaction() as conn:
-        existing = set((await conn.execute(select(api_keys.c.key_id))).scalars())
+    async with unit_of_work(db) as unit:
+        existing = await credentials.key_ids(unit)
         for org in DEMO_PARTNERS:
-            if f"demo-{org}" not in existing:
-                await issue(conn, org, key_id=f"demo-{org}", secret=DEMO_SECRET, actor="demo")
+            key_id = DEMO_KEY_PREFIX + org
+            if key_id not in existing:
+                await issue(unit, org, key_id=key_id, secret=DEMO_SECRET, actor="demo")

@@ -20,6 +20,8 @@ from services.demo import (
 )
 from services.intake.api.app import create_app
 from services.intake.api.edge import EdgeLimits, edge_protocol
+from services.intake.api.state import IntakeState
+from services.intake.consumers.dead_letters import DeadLetterHandler
 from services.intake.consumers.inbox import PartnerInboxHandler
 from services.intake.consumers.timeline import TimelineHandler
 from services.metrics import serve as serve_metrics
@@ -51,7 +53,7 @@ from vrp.transport.connection import aiokafka_options
 from vrp.transport.embedded import EmbeddedSubscription, LogRetention
 from vrp.transport.kafka import KafkaPublisher, KafkaSubscription
 from vrp.transport.relay import Relay
-from vrp.transport.worker import Handler, Worker
+from vrp.transport.worker import Handlers, Worker
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +111,23 @@ class Runtime:
         )
         return member
 
-    def _workers(self, role: Role, handlers: dict[str, Handler]) -> None:
-        """One worker per consumer the wiring declares for role, with its handler."""
+    def _workers(self, role: Role, tables: dict[str, Handlers]) -> None:
+        """One worker per consumer the wiring declares for role, with its handler table."""
         for consumer in role.consumers:
+            table = tables[consumer.group]
+            if set(table) != set(consumer.accepts):
+                # A type accepted but unhandled would be dead-lettered, a type handled but
+                # not declared would be missing from the contract: refuse to start either.
+                raise RuntimeError(
+                    f"{consumer.group} handles {sorted(table)} but the wiring says it accepts "
+                    f"{sorted(consumer.accepts)}"
+                )
             worker = Worker(
                 consumer.group,
                 role.name,
                 self.db,
                 self._subscription(consumer),
-                handlers[consumer.group],
+                table,
                 self.settings.consumer_batch,
             )
             self._spawn(worker.run(self.stopping), consumer.group)
@@ -166,13 +176,15 @@ class Runtime:
 
     def _start_intake(self, relay: Relay | None) -> None:
         """The partner API and console, the timeline and inbox consumers, retention."""
-        app = create_app(
+        assert self.metrics is not None
+        state = IntakeState.of(
             self.settings,
             self.db,
-            (lambda: relay.broker.healthy) if relay else None,
-            self.metrics,
             self.config,
+            self.metrics,
+            (lambda: relay.broker.healthy) if relay else None,
         )
+        app = create_app(self.settings, state)
         self.server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -191,8 +203,9 @@ class Runtime:
         self._workers(
             wiring.INTAKE,
             {
-                topics.INTAKE_GROUP: TimelineHandler(self.db),
-                topics.INTAKE_INBOX_GROUP: PartnerInboxHandler(self.db),
+                topics.INTAKE_GROUP: TimelineHandler().handlers(),
+                topics.INTAKE_INBOX_GROUP: PartnerInboxHandler().handlers(),
+                topics.INTAKE_DEAD_LETTERS_GROUP: DeadLetterHandler().handlers(),
             },
         )
         self.retention = ReferralRetention(
@@ -212,7 +225,7 @@ class Runtime:
         """The routing consumer."""
         key = self.settings.pseudonym_key.get_secret_value().encode()
         handler = RouterHandler(self.config, key, self.metrics)
-        self._workers(wiring.ROUTER, {topics.ROUTER_GROUP: handler})
+        self._workers(wiring.ROUTER, {topics.ROUTER_GROUP: handler.handlers()})
 
     def _start_notifier(self) -> None:
         """The alert sender, the SLA timers, and the decision and status consumers."""
@@ -233,10 +246,10 @@ class Runtime:
         self._workers(
             wiring.NOTIFIER,
             {
-                topics.NOTIFIER_GROUP: DecisionHandler(self.db, self.config, sender.wake),
+                topics.NOTIFIER_GROUP: DecisionHandler(self.config, sender.wake).handlers(),
                 topics.NOTIFIER_UPDATES_GROUP: StatusUpdateHandler(
-                    self.db, self.config, sender.wake
-                ),
+                    self.config, sender.wake
+                ).handlers(),
             },
         )
 
@@ -328,9 +341,10 @@ async def build(
     db = Database(settings.database_url, settings.database_pool_size, settings.database_pre_ping)
     if settings.transport is TransportKind.EMBEDDED:
         await upgrade(db)
+    config = LiveConfiguration(settings.config_dir)  # loaded once, here
     # Published demo credentials exist only with the packaged demo partnership: with any
     # other configuration they are never seeded, and ones left from a demo run are revoked.
-    if not is_demo_configuration(settings):
+    if not is_demo_configuration(config()):
         await retire_demo_keys(db)
         await retire_demo_accounts(db)
         if settings.demo_partners:
@@ -342,7 +356,7 @@ async def build(
         settings,
         roles,
         db,
-        LiveConfiguration(settings.config_dir),
+        config,
         mail or mailer(settings),
         clock,
     )

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from playwright.async_api import Browser
-from sqlalchemy import text
 
-from tests.support.browser import CHROMIUM, chromium
-from tests.support.kafka import KafkaEnv
-from tests.support.smtp import SmtpServer
+from testkit.browser import CHROMIUM, chromium
+from testkit.infrastructure import reachable_kafka, reachable_postgres, reset_postgres
+from testkit.kafka import KafkaEnv
+from testkit.ports import free_port
+from testkit.smtp import SmtpServer
 from vrp.store.database import Database
 from vrp.store.migrate import upgrade
 
-PG_URL = os.environ.get(
-    "VRP_TEST_DATABASE_URL", "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_test"
-)
 REQUIRE_INFRA = os.environ.get("VRP_REQUIRE_INFRA") == "1"
 ZIPKIN_URL = os.environ.get("VRP_TEST_ZIPKIN_URL", "")
 """The trace viewer deploy/test.sh starts (deploy/zipkin.sh); unset, its tests skip."""
@@ -31,13 +28,6 @@ if REQUIRE_INFRA:
     _passed["browser"] = 0
 
 
-def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def smtp() -> Iterator[SmtpServer]:
     """A real SMTP server on loopback for one test."""
@@ -45,38 +35,10 @@ def smtp() -> Iterator[SmtpServer]:
         yield server
 
 
-async def reachable_postgres() -> str:
-    """The test database URL; fails the test (never skips) when PostgreSQL is unreachable.
-    A test calling it must be marked postgres."""
-    db = Database(PG_URL)
-    try:
-        async with db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect is the same verdict
-        pytest.fail(
-            f"PostgreSQL is not reachable at {PG_URL} ({type(exc).__name__}); "
-            "start it with deploy/postgres.sh start",
-            pytrace=False,
-        )
-    finally:
-        await db.dispose()
-    return PG_URL
-
-
 @pytest.fixture(scope="session")
 async def postgres_url() -> str:
     """The test database URL; fails (never skips) when PostgreSQL is unreachable."""
     return await reachable_postgres()
-
-
-async def reset_postgres(url: str) -> None:
-    """Empty the test database and migrate it to the latest schema."""
-    db = Database(url)
-    async with db.engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await upgrade(db)
-    await db.dispose()
 
 
 @pytest.fixture
@@ -95,27 +57,6 @@ async def sqlite_db(tmp_path: object) -> AsyncIterator[Database]:
     await upgrade(db)
     yield db
     await db.dispose()
-
-
-async def reachable_kafka() -> KafkaEnv:
-    """The test broker; fails the test (never skips) when Kafka is unreachable. A test
-    calling it must be marked kafka."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    env = KafkaEnv.from_environment()
-    admin = AIOKafkaAdminClient(**env.aiokafka(), request_timeout_ms=5000)
-    try:
-        await admin.start()
-        await admin.list_topics()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(
-            f"Kafka is not reachable at {env.bootstrap} as admin "
-            f"({type(exc).__name__}); start it with deploy/kafka.sh start",
-            pytrace=False,
-        )
-    finally:
-        await admin.close()
-    return env
 
 
 @pytest.fixture(scope="session")

@@ -6,25 +6,17 @@ import argparse
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select, update
-
 from services.commands.resources import resources
 from vrp.domain.identifiers import reference
-from vrp.store.tables import disabled_endpoints, notifications
+from vrp.store import failed_alerts
+from vrp.store.unit import reading, unit_of_work
 
 
 async def cmd_failed(args: argparse.Namespace) -> int:
     """List alerts that failed for good, and webhook endpoints disabled after 410 Gone."""
-    async with resources() as r, r.db.engine.connect() as conn:
-        failed = list(
-            await conn.execute(
-                select(notifications)
-                .where(notifications.c.status == "failed")
-                .order_by(notifications.c.created_at)
-                .limit(args.limit)
-            )
-        )
-        gone = list(await conn.execute(select(disabled_endpoints)))
+    async with resources() as r, reading(r.db) as unit:
+        failed = await failed_alerts.failed(unit, args.limit)
+        gone = await failed_alerts.disabled_webhooks(unit)
     for n in failed:
         ref = reference(uuid.UUID(n.referral_id))
         print(
@@ -42,31 +34,20 @@ async def cmd_failed(args: argparse.Namespace) -> int:
 
 async def cmd_retry(args: argparse.Namespace) -> int:
     """Send failed alerts again (all of one organisation's, or the ids given)."""
-    scope = notifications.c.status == "failed"
-    if args.ids:
-        scope &= notifications.c.id.in_(args.ids)
-    elif args.org:
-        scope &= notifications.c.organisation == args.org
-    else:
+    if not args.ids and not args.org:
         print("give alert ids or --org", flush=True)
         return 2
-    async with resources() as r, r.db.transaction() as conn:
-        result = await conn.execute(
-            update(notifications)
-            .where(scope)
-            .values(status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
-        )
-    print(f"{result.rowcount} alert(s) queued again; a running notifier sends them")
+    async with resources() as r, unit_of_work(r.db) as unit:
+        count = await failed_alerts.send_again(unit, datetime.now(UTC), args.ids, args.org)
+    print(f"{count} alert(s) queued again; a running notifier sends them")
     return 0
 
 
 async def cmd_enable_webhook(args: argparse.Namespace) -> int:
     """Re-enable an organisation's webhook endpoint(s) after it is fixed (410 disabled them)."""
-    async with resources() as r, r.db.transaction() as conn:
-        result = await conn.execute(
-            delete(disabled_endpoints).where(disabled_endpoints.c.organisation == args.org)
-        )
-    print(f"{result.rowcount} endpoint(s) of {args.org} enabled; `vrp alerts retry --org` resends")
+    async with resources() as r, unit_of_work(r.db) as unit:
+        count = await failed_alerts.enable_webhooks(unit, args.org)
+    print(f"{count} endpoint(s) of {args.org} enabled; `vrp alerts retry --org` resends")
     return 0
 
 

@@ -7,14 +7,11 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from services.commands.resources import resources
 from vrp.domain.audit import CONSENT_OVERRIDE, DISCLOSURE, READ, nhs_pseudonym
 from vrp.domain.identifiers import reference
 from vrp.store import audit
-from vrp.store.tables import audit_log, subject_index
+from vrp.store.unit import reading
 
 
 async def cmd_verify(args: argparse.Namespace) -> int:
@@ -26,10 +23,9 @@ async def cmd_verify(args: argparse.Namespace) -> int:
         return 2
     async with resources() as r:
         await audit.seal_all(r.db)  # records committed but not yet chained count too
-        async with r.db.engine.connect() as conn:
-            finding = await audit.verify(conn, against)
-            head = await audit.current_head(conn)
-            await conn.rollback()
+        async with reading(r.db) as unit:
+            finding = await audit.verify(unit, against)
+            head = await audit.current_head(unit)
     if finding is not None:
         print(f"chain broken at {finding}")
         return 1
@@ -42,9 +38,8 @@ async def cmd_head(args: argparse.Namespace) -> int:
     """Print the chain's head as <seq>:<hash>, to hand to a third party."""
     async with resources() as r:
         await audit.seal_all(r.db)
-        async with r.db.engine.connect() as conn:
-            head = await audit.current_head(conn)
-            await conn.rollback()
+        async with reading(r.db) as unit:
+            head = await audit.current_head(unit)
     print(head)
     return 0
 
@@ -58,9 +53,8 @@ async def cmd_subject(args: argparse.Namespace) -> int:
         else:
             subject = args.pseudonym
         await audit.seal_all(r.db)
-        async with r.db.engine.connect() as conn:
-            found = await subject_records(conn, subject)
-            await conn.rollback()
+        async with reading(r.db) as unit:
+            found = await audit.subject_records(unit, subject)
     if not found:
         print(f"no audit records for subject {subject}")
         return 0
@@ -68,18 +62,6 @@ async def cmd_subject(args: argparse.Namespace) -> int:
     for record in found:
         print(describe(record))
     return 0
-
-
-async def subject_records(conn: AsyncConnection, subject: str) -> list[audit.Record]:
-    """Records naming the person's pseudonym, or one of the referrals made about them."""
-    # Reads and overrides carry the referral id only (intake never sees the pseudonym key).
-    referral_ids = select(subject_index.c.referral_id).where(subject_index.c.pseudonym == subject)
-    rows = await conn.execute(
-        select(audit_log)
-        .where(or_(audit_log.c.subject == subject, audit_log.c.referral_id.in_(referral_ids)))
-        .order_by(audit_log.c.seq)
-    )
-    return [audit.Record(**r._asdict()) for r in rows]
 
 
 def describe(r: audit.Record) -> str:

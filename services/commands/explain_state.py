@@ -10,11 +10,12 @@ from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.engine import make_url
 
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.referral import Referral
 from vrp.domain.subjects import subject_pseudonym
+from vrp.store.database import Database
+from vrp.store.unit import reading
 
 NO_STATE = (
     "state: none given, so capacity and repeat referrals were not considered "
@@ -58,42 +59,30 @@ def from_file(path: Path) -> State:
 
 
 async def from_database(
-    url: str, config: RoutingConfiguration, key: bytes, referral: Referral, today: date
+    db: Database, config: RoutingConfiguration, key: bytes, referral: Referral, today: date
 ) -> State:
     """Places taken now and this person's earlier referrals, from the router's tables (the
     person is found by the same keyed pseudonym as the router's: set VRP_PSEUDONYM_KEY)."""
-    from vrp.store.database import Database
     from vrp.store.routing_state import earlier_referrals, open_load, repeat_window
 
-    db = Database(url)
-    try:
-        async with db.engine.connect() as conn:
-            load = await open_load(conn, config)
-            window = repeat_window(config)
-            priors: list[date] = []
-            if window:
-                since = datetime.combine(today - timedelta(days=window + 1), time(), tzinfo=UTC)
-                subject = subject_pseudonym(key, referral)
-                found = await earlier_referrals(conn, {subject}, since)
-                priors = [d for d in found.get(subject, []) if d <= today]
-            await conn.rollback()
-    finally:
-        await db.dispose()
+    async with reading(db) as unit:
+        load = await open_load(unit, config)
+        window = repeat_window(config)
+        priors: list[date] = []
+        if window:
+            since = datetime.combine(today - timedelta(days=window + 1), time(), tzinfo=UTC)
+            subject = subject_pseudonym(key, referral)
+            found = await earlier_referrals(unit, {subject}, since)
+            priors = [d for d in found.get(subject, []) if d <= today]
     state = State(load, tuple(sorted(priors)))
-    where = make_url(url).render_as_string(hide_password=True)
+    # The URL as given, but never its password.
+    where = db.engine.url.render_as_string(hide_password=True)
     return State(load, state.prior_referrals, f"state: database {where} ({_counted(state)})")
 
 
-async def area_from_database(url: str, postcode: str) -> str | None:
+async def area_from_database(db: Database, postcode: str) -> str | None:
     """The postcode's local authority as intake would derive it from that database."""
-    from vrp.store.database import Database
     from vrp.store.geography import area_of
 
-    db = Database(url)
-    try:
-        async with db.engine.connect() as conn:
-            area = await area_of(conn, postcode)
-            await conn.rollback()
-    finally:
-        await db.dispose()
-    return area
+    async with reading(db) as unit:
+        return await area_of(unit, postcode)

@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from services.commands.resources import Resources, resources
 from vrp.settings import Settings
-from vrp.store.database import Database
+from vrp.store import credentials
+from vrp.store.unit import reading, unit_of_work
 
 
 class _Refused(Exception):
@@ -20,23 +22,17 @@ class _Refused(Exception):
 
 async def cmd_partners(args: argparse.Namespace) -> int:
     """Add, rotate, revoke or list partner credentials (API keys and OAuth clients)."""
-    from vrp.store.database import Database
-
-    settings = Settings()
     try:
-        scopes, jwks = _partner_request(args, settings)
-        db = Database(settings.database_url)
-        try:
+        async with resources() as r:
+            scopes, jwks = _partner_request(args, r)
             if args.action == "add" and jwks is not None:
-                await _register_client(db, args, settings, scopes, jwks)
+                await _register_client(r, args, scopes, jwks)
             elif args.action in ("add", "rotate"):
-                await _issue_key(db, args, settings, scopes)
+                await _issue_key(r, args, scopes)
             elif args.action == "revoke":
-                await _revoke_credentials(db, args, settings)
+                await _revoke_credentials(r, args)
             else:
-                await _list_credentials(db, args)
-        finally:
-            await db.dispose()
+                await _list_credentials(r, args)
     except _Refused as refused:
         print(refused, file=sys.stderr)
         return 2
@@ -44,20 +40,19 @@ async def cmd_partners(args: argparse.Namespace) -> int:
 
 
 def _partner_request(
-    args: argparse.Namespace, settings: Settings
+    args: argparse.Namespace, r: Resources
 ) -> tuple[tuple[str, ...], dict[str, Any] | None]:
     """The scopes and JWKS a partners command asked for, checked before anything changes."""
     from services.commands.kafka import login_problem
     from services.intake.auth import keys, oauth
-    from vrp.config_files import load_configuration
 
-    if args.action != "list" and (problem := login_problem(settings)):
+    if args.action != "list" and (problem := login_problem(r.settings)):
         raise _Refused(problem)  # before issuing a key the broker side would miss
     scopes = tuple(args.scopes.split(",")) if args.scopes else keys.SCOPES
     unknown = set(scopes) - set(keys.SCOPES)
     if unknown:
         raise _Refused(f"unknown scope(s) {sorted(unknown)}; use {','.join(keys.SCOPES)}")
-    known = load_configuration(settings.config_dir).organisation(args.org or "") is not None
+    known = r.config().organisation(args.org or "") is not None
     if args.action in ("add", "rotate") and not known:
         raise _Refused(f"unknown organisation {args.org!r}")
     if not args.jwks_file:
@@ -72,61 +67,57 @@ def _partner_request(
 
 
 async def _register_client(
-    db: Database,
-    args: argparse.Namespace,
-    settings: Settings,
-    scopes: tuple[str, ...],
-    jwks: dict[str, Any],
+    r: Resources, args: argparse.Namespace, scopes: tuple[str, ...], jwks: dict[str, Any]
 ) -> None:
     """Register an OAuth client by its public keys; print its id."""
     from services.intake.auth import oauth
 
-    async with db.transaction() as conn:
-        client_id = await oauth.register(conn, args.org, jwks, scopes, actor=_actor())
+    async with unit_of_work(r.db) as unit:
+        client_id = await oauth.register(unit, args.org, jwks, scopes, actor=_actor())
     print(client_id)
     print(
-        f"OAuth client registered; token endpoint {settings.public_url}/oauth2/token",
+        f"OAuth client registered; token endpoint {r.settings.public_url}/oauth2/token",
         file=sys.stderr,
     )
 
 
-async def _issue_key(
-    db: Database, args: argparse.Namespace, settings: Settings, scopes: tuple[str, ...]
-) -> None:
+async def _issue_key(r: Resources, args: argparse.Namespace, scopes: tuple[str, ...]) -> None:
     """Issue a first or a rotated API key; print it once; give the partner its Kafka login."""
     from services.intake.auth import keys
 
-    async with db.transaction() as conn:
+    async with unit_of_work(r.db) as unit:
         if args.action == "add":
-            key = await keys.issue(conn, args.org, scopes, actor=_actor())
+            key = await keys.issue(unit, args.org, scopes, actor=_actor())
         else:
             grace = timedelta(hours=args.grace_hours)
             try:
-                key = await keys.rotate(conn, args.org, grace, _actor(), args.key_id)
+                key = await keys.rotate(unit, args.org, grace, _actor(), args.key_id)
             except keys.RotationRefused as exc:
                 raise _Refused(f"not rotated: {exc}") from None
     print(key)
     print("store this key now: it is shown once and only its hash is kept", file=sys.stderr)
-    _kafka_partner(args.action, args.org, settings)
+    _kafka_partner(args.action, args.org, r.settings)
 
 
-async def _revoke_credentials(db: Database, args: argparse.Namespace, settings: Settings) -> None:
+async def _revoke_credentials(r: Resources, args: argparse.Namespace) -> None:
     """Revoke one key, or every key and OAuth client (and the Kafka login) of a partner."""
     from services.intake.auth import keys, oauth
 
-    async with db.transaction() as conn:
-        n = await keys.revoke(conn, args.org, args.key_id, actor=_actor())
-        m = 0 if args.key_id else await oauth.revoke_clients(conn, args.org, _actor())
+    async with unit_of_work(r.db) as unit:
+        n = await keys.revoke(unit, args.org, args.key_id, actor=_actor())
+        m = 0 if args.key_id else await oauth.revoke_clients(unit, args.org, _actor())
     print(f"{n} key(s) and {m} OAuth client(s) revoked for {args.org}")
     if not args.key_id:
-        _kafka_partner("revoke", args.org, settings)
+        _kafka_partner("revoke", args.org, r.settings)
 
 
-async def _list_credentials(db: Database, args: argparse.Namespace) -> None:
+async def _list_credentials(r: Resources, args: argparse.Namespace) -> None:
     """One JSON line per credential, named by id, never by secret."""
-    async with db.engine.connect() as conn:
-        for line in await _partner_lines(conn, args.org):
-            print(json.dumps(line))
+    async with reading(r.db) as unit:
+        api_keys = await credentials.keys(unit, args.org)
+        clients = await credentials.clients(unit, args.org)
+    for line in _partner_lines(api_keys, clients, datetime.now(UTC)):
+        print(json.dumps(line))
 
 
 def _actor() -> str:
@@ -152,31 +143,24 @@ def _kafka_partner(action: str, org: str, settings: Settings) -> None:
         print(f"kafka user {org} revoked: password replaced by one nobody holds, ACLs deleted")
 
 
-async def _partner_lines(conn: Any, org: str | None) -> list[dict[str, str]]:
-    from sqlalchemy import select
-
-    from vrp.store.tables import api_keys, oauth_clients
-
-    now = datetime.now(UTC)
+def _partner_lines(
+    api_keys: list[credentials.ApiKey], clients: list[credentials.OAuthClient], now: datetime
+) -> list[dict[str, str]]:
     lines = []
-    for r in await conn.execute(select(api_keys).order_by(api_keys.c.organisation)):
-        if org and r.organisation != org:
-            continue
-        state = "active" if r.revoked_at is None or r.revoked_at > now else "revoked"
-        if state == "active" and r.revoked_at is not None:
-            state = f"expires {r.revoked_at.isoformat()}"
+    for k in api_keys:
+        state = "active" if k.revoked_at is None or k.revoked_at > now else "revoked"
+        if state == "active" and k.revoked_at is not None:
+            state = f"expires {k.revoked_at.isoformat()}"
         lines.append(
-            {"organisation": r.organisation, "key_id": r.key_id, "scopes": r.scopes, "state": state}
+            {"organisation": k.organisation, "key_id": k.key_id, "scopes": k.scopes, "state": state}
         )
-    for r in await conn.execute(select(oauth_clients).order_by(oauth_clients.c.organisation)):
-        if org and r.organisation != org:
-            continue
+    for c in clients:
         lines.append(
             {
-                "organisation": r.organisation,
-                "client_id": r.client_id,
-                "scopes": r.scopes,
-                "state": "revoked" if r.revoked_at else "active",
+                "organisation": c.organisation,
+                "client_id": c.client_id,
+                "scopes": c.scopes,
+                "state": "revoked" if c.revoked_at else "active",
             }
         )
     return lines

@@ -11,14 +11,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from services.commands.explain_state import State, area_from_database, from_database, from_file
+from services.commands.resources import Resources, resources
 from vrp.config_files import ConfigurationError, check_directory, load_configuration
-from vrp.domain.configuration import RoutingConfiguration
+from vrp.domain.configuration import Organisation, RoutingConfiguration
 from vrp.domain.engine import decide
 from vrp.domain.facts import Facts
 from vrp.domain.geography import area_for
 from vrp.domain.identifiers import new_id
 from vrp.domain.referral import Referral, ReferralSubmission
-from vrp.settings import Settings
 
 
 def _today(args: argparse.Namespace) -> date:
@@ -64,10 +64,15 @@ def _read_referral(path: str, config: RoutingConfiguration) -> ReferralSubmissio
 
 
 async def _state(
-    args: argparse.Namespace, config: RoutingConfiguration, key: bytes, r: Referral, on: date
+    args: argparse.Namespace,
+    r: Resources,
+    config: RoutingConfiguration,
+    key: bytes,
+    referral: Referral,
+    on: date,
 ) -> State:
     if args.database:
-        return await from_database(args.database, config, key, r, on)
+        return await from_database(r.db, config, key, referral, on)
     if args.state:
         return from_file(Path(args.state))
     return State()
@@ -88,11 +93,24 @@ async def cmd_explain(args: argparse.Namespace) -> int:
     if source is None:
         print(f"error: --from {args.source!r} is not an organisation", file=sys.stderr)
         return 1
+    # r.db is the database --database names; without it, none is opened.
+    async with resources(database_url=args.database) as r:
+        return await _explain(args, r, config, submission, source)
+
+
+async def _explain(
+    args: argparse.Namespace,
+    r: Resources,
+    config: RoutingConfiguration,
+    submission: ReferralSubmission,
+    source: Organisation,
+) -> int:
+    """Decide the referral as sent by source and print why, with the state it depends on."""
     today = _today(args)
     postcode = submission.subject.postcode
     derived, table = area_for(postcode), "built-in West Midlands table"
     if args.database:
-        derived = await area_from_database(args.database, postcode)
+        derived = await area_from_database(r.db, postcode)
         table = "the database's postcode directory, else the built-in table"
     referral = Referral(
         id=str(new_id()),
@@ -101,9 +119,9 @@ async def cmd_explain(args: argparse.Namespace) -> int:
         local_authority=submission.subject.local_authority or derived,
         submission=submission,
     )
-    key = Settings().pseudonym_key.get_secret_value().encode()
+    key = r.settings.pseudonym_key.get_secret_value().encode()
     try:
-        state = await _state(args, config, key, referral, today)
+        state = await _state(args, r, config, key, referral, today)
     except (OSError, ValueError, ValidationError) as exc:
         print(f"error: cannot read the state: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -112,9 +130,9 @@ async def cmd_explain(args: argparse.Namespace) -> int:
     print(decision.explain())
     print(state.described)
     print(f"area: {_area(submission.subject.local_authority, derived, table)}")
-    for r in [*decision.recipients, *([decision.hub] if decision.hub else [])]:
-        print(f"\n{r.organisation} receives:")
-        print(json.dumps(r.payload, indent=2, sort_keys=True))
+    for recipient in [*decision.recipients, *([decision.hub] if decision.hub else [])]:
+        print(f"\n{recipient.organisation} receives:")
+        print(json.dumps(recipient.payload, indent=2, sort_keys=True))
     return 0
 
 
@@ -132,20 +150,15 @@ async def cmd_simulate(args: argparse.Namespace) -> int:
     """Replay the stored decisions under the configuration in DIR and report the changes."""
     from services.commands.simulate import simulate
     from vrp.progress import reporter
-    from vrp.store.database import Database
 
     try:
         config = load_configuration(Path(args.dir))
     except ConfigurationError as exc:
         print("\n".join(f"error: {p}" for p in exc.problems), file=sys.stderr)
         return 1
-    settings = Settings()
-    db = Database(settings.database_url)
-    try:
-        key = settings.pseudonym_key.get_secret_value().encode()
-        report = await simulate(db, config, key, progress=reporter("decisions replayed"))
-    finally:
-        await db.dispose()
+    async with resources() as r:
+        key = r.settings.pseudonym_key.get_secret_value().encode()
+        report = await simulate(r.db, config, key, progress=reporter("decisions replayed"))
     print(report.render())
     return 0
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.engine import decide
 from vrp.domain.facts import Facts
 from vrp.progress import Progress, no_progress
+from vrp.store import decided_facts
 from vrp.store.database import Database
-from vrp.store.tables import decisions
+from vrp.store.unit import unit_of_work
 
 
 @dataclass
@@ -85,20 +84,17 @@ async def simulate(
 ) -> Report:
     """Re-decide every stored decision that has facts; nothing is written."""
     report = Report(config.version)
-    stored = decisions.c.facts.is_not(None)
-    query = select(decisions.c.outcome, decisions.c.chosen, decisions.c.facts).where(stored)
-    async with db.engine.connect() as conn:
-        total = int(await conn.scalar(select(func.count()).where(stored)) or 0)
+    async with unit_of_work(db) as unit:
+        total = await decided_facts.count(unit)
         done = 0
         progress(done, total)
-        result = await conn.stream(query.execution_options(yield_per=batch))
-        async for rows in result.partitions(batch):
-            for outcome, chosen, facts in rows:
-                d = decide(Facts.from_json(facts), config, key)
+        async for rows in decided_facts.batches(unit, batch):
+            for row in rows:
+                d = decide(Facts.from_json(row.facts), config, key)
                 new = {r.intervention for r in d.recipients}
                 rejections = [str(c.rejection) for c in d.candidates if not c.chosen]
-                report.add(outcome, set((chosen or "").split()), d.outcome, new, rejections)
+                old = set((row.chosen or "").split())
+                report.add(row.outcome, old, d.outcome, new, rejections)
             done += len(rows)
             progress(min(done, total), total)
-        await conn.rollback()
     return report

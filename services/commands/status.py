@@ -12,15 +12,14 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from services.commands.resources import resources
 from vrp.config_files import ConfigurationError, load_configuration
 from vrp.domain.vocabulary import AgreementStatus
 from vrp.events.wiring import ROLES, Consumer
 from vrp.settings import Settings, TransportKind
 from vrp.store import status as queries
-from vrp.store.database import DATABASE_ERRORS, Database
+from vrp.store.database import DATABASE_ERRORS
+from vrp.store.unit import reading
 
 EXPIRY_DAYS = 30
 """Agreements ending within this many days are listed."""
@@ -34,23 +33,23 @@ def consumers() -> list[Consumer]:
     return [c for r in ROLES for c in r.consumers]
 
 
-async def gather(settings: Settings, now: datetime) -> dict[str, Any]:
-    """The whole report as JSON-ready data (raises a database error if it is unreachable)."""
-    kafka = settings.transport is TransportKind.KAFKA
-    db = Database(settings.database_url, pool_size=1, pre_ping=False)
-    try:
-        async with db.engine.connect() as conn:
-            producers = await queries.unpublished(conn) if kafka else None
-            groups = None if kafka else await queries.unread(conn, consumers())
-            dead_count, dead_latest = await queries.dead_letters(conn)
-            held = await queries.held(conn)
-            overdue = await queries.overdue(conn, now)
-            failed = await queries.failed_alerts(conn)
-            disabled = await queries.disabled(conn)
-            decided = await queries.latest_decision(conn)
-            loads = await _loads(conn)
-    finally:
-        await db.dispose()
+async def gather(now: datetime, settings: Settings | None = None) -> dict[str, Any]:
+    """The whole report as JSON-ready data (raises a database error if it is unreachable);
+    settings: the environment's when not given."""
+    # One connection, never pre-pinged: the screen reads once and then leaves.
+    async with resources(settings, pool_size=1, pre_ping=False) as r:
+        settings = r.settings
+        kafka = settings.transport is TransportKind.KAFKA
+        async with reading(r.db) as unit:
+            producers = await queries.unpublished(unit) if kafka else None
+            groups = None if kafka else await queries.unread(unit, consumers())
+            dead_count, dead_latest = await queries.dead_letters(unit)
+            held = await queries.held(unit)
+            overdue = await queries.overdue(unit, now)
+            failed = await queries.failed_alerts(unit)
+            disabled = await queries.disabled(unit)
+            decided = await queries.latest_decision(unit)
+            loads = await queries.configuration_loads(unit)  # last: it may fail (no table)
     report: dict[str, Any] = {"generated_at": _iso(now), "transport": settings.transport.value}
     if producers is not None:
         report["outbox"] = [_backlog(b, now, "producer", "unpublished") for b in producers]
@@ -119,14 +118,6 @@ async def _kafka_lag(settings: Settings) -> list[dict[str, Any]]:
             await reader.stop()
         with contextlib.suppress(KafkaError, OSError):
             await admin.close()
-
-
-async def _loads(conn: AsyncConnection) -> list[queries.Loaded]:
-    """Configuration loads from the audit log; none on a database from before it."""
-    try:  # the last query on conn, so a failed one spoils nothing after it
-        return await queries.configuration_loads(conn)
-    except DBAPIError:  # no audit_log table yet: say the load time is not recorded
-        return []
 
 
 def _configuration(
@@ -275,12 +266,11 @@ def _duration(seconds: float) -> str:
 
 async def cmd_status(args: argparse.Namespace) -> int:
     """One screen for on-call: backlogs, lag, dead letters, held/overdue, alerts, agreements."""
-    settings = Settings()
     # The screen reports an unreachable broker itself; the client's own connection errors
     # would only scroll it away.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
-        report = await gather(settings, datetime.now(UTC))
+        report = await gather(datetime.now(UTC))
     except DATABASE_ERRORS as exc:
         print(f"database unreachable: {type(exc).__name__}")
         return 1

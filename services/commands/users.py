@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import os
 import secrets
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-
-from sqlalchemy.exc import IntegrityError
 
 from services.commands.resources import resources
 from vrp.domain.audit import CREDENTIAL, Entry
 from vrp.domain.people import ROLE_LABELS, Role
-from vrp.store import accounts, audit
-from vrp.store.database import Database
+from vrp.store import accounts
+from vrp.store.unit import Unit, reading, unit_of_work
+
+Command = Callable[[argparse.Namespace], Awaitable[int]]
 
 
 def _operator() -> str:
@@ -32,12 +34,26 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     return secrets.token_urlsafe(18), True
 
 
-async def _audited(db: Database, action: str, username: str, detail: dict[str, str]) -> None:
+def _audited(unit: Unit, action: str, username: str, detail: dict[str, str]) -> None:
     record = {"account": username, "action": action} | detail
-    async with db.transaction() as conn:
-        await audit.append(conn, Entry(CREDENTIAL, _operator(), None, None, record))
+    unit.audit(Entry(CREDENTIAL, _operator(), None, None, record))
 
 
+def _refusing_short_passwords(command: Command) -> Command:
+    """The command, answering a password below the minimum with why (exit 2)."""
+
+    @functools.wraps(command)
+    async def run(args: argparse.Namespace) -> int:
+        try:
+            return await command(args)
+        except accounts.PasswordTooShort as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+
+    return run
+
+
+@_refusing_short_passwords
 async def cmd_add(args: argparse.Namespace) -> int:
     """Create a console account for a person of an organisation, with one role."""
     try:
@@ -51,9 +67,9 @@ async def cmd_add(args: argparse.Namespace) -> int:
                 print(f"hub coordinators belong to the hub organisation ({hub})", file=sys.stderr)
                 return 2
             password, generated = _password(args)
-            async with r.db.transaction() as conn:
+            async with unit_of_work(r.db) as unit:
                 await accounts.add(
-                    conn,
+                    unit,
                     args.username,
                     args.name,
                     args.org,
@@ -61,12 +77,9 @@ async def cmd_add(args: argparse.Namespace) -> int:
                     password,
                     datetime.now(UTC),
                 )
-            audited = {"org": args.org, "role": args.role}
-            await _audited(r.db, "add", args.username.lower(), audited)
-    except accounts.PasswordTooShort as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    except IntegrityError:
+                audited = {"org": args.org, "role": args.role}
+                _audited(unit, "add", args.username.lower(), audited)
+    except accounts.UsernameTaken:
         print(f"username {args.username!r} is taken", file=sys.stderr)
         return 1
     print(f"added {args.username.lower()} ({ROLE_LABELS[Role(args.role)]}, {args.org})")
@@ -75,25 +88,21 @@ async def cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
+@_refusing_short_passwords
 async def cmd_change(args: argparse.Namespace) -> int:
     """Disable, enable or reset (new password, lockout cleared, sessions ended) an account."""
     now = datetime.now(UTC)
     password, generated = ("", False)
-    try:
-        async with resources() as r:
-            async with r.db.transaction() as conn:
-                if args.users_cmd == "disable":
-                    found = await accounts.disable(conn, args.username, now)
-                elif args.users_cmd == "enable":
-                    found = await accounts.enable(conn, args.username)
-                else:
-                    password, generated = _password(args)
-                    found = await accounts.set_password(conn, args.username, password, now)
-            if found:
-                await _audited(r.db, args.users_cmd, args.username.lower(), {})
-    except accounts.PasswordTooShort as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    async with resources() as r, unit_of_work(r.db) as unit:
+        if args.users_cmd == "disable":
+            found = await accounts.disable(unit, args.username, now)
+        elif args.users_cmd == "enable":
+            found = await accounts.enable(unit, args.username)
+        else:
+            password, generated = _password(args)
+            found = await accounts.set_password(unit, args.username, password, now)
+        if found:
+            _audited(unit, args.users_cmd, args.username.lower(), {})
     if not found:
         print(f"no account {args.username!r}", file=sys.stderr)
         return 1
@@ -106,8 +115,8 @@ async def cmd_change(args: argparse.Namespace) -> int:
 async def cmd_list(args: argparse.Namespace) -> int:
     """Every account: organisation, role, and whether it is disabled or locked."""
     now = datetime.now(UTC)
-    async with resources() as res, res.db.engine.connect() as conn:
-        rows = await accounts.people(conn)
+    async with resources() as res, reading(res.db) as unit:
+        rows = await accounts.people(unit)
     for r in rows:
         state = "disabled" if r.disabled_at else ""
         if not state and r.locked_until and r.locked_until > now:

@@ -9,37 +9,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from services.intake.api.schemas import Accept, Complete, Decline, InProgress
 from services.intake.auth.keys import Partner
 from services.intake.submission import PRODUCER, SOURCE
 from vrp.domain import lifecycle
 from vrp.domain.errors import Conflict, InvalidField, NotFound
-from vrp.domain.index import HUB_TRIAGE
 from vrp.domain.lifecycle import LifecycleViolation, RecipientState, ReferralState
 from vrp.events import topics
 from vrp.events.envelope import Envelope, EventData
 from vrp.events.models import ReferralCancelled, ReferralResponded
-from vrp.store import outbox
+from vrp.store import offers, referrals
 from vrp.store.database import Database
-from vrp.store.tables import received_referrals, referral_timeline, referrals
+from vrp.store.offers import Copy
+from vrp.store.unit import Unit, unit_of_work
 
 
-async def lock_referral(conn: AsyncConnection, referral_id: str) -> Row[Any, Any, Any] | None:
-    """Lock a referral's row for a change (id, originator, status), if it exists."""
-    return (
-        await conn.execute(
-            select(referrals.c.id, referrals.c.source_org, referrals.c.status)
-            .where(referrals.c.id == referral_id)
-            .with_for_update()
-        )
-    ).first()
-
-
-async def record(
-    conn: AsyncConnection,
+def record(
+    unit: Unit,
     topic: str,
     referral_id: str,
     event: EventData,
@@ -47,42 +33,29 @@ async def record(
     at: datetime,
     detail: dict[str, Any],
 ) -> None:
-    """Write a change's timeline row and its event to the outbox (one transaction)."""
+    """Stage a change's timeline row and its event (written with the rest of the unit)."""
     envelope = Envelope.wrap(event, SOURCE, referral_id)
-    await conn.execute(
-        referral_timeline.insert().values(
-            event_id=envelope.id, referral_id=referral_id, type=kind, at=at, detail=detail
-        )
-    )
-    await outbox.add(conn, PRODUCER, topic, referral_id, envelope)
+    referrals.add_to_timeline(unit, envelope.id, referral_id, kind, at, detail)
+    unit.event(PRODUCER, topic, referral_id, envelope)
 
 
 async def cancel(db: Database, partner: Partner, referral_id: str, reason: str) -> None:
     """Withdraw a referral (originator only, before any acceptance); a repeat is a no-op."""
-    async with db.transaction() as conn:
-        row = await lock_referral(conn, referral_id)
+    async with unit_of_work(db) as unit:
+        row = await referrals.lock(unit, referral_id)
         if row is None or row.source_org != partner.organisation:
             raise NotFound
-        states = [
-            RecipientState(s)
-            for s in (
-                await conn.execute(
-                    select(received_referrals.c.status)
-                    .where(received_referrals.c.referral_id == referral_id)
-                    .with_for_update()
-                )
-            ).scalars()
-        ]
+        states = await offers.lock_states(unit, referral_id)
         try:
             if not lifecycle.cancel(ReferralState(row.status), states):
                 return
         except LifecycleViolation as exc:
             raise Conflict(str(exc)) from None
-        await withdraw(conn, referral_id, partner.organisation, reason, "cancelled", {})
+        await withdraw(unit, referral_id, partner.organisation, reason, "cancelled", {})
 
 
 async def withdraw(
-    conn: AsyncConnection,
+    unit: Unit,
     referral_id: str,
     source_org: str,
     reason: str,
@@ -92,23 +65,12 @@ async def withdraw(
     """Cancel a locked referral and its open offers, and tell the router, who tells
     everyone holding it and the referrer (the caller checked the lifecycle)."""
     now = datetime.now(UTC)
-    await conn.execute(
-        update(referrals)
-        .where(referrals.c.id == referral_id)
-        .values(status=ReferralState.CANCELLED, updated_at=now)
-    )
-    await conn.execute(
-        update(received_referrals)
-        .where(
-            received_referrals.c.referral_id == referral_id,
-            received_referrals.c.status == RecipientState.AWAITING,
-        )
-        .values(status=RecipientState.CANCELLED, updated_at=now)
-    )
+    await referrals.set_status(unit, referral_id, ReferralState.CANCELLED, now)
+    await offers.cancel_awaiting(unit, referral_id, now)
     event = ReferralCancelled(
         referral_id=referral_id, source_org=source_org, reason=reason, cancelled_at=now
     )
-    await record(conn, topics.RECEIVED, referral_id, event, kind, now, {"reason": reason} | detail)
+    record(unit, topics.RECEIVED, referral_id, event, kind, now, {"reason": reason} | detail)
 
 
 Response = Accept | Decline | InProgress | Complete
@@ -121,18 +83,9 @@ async def respond(
     target = RecipientState(response.status)
     code = response.reason if isinstance(response, Decline) else None
     outcome = response.outcome if isinstance(response, Complete) else None
-    async with db.transaction() as conn:
-        referral = await lock_referral(conn, referral_id)
-        mine = list(
-            await conn.execute(
-                select(received_referrals)
-                .where(
-                    received_referrals.c.referral_id == referral_id,
-                    received_referrals.c.organisation == partner.organisation,
-                )
-                .with_for_update()
-            )
-        )
+    async with unit_of_work(db) as unit:
+        referral = await referrals.lock(unit, referral_id)
+        mine = await offers.lock_received(unit, partner.organisation, referral_id)
         if referral is None or not mine:
             raise NotFound
         entry = _choose(mine, response.intervention)
@@ -148,29 +101,10 @@ async def respond(
         if not verdict.changed:
             return entry.intervention, False
         now = datetime.now(UTC)
-        await conn.execute(
-            update(received_referrals)
-            .where(
-                received_referrals.c.referral_id == referral_id,
-                received_referrals.c.intervention == entry.intervention,
-            )
-            .values(status=target, reason=code, outcome=outcome, updated_at=now)
-        )
-        others = (
-            await conn.execute(
-                select(received_referrals.c.status).where(
-                    received_referrals.c.referral_id == referral_id,
-                    # The hub's triage copy is not an offer: it never accepts or declines.
-                    received_referrals.c.intervention != HUB_TRIAGE,
-                )
-            )
-        ).scalars()
-        status = lifecycle.referral_state(ReferralState.ROUTED, [RecipientState(s) for s in others])
-        await conn.execute(
-            update(referrals)
-            .where(referrals.c.id == referral_id)
-            .values(status=status, updated_at=now)
-        )
+        await offers.respond(unit, referral_id, entry.intervention, target, code, outcome, now)
+        others = await offers.offer_states(unit, referral_id)
+        status = lifecycle.referral_state(ReferralState.ROUTED, others)
+        await referrals.set_status(unit, referral_id, status, now)
         event = ReferralResponded(
             referral_id=referral_id,
             organisation=partner.organisation,
@@ -183,11 +117,11 @@ async def respond(
         detail = {"organisation": partner.organisation, "intervention": entry.intervention}
         detail |= {"reason": code} if code else {}
         detail |= {"outcome": outcome} if outcome else {}
-        await record(conn, topics.STATUS, referral_id, event, str(target), now, detail)
+        record(unit, topics.STATUS, referral_id, event, str(target), now, detail)
     return entry.intervention, True
 
 
-def _choose(mine: list[Row[Any]], intervention: str | None) -> Row[Any]:
+def _choose(mine: list[Copy], intervention: str | None) -> Copy:
     if intervention is not None:
         for row in mine:
             if row.intervention == intervention:

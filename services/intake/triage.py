@@ -11,10 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from services.intake.changes import lock_referral, withdraw
+from services.intake.changes import withdraw
 from services.intake.submission import PRODUCER, SOURCE
 from vrp.domain import lifecycle
 from vrp.domain.audit import MANUAL_ROUTING, Entry
@@ -24,17 +21,19 @@ from vrp.domain.errors import Conflict, InvalidField, NotFound
 from vrp.domain.facts import Facts
 from vrp.domain.hub_view import for_the_hub
 from vrp.domain.index import HUB_TRIAGE
-from vrp.domain.lifecycle import LifecycleViolation, RecipientState, ReferralState
+from vrp.domain.lifecycle import LifecycleViolation, ReferralState
 from vrp.domain.referral import Referral
 from vrp.events import topics
+from vrp.events.commands import OfferReferral
 from vrp.events.envelope import Envelope
-from vrp.events.models import ReferralReoffered
-from vrp.store import audit, outbox
+from vrp.store import offers, referrals
 from vrp.store.database import Database
-from vrp.store.tables import received_referrals, referral_timeline, referrals
+from vrp.store.unit import Unit, unit_of_work
 
 TRIAGED = (ReferralState.HELD, ReferralState.DECLINED)
 """Referrals the hub may route by hand: nobody could lawfully take them, or all declined."""
+MANUAL_ROUTING_ENTRY = "manual-routing"
+"""The timeline entry of the hub asking for a referral to be offered by hand."""
 
 
 class Refused(Exception):
@@ -53,17 +52,13 @@ class Actor:
     name: str
 
 
-async def _triaged(conn: AsyncConnection, referral_id: str) -> tuple[str, Referral]:
-    row = await lock_referral(conn, referral_id)
+async def _triaged(unit: Unit, referral_id: str) -> tuple[str, Referral]:
+    row = await referrals.lock(unit, referral_id)
     if row is None:
         raise NotFound
     if row.status not in TRIAGED:
         raise Conflict(f"the referral is {row.status}; the hub acts only on held or declined ones")
-    body = (
-        await conn.execute(
-            select(referrals.c.body, referrals.c.reduced_at).where(referrals.c.id == referral_id)
-        )
-    ).one()
+    body = await referrals.content(unit, referral_id)
     if body.reduced_at is not None:
         raise Conflict("the referral is past its retention period; nothing is left to route")
     return str(row.status), Referral.model_validate(body.body)
@@ -82,15 +77,9 @@ async def route(
     checking that its agreement flow, eligibility and consent permit it."""
     if config.intervention(intervention) is None:
         raise InvalidField("intervention", "is not an intervention in the configuration")
-    async with db.transaction() as conn:
-        _, referral = await _triaged(conn, referral_id)
-        offered = await conn.execute(
-            select(received_referrals.c.status).where(
-                received_referrals.c.referral_id == referral_id,
-                received_referrals.c.intervention == intervention,
-            )
-        )
-        if offered.first() is not None:
+    async with unit_of_work(db) as unit:
+        _, referral = await _triaged(unit, referral_id)
+        if await offers.offered(unit, referral_id, intervention):
             raise Conflict("the referral was already offered to this intervention")
         source = config.organisation(referral.source_org)
         if source is None:
@@ -103,43 +92,31 @@ async def route(
             raise Refused(for_the_hub(decision.candidates, facts, config))
         now = datetime.now(UTC)
         detail = {"intervention": intervention, "justification": justification}
-        await audit.append(conn, Entry(MANUAL_ROUTING, actor.name, referral_id, None, detail))
-        event = ReferralReoffered(referral=referral, intervention=intervention, previous=HUB_TRIAGE)
-        envelope = Envelope.wrap(event, SOURCE, referral_id)
-        await conn.execute(
-            referral_timeline.insert().values(
-                event_id=envelope.id,
-                referral_id=referral_id,
-                type="manual-routing",
-                at=now,
-                detail=detail | {"organisation": actor.organisation},
-            )
+        unit.audit(Entry(MANUAL_ROUTING, actor.name, referral_id, None, detail))
+        command = OfferReferral(referral=referral, intervention=intervention, requested_by="hub")
+        envelope = Envelope.wrap(command, SOURCE, referral_id)
+        referrals.add_to_timeline(
+            unit,
+            envelope.id,
+            referral_id,
+            MANUAL_ROUTING_ENTRY,
+            now,
+            detail | {"organisation": actor.organisation},
         )
-        await outbox.add(conn, PRODUCER, topics.RECEIVED, referral_id, envelope)
+        unit.event(PRODUCER, topics.RECEIVED, referral_id, envelope)
 
 
-async def close(
-    db: Database, config: RoutingConfiguration, actor: Actor, referral_id: str, reason: str
-) -> None:
+async def close(db: Database, actor: Actor, referral_id: str, reason: str) -> None:
     """Close a held or declined referral with a coded reason: the referrer is told it was
     cancelled, and nobody may be offered it afterwards."""
-    async with db.transaction() as conn:
-        status, referral = await _triaged(conn, referral_id)
-        states = [
-            RecipientState(s)
-            for s in (
-                await conn.execute(
-                    select(received_referrals.c.status).where(
-                        received_referrals.c.referral_id == referral_id,
-                        received_referrals.c.organisation != config.hub,
-                    )
-                )
-            ).scalars()
-        ]
+    async with unit_of_work(db) as unit:
+        status, referral = await _triaged(unit, referral_id)
+        # The offers only: the hub's own triage copy is none.
+        states = await offers.offer_states(unit, referral_id)
         try:
             lifecycle.close(ReferralState(status), states)
         except LifecycleViolation as exc:
             raise Conflict(str(exc)) from None
         await withdraw(
-            conn, referral_id, referral.source_org, reason, "closed", {"by": actor.organisation}
+            unit, referral_id, referral.source_org, reason, "closed", {"by": actor.organisation}
         )

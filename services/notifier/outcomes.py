@@ -10,22 +10,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from services.notifier import staging
 from services.notifier.channels import DeliveryFailed
-from services.notifier.staging import EMAIL_ONLY, Staged
+from services.notifier.staging import EMAIL_ONLY
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import AlertSent
 from vrp.metrics import Metrics
-from vrp.store import outbox
-from vrp.store.database import DATABASE_ERRORS, Database, after_commit
-from vrp.store.tables import delivery_attempts, disabled_endpoints, notifications
-from vrp.store.tables import outbox as outbox_table
+from vrp.store import notifications
+from vrp.store.database import DATABASE_ERRORS, Database
+from vrp.store.notifications import Attempt, NewAlert, Notification
+from vrp.store.unit import Unit, unit_of_work
 from vrp.transport.outage import Backoff, Outage
 
 log = logging.getLogger(__name__)
@@ -39,7 +36,7 @@ MAX_BACKOFF = 900.0
 class Outcome:
     """What one attempt at one alert did."""
 
-    row: Any
+    row: Notification
     transport: str
     sent_at: datetime | None = None
     status_code: int | None = None
@@ -99,8 +96,8 @@ class Recorder:
         backoff = Backoff()
         while True:
             try:
-                async with self._db.transaction() as conn:
-                    await self._write(conn, outcomes)
+                async with unit_of_work(self._db) as unit:
+                    await self._write(unit, outcomes)
                 return
             except DATABASE_ERRORS as exc:
                 self._database.failed(exc, "holding the outcomes and retrying")
@@ -111,34 +108,34 @@ class Recorder:
     def _outage(self, transport: str) -> Outage:
         return self._channels.setdefault(transport, Outage(f"alert sender: {transport}", log))
 
-    async def _write(self, conn: AsyncConnection, outcomes: list[Outcome]) -> None:
+    async def _write(self, unit: Unit, outcomes: list[Outcome]) -> None:
         now = datetime.now(UTC)
         attempts = [
-            {
-                "notification_id": o.row.id,
-                "attempt": o.row.attempts + 1,
-                "channel": o.row.channel,
-                "outcome": _verdict(o),
-                "status_code": o.failure.status_code if o.failure else o.status_code,
-                "latency_ms": o.latency_ms,
-                "error": str(o.failure)[:200] if o.failure else None,
-                "at": now,
-            }
+            Attempt(
+                notification_id=o.row.id,
+                attempt=o.row.attempts + 1,
+                channel=o.row.channel,
+                outcome=_verdict(o),
+                status_code=o.failure.status_code if o.failure else o.status_code,
+                latency_ms=o.latency_ms,
+                error=str(o.failure) if o.failure else None,
+                at=now,
+            )
             for o in outcomes
         ]
-        await conn.execute(delivery_attempts.insert(), attempts)
-        await self._follow_channels(conn, outcomes, now)
-        await self._sent(conn, [o for o in outcomes if o.sent_at is not None], now)
-        staged = Staged()
+        notifications.record_attempts(unit, attempts)
+        await self._follow_channels(unit, outcomes, now)
+        await self._sent(unit, [o for o in outcomes if o.sent_at is not None], now)
+        alerts: list[NewAlert] = []
         config = self._configuration()
         gave_up: set[str] = set()
         for o in outcomes:
-            if o.failure is not None and await self._failed(conn, o, config, staged, now):
+            if o.failure is not None and await self._failed(unit, o, config, alerts, now):
                 gave_up.add(o.row.id)
         if self._metrics is not None:
             metrics = self._metrics
             counted = [
-                (o.row.channel, str(a["outcome"]), o.row.id in gave_up)
+                (o.row.channel, a.outcome, o.row.id in gave_up)
                 for o, a in zip(outcomes, attempts, strict=True)
             ]
 
@@ -147,14 +144,10 @@ class Recorder:
                     metrics.attempted(channel, verdict, failed)
 
             # After the commit: a write retried through a database outage counts once.
-            after_commit(conn, count)
-        if staged.rows:
-            after_commit(conn, self._wake)
-            await staged.save(self._db, conn)
+            unit.after_commit(count)
+        await staging.save(unit, alerts, self._wake)
 
-    async def _follow_channels(
-        self, conn: AsyncConnection, outcomes: list[Outcome], now: datetime
-    ) -> None:
+    async def _follow_channels(self, unit: Unit, outcomes: list[Outcome], now: datetime) -> None:
         by_transport: dict[str, list[Outcome]] = {}
         for o in outcomes:
             if o.attempted:
@@ -169,68 +162,35 @@ class Recorder:
                 outage.succeeded()
                 # The channel is back: what failed while it was away goes now, not at the
                 # end of each alert's own backoff (up to minutes).
-                await conn.execute(
-                    update(notifications)
-                    .where(
-                        notifications.c.status == "pending",
-                        notifications.c.channel.in_({o.row.channel for o in sent}),
-                        notifications.c.last_error.is_not(None),
-                        notifications.c.last_error.not_like("%429%"),
-                        notifications.c.next_attempt_at > now,
-                    )
-                    .values(next_attempt_at=now)
-                )
-                after_commit(conn, self._wake)
+                await notifications.hasten_retries(unit, {o.row.channel for o in sent}, now)
+                unit.after_commit(self._wake)
 
-    async def _sent(self, conn: AsyncConnection, sent: list[Outcome], now: datetime) -> None:
-        if not sent:
-            return
-        # Only rows still ours: if our lease ran out and another notifier finished the send
-        # first, it recorded the event and we must not record a second one.
-        marked = set(
-            (
-                await conn.execute(
-                    update(notifications)
-                    .where(
-                        notifications.c.id.in_([o.row.id for o in sent]),
-                        notifications.c.status == "sending",
-                    )
-                    .values(status="sent", sent_at=now, last_error=None)
-                    .returning(notifications.c.id)
-                )
-            ).scalars()
-        )
-        events = [
-            outbox.row_values(
-                PRODUCER,
-                topics.ALERTS,
-                o.row.referral_id,
-                Envelope.wrap(
-                    AlertSent(
-                        referral_id=o.row.referral_id,
-                        notification_id=o.row.id,
-                        organisation=o.row.organisation,
-                        channel=o.row.channel,
-                        kind=o.row.kind,
-                        sent_at=o.sent_at,
-                    ),
-                    "/vrp/notifier",
-                    o.row.referral_id,
-                ).model_copy(update={"traceparent": o.traceparent}),
+    async def _sent(self, unit: Unit, sent: list[Outcome], now: datetime) -> None:
+        # Only rows still ours get their alert-sent event (see mark_sent).
+        marked = await notifications.mark_sent(unit, [o.row.id for o in sent], now)
+        for o in sent:
+            if o.row.id not in marked or o.sent_at is None:
+                continue
+            event = AlertSent(
+                referral_id=o.row.referral_id,
+                notification_id=o.row.id,
+                organisation=o.row.organisation,
+                channel=o.row.channel,
+                kind=o.row.kind,
+                sent_at=o.sent_at,
             )
-            for o in sent
-            if o.row.id in marked and o.sent_at is not None
-        ]
-        if events:
-            await conn.execute(outbox_table.insert(), events)
-            outbox.staged(conn)
+            # The event continues the trace from the send's span.
+            envelope = Envelope.wrap(event, "/vrp/notifier", o.row.referral_id).model_copy(
+                update={"traceparent": o.traceparent}
+            )
+            unit.event(PRODUCER, topics.ALERTS, o.row.referral_id, envelope)
 
     async def _failed(
         self,
-        conn: AsyncConnection,
+        unit: Unit,
         o: Outcome,
         config: RoutingConfiguration,
-        staged: Staged,
+        alerts: list[NewAlert],
         now: datetime,
     ) -> bool:
         """Schedule the retry, or give up (True) and tell the hub."""
@@ -238,33 +198,17 @@ class Recorder:
         attempts = o.row.attempts + 1
         give_up = not o.retrying
         delay = retry_delay(attempts, o.failure.retry_after, self._first_retry)
-        result = await conn.execute(
-            update(notifications)
-            .where(notifications.c.id == o.row.id, notifications.c.status == "sending")
-            .values(
-                status="failed" if give_up else "pending",
-                last_error=str(o.failure)[:200],
-                next_attempt_at=now + timedelta(seconds=delay),
-            )
+        ours = await notifications.record_failure(
+            unit, o.row.id, str(o.failure), now + timedelta(seconds=delay), give_up
         )
-        if not give_up or result.rowcount == 0:
+        if not give_up or not ours:
             return False  # retried later (summarised by the channel's outage log), or not ours
         log.warning(
             "alert %s failed for good (%s) after %d attempts", o.row.id, o.failure, attempts
         )
         if o.failure.gone:
-            await self._db.insert_ignore_returning(
-                conn,
-                disabled_endpoints,
-                [
-                    {
-                        "organisation": o.row.organisation,
-                        "url": o.row.address,
-                        "disabled_at": now,
-                        "reason": str(o.failure)[:200],
-                    }
-                ],
-                disabled_endpoints.c.url,
+            await notifications.disable_webhook(
+                unit, o.row.organisation, o.row.address, now, str(o.failure)
             )
             log.warning("webhook endpoint of %s disabled after 410 Gone", o.row.organisation)
         if o.row.kind == "delivery-failed" or not o.report:
@@ -275,7 +219,7 @@ class Recorder:
             "status": "failed",
             "reason": f"{o.failure} ({o.row.organisation}, {o.row.channel}, {o.row.kind})",
         }
-        staged.add(
+        alerts += staging.alerts(
             config,
             config.hub,
             hub.channels if hub else EMAIL_ONLY,

@@ -12,15 +12,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry.trace import SpanKind
-from sqlalchemy import select, tuple_, update
 
 from services.notifier.channels import Alert, Channel, DeliveryFailed
 from services.notifier.outcomes import Outcome, Recorder
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.identifiers import reference
 from vrp.metrics import Metrics
+from vrp.store import notifications
 from vrp.store.database import DATABASE_ERRORS, Database
-from vrp.store.tables import disabled_endpoints, notifications
+from vrp.store.notifications import Notification
+from vrp.store.unit import unit_of_work
 from vrp.telemetry import context_from, current_traceparent, tracer
 from vrp.transport.outage import Outage, work_until_stopped
 
@@ -139,43 +140,14 @@ class AlertSender:
         await self._recorder.record(outcomes, stopping)
         return len(rows)
 
-    async def _claim(self, limit: int) -> tuple[list[Any], set[tuple[str, str]]]:
+    async def _claim(self, limit: int) -> tuple[list[Notification], set[tuple[str, str]]]:
         now = datetime.now(UTC)
-        async with self._db.transaction() as conn:
-            due = (
-                select(notifications)
-                .where(
-                    notifications.c.status.in_(("pending", "sending")),
-                    notifications.c.next_attempt_at <= now,
-                )
-                .order_by(notifications.c.next_attempt_at)
-                .limit(limit)
-            )
-            if not self._db.is_sqlite:
-                due = due.with_for_update(skip_locked=True)
-            rows = list(await conn.execute(due))
+        async with unit_of_work(self._db) as unit:
+            rows = await notifications.claim_due(unit, now, limit, LEASE)
             if not rows:
                 return [], set()
-            await conn.execute(
-                update(notifications)
-                .where(notifications.c.id.in_([r.id for r in rows]))
-                .values(
-                    status="sending",
-                    next_attempt_at=now + LEASE,
-                    attempts=notifications.c.attempts + 1,
-                )
-            )
             hooks = {(r.organisation, r.address) for r in rows if r.channel == "webhook"}
-            disabled: set[tuple[str, str]] = set()
-            if hooks:
-                found = await conn.execute(
-                    select(disabled_endpoints.c.organisation, disabled_endpoints.c.url).where(
-                        tuple_(disabled_endpoints.c.organisation, disabled_endpoints.c.url).in_(
-                            list(hooks)
-                        )
-                    )
-                )
-                disabled = {(r.organisation, r.url) for r in found}
+            disabled = await notifications.disabled_webhooks(unit, hooks)
         return rows, disabled
 
     async def _renew(self, ids: list[str]) -> None:
@@ -184,15 +156,11 @@ class AlertSender:
         while True:
             await asyncio.sleep(RENEW_EVERY)
             with contextlib.suppress(*DATABASE_ERRORS):
-                async with self._db.transaction(single_statement=True) as conn:
-                    await conn.execute(
-                        update(notifications)
-                        .where(notifications.c.id.in_(ids), notifications.c.status == "sending")
-                        .values(next_attempt_at=datetime.now(UTC) + LEASE)
-                    )
+                async with unit_of_work(self._db, single_statement=True) as unit:
+                    await notifications.renew_leases(unit, ids, datetime.now(UTC) + LEASE)
 
     async def _deliver(
-        self, row: Any, config: RoutingConfiguration, disabled: set[tuple[str, str]]
+        self, row: Notification, config: RoutingConfiguration, disabled: set[tuple[str, str]]
     ) -> Outcome:
         transport = transport_of(row, config)
         if (row.organisation, row.address) in disabled:

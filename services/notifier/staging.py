@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from vrp.domain.configuration import Organisation, RoutingConfiguration
-from vrp.domain.identifiers import new_id
 from vrp.domain.vocabulary import AlertKind, Channel
-from vrp.store.database import Database
-from vrp.store.tables import notifications
-from vrp.telemetry import current_traceparent
+from vrp.store import notifications
+from vrp.store.notifications import NewAlert
+from vrp.store.unit import Unit
 
 log = logging.getLogger(__name__)
 
@@ -33,60 +29,51 @@ def address(org: Organisation, channel: Channel) -> str | None:
     return c.webhook.url if c.webhook else None
 
 
-@dataclass
-class Staged:
-    """Alert rows for one transaction; insert them with `save`."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(
-        self,
-        config: RoutingConfiguration,
-        org_id: str,
-        channels: Sequence[Channel],
-        kind: AlertKind,
-        key: str,
-        referral_id: str,
-        detail: dict[str, Any],
-        now: datetime,
-    ) -> None:
-        """One alert per channel to org_id; key names the occasion and recipient (it de-duplicates
-        redelivered events: the same occasion never alerts twice on one channel)."""
-        org = config.organisation(org_id)
-        if org is None:
-            log.warning("no organisation %s in the configuration: %s alert not sent", org_id, kind)
-            return
-        for channel in channels:
-            to = address(org, channel)
-            if to is None:
-                # `vrp rules check` refuses this; a configuration loaded before that check
-                # existed still must not fail the whole event.
-                log.warning(
-                    "organisation %s has no %s contact: %s alert not sent", org_id, channel, kind
-                )
-                continue
-            self.rows.append(
-                {
-                    "id": str(new_id()),
-                    "dedupe_key": f"{key}:{channel}:{kind}"[:200],
-                    "referral_id": referral_id,
-                    "organisation": org_id,
-                    "channel": channel,
-                    "address": to,
-                    "kind": kind,
-                    "detail": detail,
-                    "status": "pending",
-                    "attempts": 0,
-                    "traceparent": current_traceparent(),
-                    "created_at": now,
-                    "next_attempt_at": now,
-                }
+def alerts(
+    config: RoutingConfiguration,
+    org_id: str,
+    channels: Sequence[Channel],
+    kind: AlertKind,
+    key: str,
+    referral_id: str,
+    detail: dict[str, Any],
+    now: datetime,
+) -> list[NewAlert]:
+    """One alert per channel to org_id; key names the occasion and recipient (it de-duplicates
+    redelivered events: the same occasion never alerts twice on one channel). Each carries
+    the active span's trace context."""
+    org = config.organisation(org_id)
+    if org is None:
+        log.warning("no organisation %s in the configuration: %s alert not sent", org_id, kind)
+        return []
+    staged: list[NewAlert] = []
+    for channel in channels:
+        to = address(org, channel)
+        if to is None:
+            # `vrp rules check` refuses this; a configuration loaded before that check
+            # existed still must not fail the whole event.
+            log.warning(
+                "organisation %s has no %s contact: %s alert not sent", org_id, channel, kind
             )
-
-    async def save(self, db: Database, conn: AsyncConnection) -> int:
-        """Insert the rows not staged before; returns how many were new."""
-        if not self.rows:
-            return 0
-        return len(
-            await db.insert_ignore_returning(conn, notifications, self.rows, notifications.c.id)
+            continue
+        staged.append(
+            NewAlert(
+                occasion=key,
+                referral_id=referral_id,
+                organisation=org_id,
+                channel=channel,
+                address=to,
+                kind=kind,
+                detail=detail,
+                created_at=now,
+            )
         )
+    return staged
+
+
+async def save(unit: Unit, staged: list[NewAlert], wake_sender: Callable[[], None]) -> None:
+    """Insert the alerts not staged before (one statement) and wake the sender once the unit
+    has committed."""
+    if staged:
+        unit.after_commit(wake_sender)
+        await notifications.add(unit, staged)

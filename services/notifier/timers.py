@@ -7,22 +7,21 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from opentelemetry.trace import SpanKind
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.notifier.staging import EMAIL_ONLY, Staged
-from services.notifier.updates import ANY, STOP
+from services.notifier import staging
+from services.notifier.staging import EMAIL_ONLY
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralEscalated
 from vrp.metrics import Metrics
-from vrp.store import outbox
-from vrp.store.database import DATABASE_ERRORS, Database, after_commit
-from vrp.store.tables import timers
+from vrp.store import timers
+from vrp.store.database import DATABASE_ERRORS, Database
+from vrp.store.notifications import NewAlert
+from vrp.store.timers import ANY, Timer
+from vrp.store.unit import Unit, unit_of_work
 from vrp.telemetry import context_from, tracer
 from vrp.transport.outage import Outage, work_until_stopped
 
@@ -75,20 +74,14 @@ class TimerService:
         """Fire up to limit due timers in one transaction; returns how many were handled."""
         now = self._clock()
         config = self._configuration()
-        async with self._db.transaction() as conn:
-            due = (
-                select(timers)
-                .where(timers.c.status == "waiting", timers.c.due_at <= now)
-                .order_by(timers.c.due_at)
-                .limit(limit)
-            )
-            if not self._db.is_sqlite:
-                due = due.with_for_update(skip_locked=True)
-            rows = list(await conn.execute(due))
+        async with unit_of_work(self._db) as unit:
+            rows = await timers.claim_due(unit, now, limit)
             if not rows:
                 return 0
-            stopped = await _stops(conn, {r.referral_id for r in rows})
-            fired, cancelled, staged = [], [], Staged()
+            stopped = await timers.stopped(unit, {r.referral_id for r in rows})
+            fired: list[str] = []
+            cancelled: list[str] = []
+            alerts: list[NewAlert] = []
             for row in rows:
                 if {(row.referral_id, row.intervention), (row.referral_id, ANY)} & stopped:
                     cancelled.append(row.id)
@@ -100,7 +93,7 @@ class TimerService:
                     kind=SpanKind.INTERNAL,
                     attributes={"vrp.referral_id": row.referral_id, "vrp.timer_id": row.id},
                 ):
-                    await self._fire(conn, config, row, staged, now)
+                    self._fire(unit, config, row, alerts, now)
             breached = [r.intervention for r in rows if r.id in fired and r.kind == "reminder"]
             if breached and self._metrics is not None:
                 # A reminder is due when the acceptance SLA has run out without an answer.
@@ -110,28 +103,18 @@ class TimerService:
                     for intervention in breached:
                         metrics.breached(intervention)
 
-                after_commit(conn, count)
-            if fired:
-                await conn.execute(
-                    update(timers)
-                    .where(timers.c.id.in_(fired))
-                    .values(status="fired", fired_at=now)
-                )
-            if cancelled:
-                await conn.execute(
-                    update(timers).where(timers.c.id.in_(cancelled)).values(status="cancelled")
-                )
-            if staged.rows:
-                after_commit(conn, self._wake_sender)
-                await staged.save(self._db, conn)
+                unit.after_commit(count)
+            await timers.mark_fired(unit, fired, now)
+            await timers.cancel(unit, cancelled)
+            await staging.save(unit, alerts, self._wake_sender)
         return len(rows)
 
-    async def _fire(
+    def _fire(
         self,
-        conn: AsyncConnection,
+        unit: Unit,
         config: RoutingConfiguration,
-        row: Any,
-        staged: Staged,
+        row: Timer,
+        alerts: list[NewAlert],
         now: datetime,
     ) -> None:
         intervention = config.intervention(row.intervention)
@@ -141,7 +124,7 @@ class TimerService:
         if row.kind == "reminder":
             channels = intervention.channels if intervention else EMAIL_ONLY
             key = f"{row.referral_id}:{row.organisation}:{row.intervention}"
-            staged.add(
+            alerts += staging.alerts(
                 config, row.organisation, channels, "reminder", key, row.referral_id, detail, sent
             )
             return
@@ -150,7 +133,9 @@ class TimerService:
         detail.update(status="escalated", reason=f"not accepted by {row.organisation}")
         key = f"{row.referral_id}:{config.hub}:{row.intervention}"
         channels = hub.channels if hub else EMAIL_ONLY
-        staged.add(config, config.hub, channels, "escalation", key, row.referral_id, detail, sent)
+        alerts += staging.alerts(
+            config, config.hub, channels, "escalation", key, row.referral_id, detail, sent
+        )
         # Intake holds the referral: it asks the router to offer it to the fallback, which
         # checks the agreements and minimises afresh (a new disclosure, never a copy).
         event = ReferralEscalated(
@@ -161,13 +146,4 @@ class TimerService:
             escalated_at=now,
         )
         envelope = Envelope.wrap(event, "/vrp/notifier", row.referral_id)
-        await outbox.add(conn, wiring.NOTIFIER.name, topics.ALERTS, row.referral_id, envelope)
-
-
-async def _stops(conn: AsyncConnection, referral_ids: set[str]) -> set[tuple[str, str]]:
-    rows = await conn.execute(
-        select(timers.c.referral_id, timers.c.intervention).where(
-            timers.c.referral_id.in_(referral_ids), timers.c.kind == STOP
-        )
-    )
-    return {(r.referral_id, r.intervention) for r in rows}
+        unit.event(wiring.NOTIFIER.name, topics.ALERTS, row.referral_id, envelope)

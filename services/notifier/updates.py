@@ -5,23 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from services.notifier.staging import Staged
+from services.notifier import staging
 from vrp.domain.configuration import RoutingConfiguration
-from vrp.domain.identifiers import new_id
 from vrp.events.envelope import Envelope
 from vrp.events.models import PartnerReferralStatus, ReferrerUpdate
-from vrp.store.database import Database, after_commit
-from vrp.store.tables import timers
-from vrp.transport.worker import Delivery, PoisonEvent
+from vrp.store import timers
+from vrp.store.notifications import NewAlert
+from vrp.store.unit import Unit
+from vrp.transport.worker import Delivery, EventHandler
 
 RESPONDED = ("accepted", "declined", "in-progress", "completed")
 """A team acted on the referral: its reminder and escalation are no longer due."""
-STOP = "stop"
-ANY = "*"
-"""A stop record's intervention when the whole referral is over (cancelled)."""
 CODED = ("declined", "completed", "cancelled")
 """Statuses whose reason is a code from the vocabularies (a held reason may quote facts)."""
 
@@ -33,45 +27,35 @@ class StatusUpdateHandler:
 
     def __init__(
         self,
-        db: Database,
         configuration: Callable[[], RoutingConfiguration],
         wake_sender: Callable[[], None],
     ) -> None:
-        self._db = db
         self._configuration = configuration
         self._wake_sender = wake_sender
 
-    async def __call__(self, conn: AsyncConnection, envelope: Envelope) -> None:
-        """Handle one referrer update."""
-        staged = Staged()
-        await self._stage(conn, self._configuration(), envelope, staged)
-        await self._save(conn, staged)
+    def handlers(self) -> dict[str, EventHandler]:
+        """The updates group's table: event type -> handler."""
+        return {ReferrerUpdate.TYPE: self.updated}
 
-    async def handle_batch(self, conn: AsyncConnection, deliveries: list[Delivery]) -> None:
-        """Handle a batch of referrer updates, saving their alerts with one statement."""
-        config, staged = self._configuration(), Staged()
+    async def updated(self, unit: Unit, deliveries: list[Delivery]) -> None:
+        """Handle a run of referrer updates, saving their alerts with one statement."""
+        config = self._configuration()
+        alerts: list[NewAlert] = []
         for d in deliveries:
-            with d.span():  # the alert continues each referral's trace
-                await self._stage(conn, config, d.envelope, staged)
-        await self._save(conn, staged)
-
-    async def _save(self, conn: AsyncConnection, staged: Staged) -> None:
-        if staged.rows:
-            after_commit(conn, self._wake_sender)
-            await staged.save(self._db, conn)
+            with d.current():  # the alert continues each referral's trace
+                await self._stage(unit, config, d.envelope, alerts)
+        await staging.save(unit, alerts, self._wake_sender)
 
     async def _stage(
         self,
-        conn: AsyncConnection,
+        unit: Unit,
         config: RoutingConfiguration,
         envelope: Envelope,
-        staged: Staged,
+        alerts: list[NewAlert],
     ) -> None:
-        if envelope.type != ReferrerUpdate.TYPE:
-            raise PoisonEvent(f"notifier updates cannot handle event type {envelope.type}")
         u = envelope.payload(ReferrerUpdate)
         referrer, s = u.referrer, u.update
-        await _stop_timers(self._db, conn, s)
+        await _stop_timers(unit, s)
         org = config.organisation(referrer)
         if org is None or not org.updates:
             return
@@ -83,36 +67,13 @@ class StatusUpdateHandler:
             "intervention_title": intervention.title if intervention else None,
         }
         key = f"{envelope.id}:{referrer}"
-        staged.add(
+        alerts += staging.alerts(
             config, referrer, org.updates, "status", key, s.referral_id, detail, datetime.now(UTC)
         )
 
 
-async def _stop_timers(db: Database, conn: AsyncConnection, s: PartnerReferralStatus) -> None:
-    if s.status == "cancelled":
-        intervention = ANY
-        scope = timers.c.referral_id == s.referral_id
+async def _stop_timers(unit: Unit, s: PartnerReferralStatus) -> None:
+    if s.status == "cancelled":  # the whole referral is over
+        await timers.stop(unit, s.referral_id, None, s.organisation or "", s.status)
     elif s.status in RESPONDED and s.intervention:
-        intervention = s.intervention
-        scope = (timers.c.referral_id == s.referral_id) & (timers.c.intervention == s.intervention)
-    else:
-        return
-    await conn.execute(
-        update(timers).where(scope, timers.c.status == "waiting").values(status="cancelled")
-    )
-    # A stop record too: the decision that starts these timers is on another topic and may
-    # be consumed after this response (a lagging consumer); the timer service honours it.
-    now = datetime.now(UTC)
-    stop = {
-        "id": str(new_id()),
-        "dedupe_key": f"{s.referral_id}:{intervention}:{STOP}",
-        "referral_id": s.referral_id,
-        "organisation": s.organisation or "",
-        "intervention": intervention,
-        "kind": STOP,
-        "due_at": now,
-        "status": "cancelled",
-        "detail": {"status": s.status},
-        "created_at": now,
-    }
-    await db.insert_ignore_returning(conn, timers, [stop], timers.c.id)
+        await timers.stop(unit, s.referral_id, s.intervention, s.organisation or "", s.status)

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from services.router.routing import OPEN, PRODUCER, SOURCE
+from services.router.routing import PRODUCER, SOURCE
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.identifiers import reference
 from vrp.events import topics
@@ -20,41 +16,17 @@ from vrp.events.models import (
     ReferralResponded,
     ReferrerUpdate,
 )
-from vrp.store import outbox
-from vrp.store.tables import decisions, routed
+from vrp.store import decisions
+from vrp.store.unit import Unit
 
 
-async def cancel(conn: AsyncConnection, config: RoutingConfiguration, c: ReferralCancelled) -> None:
+async def cancel(unit: Unit, config: RoutingConfiguration, c: ReferralCancelled) -> None:
     """Tell every organisation still holding the referral that it was withdrawn."""
-    decided = await conn.execute(
-        select(decisions.c.referral_id).where(decisions.c.referral_id == c.referral_id)
-    )
-    if decided.first() is None:
+    if not await decisions.decided(unit, [c.referral_id]):
         # Cancelled before it was routed: record that, so it is never routed afterwards.
-        await conn.execute(
-            decisions.insert().values(
-                referral_id=c.referral_id,
-                event_id="",
-                config_version=config.version,
-                outcome="cancelled",
-                detail={"reason": c.reason},
-                facts=None,
-                decided_at=datetime.now(UTC),
-            )
-        )
+        await decisions.cancelled_before_routing(unit, c.referral_id, config.version, c.reason)
         return
-    holders = list(
-        await conn.execute(
-            select(routed.c.intervention, routed.c.organisation).where(
-                routed.c.referral_id == c.referral_id, routed.c.status.in_(OPEN)
-            )
-        )
-    )
-    await conn.execute(
-        update(routed)
-        .where(routed.c.referral_id == c.referral_id, routed.c.status.in_(OPEN))
-        .values(status="cancelled")
-    )
+    holders = await decisions.withdraw_open(unit, c.referral_id)
     ref = reference(uuid.UUID(c.referral_id))
     status = PartnerReferralStatus(
         referral_id=c.referral_id,
@@ -63,35 +35,23 @@ async def cancel(conn: AsyncConnection, config: RoutingConfiguration, c: Referra
         reason=c.reason,
         at=c.cancelled_at,
     )
-    await _tell_referrer(conn, c.source_org, status)
-    for h in holders:
+    _tell_referrer(unit, c.source_org, status)
+    for intervention, organisation in holders:
         event = PartnerReferralCancelled(
             referral_id=c.referral_id,
             reference=ref,
-            intervention=h.intervention,
+            intervention=intervention,
             reason=c.reason,
             cancelled_at=c.cancelled_at,
         )
-        await _emit(conn, topics.partner_referrals(h.organisation), c.referral_id, event)
+        _emit(unit, topics.partner_referrals(organisation), c.referral_id, event)
 
 
-async def record_response(conn: AsyncConnection, r: ReferralResponded) -> None:
+async def record_response(unit: Unit, r: ReferralResponded) -> None:
     """Keep capacity right (declined and completed free their place); tell the sender."""
-    await conn.execute(
-        update(routed)
-        .where(
-            routed.c.referral_id == r.referral_id,
-            routed.c.intervention == r.intervention,
-            routed.c.organisation == r.organisation,
-        )
-        .values(status=r.status)
-    )
-    row = (
-        await conn.execute(
-            select(decisions.c.facts).where(decisions.c.referral_id == r.referral_id)
-        )
-    ).first()
-    if row is None or not row.facts:
+    await decisions.set_offer_status(unit, r.referral_id, r.intervention, r.organisation, r.status)
+    source = await decisions.routed_source(unit, r.referral_id)
+    if source is None:
         return  # not routed by us (or cancelled before routing): nobody to tell
     status = PartnerReferralStatus(
         referral_id=r.referral_id,
@@ -103,17 +63,15 @@ async def record_response(conn: AsyncConnection, r: ReferralResponded) -> None:
         outcome=r.outcome,
         at=r.responded_at,
     )
-    await _tell_referrer(conn, row.facts["source_org"], status)
+    _tell_referrer(unit, source, status)
 
 
-async def _tell_referrer(
-    conn: AsyncConnection, referrer: str, status: PartnerReferralStatus
-) -> None:
+def _tell_referrer(unit: Unit, referrer: str, status: PartnerReferralStatus) -> None:
     """The referrer's status topic, and the internal copy the notifier alerts it from."""
-    await _emit(conn, topics.partner_status(referrer), status.referral_id, status)
+    _emit(unit, topics.partner_status(referrer), status.referral_id, status)
     update = ReferrerUpdate(referrer=referrer, update=status)
-    await _emit(conn, topics.UPDATES, status.referral_id, update)
+    _emit(unit, topics.UPDATES, status.referral_id, update)
 
 
-async def _emit(conn: AsyncConnection, topic: str, referral_id: str, event: EventData) -> None:
-    await outbox.add(conn, PRODUCER, topic, referral_id, Envelope.wrap(event, SOURCE, referral_id))
+def _emit(unit: Unit, topic: str, referral_id: str, event: EventData) -> None:
+    unit.event(PRODUCER, topic, referral_id, Envelope.wrap(event, SOURCE, referral_id))

@@ -1,19 +1,18 @@
-"""The router's event handler: received referrals, fallback offers, cancellations and
-receivers' responses."""
+"""The router's handlers: received referrals, offers asked for, cancellations and receivers'
+responses (the types its consumer accepts, vrp/events/wiring.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from services.router.followup import cancel, record_response
-from services.router.routing import RoutingBatch, reoffer, route
+from services.router.routing import RoutingBatch, offer_as_asked
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.decision import Decision
+from vrp.domain.index import HUB_TRIAGE
 from vrp.domain.referral import Referral
-from vrp.events.envelope import Envelope
+from vrp.events.commands import OfferReferral
 from vrp.events.models import (
     ReferralCancelled,
     ReferralReceived,
@@ -21,12 +20,12 @@ from vrp.events.models import (
     ReferralResponded,
 )
 from vrp.metrics import Metrics
-from vrp.store.database import after_commit
-from vrp.transport.worker import Delivery, PoisonEvent
+from vrp.store.unit import Unit
+from vrp.transport.worker import Delivery, EventHandler
 
 
 class RouterHandler:
-    """Dispatches on event type; configuration comes from a provider so it can hot-reload."""
+    """The router's handler table; configuration comes from a provider so it can hot-reload."""
 
     def __init__(
         self,
@@ -38,47 +37,59 @@ class RouterHandler:
         self._key = key
         self._metrics = metrics
 
-    async def __call__(self, conn: AsyncConnection, envelope: Envelope) -> None:
-        """Handle one event from the received or status topics."""
-        if envelope.type == ReferralReceived.TYPE:
-            referral = envelope.payload(ReferralReceived).referral
-            decision = await route(conn, self._configuration(), self._key, referral, envelope.id)
-            self._count(conn, referral, decision)
-        elif envelope.type == ReferralReoffered.TYPE:
-            offered = envelope.payload(ReferralReoffered)
-            await reoffer(conn, self._configuration(), self._key, offered)
-        elif envelope.type == ReferralCancelled.TYPE:
-            await cancel(conn, self._configuration(), envelope.payload(ReferralCancelled))
-        elif envelope.type == ReferralResponded.TYPE:
-            await record_response(conn, envelope.payload(ReferralResponded))
-        else:
-            raise PoisonEvent(f"router cannot handle event type {envelope.type}")
+    def handlers(self) -> dict[str, EventHandler]:
+        """Event or command type -> handler."""
+        return {
+            ReferralReceived.TYPE: self.received,
+            OfferReferral.TYPE: self.offer,
+            ReferralReoffered.TYPE: self.reoffered,
+            ReferralCancelled.TYPE: self.cancelled,
+            ReferralResponded.TYPE: self.responded,
+        }
 
-    async def handle_batch(self, conn: AsyncConnection, deliveries: list[Delivery]) -> None:
-        """Route runs of received referrals together; other events one by one, in order."""
-        run: list[Delivery] = []
-        for d in deliveries:
-            if d.envelope.type == ReferralReceived.TYPE:
-                run.append(d)
-                continue
-            await self._route_run(conn, run)
-            run = []
-            with d.span():
-                await self(conn, d.envelope)
-        await self._route_run(conn, run)
-
-    async def _route_run(self, conn: AsyncConnection, run: list[Delivery]) -> None:
-        if not run:
-            return
-        batch = RoutingBatch(self._configuration(), self._key)
+    async def received(self, unit: Unit, run: list[Delivery]) -> None:
+        """Route a run of received referrals together: a handful of statements for all."""
+        batch = RoutingBatch(unit, self._configuration(), self._key)
         referrals = [d.envelope.payload(ReferralReceived).referral for d in run]
-        await batch.prepare(conn, referrals)
+        await batch.prepare(referrals)
         for d, referral in zip(run, referrals, strict=True):
-            with d.span():
-                self._count(conn, referral, batch.route(referral, d.envelope.id))
-        await batch.flush(conn)
+            with d.current():  # its events carry its own referral's trace
+                self._count(unit, referral, batch.route(referral, d.envelope.id))
+        await unit.flush()
 
-    def _count(self, conn: AsyncConnection, referral: Referral, decision: Decision | None) -> None:
+    async def offer(self, unit: Unit, run: list[Delivery]) -> None:
+        """Offer each referral where the hub or an escalation asked."""
+        for d in run:
+            with d.current():
+                command = d.envelope.payload(OfferReferral)
+                await offer_as_asked(unit, self._configuration(), self._key, command)
+
+    async def reoffered(self, unit: Unit, run: list[Delivery]) -> None:
+        """The retired form of the offer command, still on the topic from before it."""
+        for d in run:
+            with d.current():
+                old = d.envelope.payload(ReferralReoffered)
+                command = OfferReferral(
+                    referral=old.referral,
+                    intervention=old.intervention,
+                    requested_by="hub" if old.previous == HUB_TRIAGE else "escalation",
+                    instead_of=None if old.previous == HUB_TRIAGE else old.previous,
+                )
+                await offer_as_asked(unit, self._configuration(), self._key, command)
+
+    async def cancelled(self, unit: Unit, run: list[Delivery]) -> None:
+        """Tell everyone holding each referral that it was withdrawn."""
+        for d in run:
+            with d.current():
+                await cancel(unit, self._configuration(), d.envelope.payload(ReferralCancelled))
+
+    async def responded(self, unit: Unit, run: list[Delivery]) -> None:
+        """Keep capacity right and tell each sender of a receiver's response."""
+        for d in run:
+            with d.current():
+                await record_response(unit, d.envelope.payload(ReferralResponded))
+
+    def _count(self, unit: Unit, referral: Referral, decision: Decision | None) -> None:
         # Counted once committed, so a batch retried after a database error counts once.
         if self._metrics is None or decision is None:
             return
@@ -87,4 +98,4 @@ class RouterHandler:
         if received.tzinfo is None:
             received = received.replace(tzinfo=UTC)
         seconds = (datetime.now(UTC) - received).total_seconds()
-        after_commit(conn, lambda: metrics.decided(decision, seconds))
+        unit.after_commit(lambda: metrics.decided(decision, seconds))

@@ -6,9 +6,6 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from vrp.domain.audit import DISCLOSURE, Entry
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.decision import Decision, Recipient
@@ -16,53 +13,49 @@ from vrp.domain.engine import FALLBACK, decide, offer, unknown_source
 from vrp.domain.facts import Facts
 from vrp.domain.identifiers import reference
 from vrp.domain.index import HUB_TRIAGE
-from vrp.domain.lifecycle import RecipientState
 from vrp.domain.referral import Referral
 from vrp.domain.subjects import subject_pseudonym as subject_pseudonym  # re-exported
 from vrp.events import topics, wiring
+from vrp.events.commands import OfferReferral
 from vrp.events.envelope import Envelope
 from vrp.events.models import (
+    HeldForTriage,
     PartnerReferral,
     PartnerReferralStatus,
     RecipientSummary,
     ReferralDecided,
-    ReferralReoffered,
     ReferrerUpdate,
 )
-from vrp.store.routing_state import OPEN as OPEN  # re-exported
+from vrp.store import decisions
 from vrp.store.routing_state import earlier_referrals, open_load, repeat_window
-from vrp.store.tables import decisions, disclosures, routed, subject_index
-from vrp.store.writes import Writes
+from vrp.store.unit import Unit
 
 PRODUCER = wiring.ROUTER.name
 SOURCE = "/vrp/router"
 
 
 class RoutingBatch:
-    """Routes many referrals with a handful of statements: look up, decide, stage, flush."""
+    """Routes many referrals with a handful of statements: look up, decide, stage (the unit
+    of work writes each table's rows with one statement)."""
 
-    def __init__(self, config: RoutingConfiguration, key: bytes) -> None:
+    def __init__(self, unit: Unit, config: RoutingConfiguration, key: bytes) -> None:
+        self.unit = unit
         self.config = config
         self.key = key
-        self.writes = Writes()
         self._decided: set[str] = set()
         self._priors: dict[str, list[date]] = {}
         self._load: dict[str, int] = {}
         self._window = repeat_window(config)
 
-    async def prepare(self, conn: AsyncConnection, referrals: list[Referral]) -> None:
+    async def prepare(self, referrals: list[Referral]) -> None:
         """Fetch what the batch's decisions depend on: earlier decisions, history, load."""
-        ids = [r.id for r in referrals]
-        rows = await conn.execute(
-            select(decisions.c.referral_id).where(decisions.c.referral_id.in_(ids))
-        )
-        self._decided = {r[0] for r in rows}
+        self._decided = await decisions.decided(self.unit, [r.id for r in referrals])
         if self._window:
             subjects = {subject_pseudonym(self.key, r) for r in referrals}
             earliest = min(datetime.fromisoformat(r.received_at) for r in referrals)
             since = earliest - timedelta(days=self._window + 1)
-            self._priors.update(await earlier_referrals(conn, subjects, since))
-        self._load = await open_load(conn, self.config)
+            self._priors.update(await earlier_referrals(self.unit, subjects, since))
+        self._load = await open_load(self.unit, self.config)
 
     def route(self, referral: Referral, cause: str) -> Decision | None:
         """Decide one referral and stage its rows and events; None if decided before."""
@@ -88,74 +81,44 @@ class RoutingBatch:
             decision = decide(facts, self.config, self.key, referral)
         self._decided.add(referral.id)
         history.append(received_at.date())
-        w = self.writes
-        w.add(
-            decisions,
-            referral_id=referral.id,
-            event_id=cause,
-            config_version=decision.config_version,
-            outcome=decision.outcome,
-            detail=decision.to_json(payloads=False),
-            facts=facts.to_json() if facts is not None else None,
-            chosen=" ".join(r.intervention for r in decision.recipients),
-            decided_at=datetime.now(UTC),
+        decisions.stage_decision(
+            self.unit, decision, cause, facts, subject, referral.id, received_at
         )
-        w.add(subject_index, pseudonym=subject, referral_id=referral.id, referred_at=received_at)
         for r in decision.recipients:
-            w.add(
-                routed,
-                referral_id=referral.id,
-                intervention=r.intervention,
-                organisation=r.organisation,
-                status=RecipientState.AWAITING,
-            )
             self._load[r.intervention] = self._load.get(r.intervention, 0) + 1
-        _publish(w, self.config, decision, referral, received_at, subject)
+        _publish(self.unit, self.config, decision, referral, received_at, subject)
         return decision
-
-    async def flush(self, conn: AsyncConnection) -> None:
-        """Write everything staged."""
-        await self.writes.flush(conn)
 
 
 async def route(
-    conn: AsyncConnection, config: RoutingConfiguration, key: bytes, referral: Referral, cause: str
+    unit: Unit, config: RoutingConfiguration, key: bytes, referral: Referral, cause: str
 ) -> Decision | None:
     """Route one referral unless it was decided (or cancelled) already."""
-    batch = RoutingBatch(config, key)
-    await batch.prepare(conn, [referral])
+    batch = RoutingBatch(unit, config, key)
+    await batch.prepare([referral])
     decision = batch.route(referral, cause)
-    await batch.flush(conn)
+    await unit.flush()
     return decision
 
 
-async def reoffer(
-    conn: AsyncConnection, config: RoutingConfiguration, key: bytes, r: ReferralReoffered
+async def offer_as_asked(
+    unit: Unit, config: RoutingConfiguration, key: bytes, command: OfferReferral
 ) -> Decision | None:
-    """Offer an escalated referral to its fallback, unless it was withdrawn or already
-    offered there: the same checks as routing, and a new minimised disclosure."""
-    referral = r.referral
-    earlier = (
-        await conn.execute(
-            select(decisions.c.outcome).where(decisions.c.referral_id == referral.id)
-        )
-    ).first()
-    if earlier is None or earlier.outcome == "cancelled":
+    """Offer a referral to the intervention the command names, unless it was withdrawn or
+    offered there already: the same checks as routing, and a new minimised disclosure."""
+    referral = command.referral
+    earlier = await decisions.outcome(unit, referral.id)
+    if earlier is None or earlier == "cancelled":
         return None
-    offered = await conn.execute(
-        select(routed.c.status).where(
-            routed.c.referral_id == referral.id, routed.c.intervention == r.intervention
-        )
-    )
-    if offered.first() is not None:
+    if await decisions.offered(unit, referral.id, command.intervention):
         return None  # a redelivered offer, or a fallback chain that loops back
-    # The hub routing by hand is recorded as such; anything else is an escalation's fallback.
-    rule = HUB_TRIAGE if r.previous == HUB_TRIAGE else FALLBACK
-    return await offer_to(conn, config, key, referral, r.intervention, rule)
+    # The hub routing by hand is recorded as such; an escalation's offer as its fallback.
+    rule = HUB_TRIAGE if command.requested_by == "hub" else FALLBACK
+    return await offer_to(unit, config, key, referral, command.intervention, rule)
 
 
 async def offer_to(
-    conn: AsyncConnection,
+    unit: Unit,
     config: RoutingConfiguration,
     key: bytes,
     referral: Referral,
@@ -172,25 +135,17 @@ async def offer_to(
     if source is None:
         decision = unknown_source(referral.id, referral.source_org, config)
     else:
-        facts = Facts.of(referral, source.kind, now.date(), (), await open_load(conn, config))
+        facts = Facts.of(referral, source.kind, now.date(), (), await open_load(unit, config))
         decision = offer(facts, config, key, referral, intervention_id, rule)
-    w = Writes()
-    for rec in decision.recipients:
-        w.add(
-            routed,
-            referral_id=referral.id,
-            intervention=rec.intervention,
-            organisation=rec.organisation,
-            status=RecipientState.AWAITING,
-        )
+    decisions.stage_offers(unit, referral.id, decision.recipients)
     subject = subject_pseudonym(key, referral)
-    _publish(w, config, decision, referral, now, subject, cause="fallback")
-    await w.flush(conn)
+    _publish(unit, config, decision, referral, now, subject, cause="fallback")
+    await unit.flush()
     return decision
 
 
 def _publish(
-    w: Writes,
+    w: Unit,
     config: RoutingConfiguration,
     decision: Decision,
     referral: Referral,
@@ -217,7 +172,7 @@ def _publish(
 
 
 def _disclose_to_recipients(
-    w: Writes,
+    w: Unit,
     config: RoutingConfiguration,
     decision: Decision,
     referral: Referral,
@@ -231,14 +186,12 @@ def _disclose_to_recipients(
         intervention = config.intervention(r.intervention)
         assert intervention is not None
         due[r.intervention] = received_at + timedelta(hours=intervention.acceptance_sla_hours)
-        _disclose(
-            w, decision, referral, ref, r, intervention.title, due[r.intervention], [], subject
-        )
+        _disclose(w, decision, referral, ref, r, intervention.title, due[r.intervention], subject)
     return due
 
 
 def _disclose_to_hub(
-    w: Writes,
+    w: Unit,
     config: RoutingConfiguration,
     decision: Decision,
     referral: Referral,
@@ -246,7 +199,8 @@ def _disclose_to_hub(
     received_at: datetime,
     subject: str,
 ) -> None:
-    """The hub's copy of a held referral (ids and reasons only, without a hub-triage flow)."""
+    """The hub's copy of a held referral: what the sender's hub-triage flow lets it read
+    (ids and reasons only, without one), and the records of that disclosure."""
     hub = decision.hub or Recipient(
         organisation=config.hub,
         intervention=HUB_TRIAGE,
@@ -256,9 +210,18 @@ def _disclose_to_hub(
         items=[],
         payload={},
     )
-    _disclose(
-        w, decision, referral, ref, hub, "Hub triage", received_at, decision.hub_reasons, subject
+    copy = HeldForTriage(
+        referral_id=referral.id,
+        reference=ref,
+        from_organisation=referral.source_org,
+        agreement_id=hub.agreement_id,
+        agreement_version=hub.agreement_version,
+        flow_id=hub.flow_id,
+        received_at=received_at,
+        data=hub.payload,
+        held_reasons=decision.hub_reasons,
     )
+    _send(w, decision, referral, hub, copy, subject)
 
 
 def _decided(
@@ -295,7 +258,7 @@ def _decided(
     )
 
 
-def _tell_sender(w: Writes, decision: Decision, referral: Referral, ref: str) -> None:
+def _tell_sender(w: Unit, decision: Decision, referral: Referral, ref: str) -> None:
     """The sender follows its referral on its own status topic (ids and codes only), and
     the notifier gets the same updates to alert referrers without reading their topics."""
     now = datetime.now(UTC)
@@ -336,17 +299,16 @@ def _tell_sender(w: Writes, decision: Decision, referral: Referral, ref: str) ->
 
 
 def _disclose(
-    w: Writes,
+    w: Unit,
     decision: Decision,
     referral: Referral,
     ref: str,
     r: Recipient,
     title: str,
     respond_by: datetime,
-    held_reasons: list[str],
     subject: str,
 ) -> None:
-    """Stage one minimised referral and the records of its disclosure (same transaction)."""
+    """Stage one minimised offer and the records of its disclosure (same transaction)."""
     event = PartnerReferral(
         referral_id=referral.id,
         reference=ref,
@@ -358,8 +320,20 @@ def _disclose(
         flow_id=r.flow_id,
         respond_by=respond_by,
         data=r.payload,
-        held_reasons=held_reasons,
     )
+    _send(w, decision, referral, r, event, subject)
+
+
+def _send(
+    w: Unit,
+    decision: Decision,
+    referral: Referral,
+    r: Recipient,
+    event: PartnerReferral | HeldForTriage,
+    subject: str,
+) -> None:
+    """Stage a recipient's copy on its partner topic, and the records of the disclosure when
+    the copy carries personal data."""
     event_id = w.event(
         PRODUCER,
         topics.partner_referrals(r.organisation),
@@ -367,34 +341,29 @@ def _disclose(
         Envelope.wrap(event, SOURCE, referral.id),
     )
     if r.items:
-        w.add(
-            disclosures,
-            event_id=event_id,
-            referral_id=referral.id,
-            organisation=r.organisation,
-            intervention=r.intervention,
-            agreement_id=r.agreement_id,
-            agreement_version=r.agreement_version,
-            flow_id=r.flow_id,
-            items=[str(i) for i in r.items],
-            config_version=decision.config_version,
-            disclosed_at=datetime.now(UTC),
+        _record_disclosure(w, decision, referral, event_id, r, subject)
+
+
+def _record_disclosure(
+    w: Unit, decision: Decision, referral: Referral, event_id: str, r: Recipient, subject: str
+) -> None:
+    """The disclosure row and its audit record for one copy that carried personal data."""
+    decisions.stage_disclosure(w, event_id, referral.id, r, decision.config_version)
+    w.audit(
+        Entry(
+            DISCLOSURE,
+            f"service:{PRODUCER}",
+            referral.id,
+            subject,
+            {
+                "event_id": event_id,
+                "organisation": r.organisation,
+                "intervention": r.intervention,
+                "agreement_id": r.agreement_id,
+                "agreement_version": r.agreement_version,
+                "flow_id": r.flow_id,
+                "items": [str(i) for i in r.items],
+                "config_version": decision.config_version,
+            },
         )
-        w.audit(
-            Entry(
-                DISCLOSURE,
-                f"service:{PRODUCER}",
-                referral.id,
-                subject,
-                {
-                    "event_id": event_id,
-                    "organisation": r.organisation,
-                    "intervention": r.intervention,
-                    "agreement_id": r.agreement_id,
-                    "agreement_version": r.agreement_version,
-                    "flow_id": r.flow_id,
-                    "items": [str(i) for i in r.items],
-                    "config_version": decision.config_version,
-                },
-            )
-        )
+    )

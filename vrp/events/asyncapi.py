@@ -6,13 +6,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vrp.events.envelope import EventData
-from vrp.events.models import PartnerReferral, PartnerReferralCancelled, PartnerReferralStatus
+from vrp.events.models import (
+    HeldForTriage,
+    PartnerReferral,
+    PartnerReferralCancelled,
+    PartnerReferralStatus,
+)
 from vrp.events.wiring import PARTNER_REFERRALS, PARTNER_STATUS
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 _EXAMPLE_ID = "01a213be-199c-703e-b2b8-239618ae8fc2"
 _EXAMPLE_TIME = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-REFERRALS = ("PartnerReferral", "PartnerReferralCancelled")
+REFERRALS = ("PartnerReferral", "PartnerReferralCancelled", "HeldForTriage")
+"""Messages on partner.<org>.referrals (HeldForTriage: the VRU hub's topic only)."""
 
 
 def _message_schema(model: type[EventData]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -75,10 +81,22 @@ def _examples() -> dict[str, dict[str, Any]]:
         intervention="navigators-birmingham",
         at=_EXAMPLE_TIME,
     )
+    held = HeldForTriage(
+        referral_id=_EXAMPLE_ID,
+        reference="VRP-9618AE8FC2",
+        from_organisation="uhb",
+        agreement_id="isa-hub-triage",
+        agreement_version=1,
+        flow_id="ae-to-hub",
+        received_at=_EXAMPLE_TIME,
+        data={"reasons": ["assault-injury"], "risk": "high"},
+        held_reasons=["navigators-birmingham: no-agreement-flow"],
+    )
     out = {}
     pairs: tuple[tuple[str, EventData], ...] = (
         ("PartnerReferral", referral),
         ("PartnerReferralCancelled", cancelled),
+        ("HeldForTriage", held),
         ("PartnerReferralStatus", status),
     )
     for name, event in pairs:
@@ -100,7 +118,7 @@ def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     examples = _examples()
-    for model in (PartnerReferral, PartnerReferralCancelled, PartnerReferralStatus):
+    for model in (PartnerReferral, PartnerReferralCancelled, HeldForTriage, PartnerReferralStatus):
         schema, defs = _message_schema(model)
         schemas.update(defs)
         schemas[f"{model.__name__}Event"] = schema

@@ -51,10 +51,9 @@ class ReferralDecided(EventData):
 
 
 class PartnerReferral(EventData):
-    """A referral as one receiving organisation may see it: only what its agreement permits.
-
-    For the VRU hub, intervention is 'hub-triage' and held_reasons says why nobody could
-    lawfully receive it.
+    """A referral offered to one intervention, as its organisation may see it: only what its
+    agreement permits. (Before HeldForTriage existed, the hub's copy of a held referral came
+    as one of these with intervention 'hub-triage'; such events are still read as copies.)
     """
 
     TYPE = "uk.vrp.partner.referral.v1"
@@ -69,6 +68,25 @@ class PartnerReferral(EventData):
     respond_by: datetime
     data: dict[str, Any]
     held_reasons: list[str] = []
+
+
+class HeldForTriage(EventData):
+    """The VRU hub's copy of a referral nobody could lawfully receive: held_reasons says why,
+    and data holds only what the sender's hub-triage flow permits (empty without one).
+
+    Not an offer: the hub decides where it goes (it may route it by hand, or close it).
+    """
+
+    TYPE = "uk.vrp.partner.held-for-triage.v1"
+    referral_id: str
+    reference: str
+    from_organisation: str
+    agreement_id: str
+    agreement_version: int
+    flow_id: str
+    received_at: datetime
+    data: dict[str, Any]
+    held_reasons: list[str]
 
 
 class ReferralCancelled(EventData):
@@ -157,8 +175,9 @@ class ReferralEscalated(EventData):
 
 
 class ReferralReoffered(EventData):
-    """Intake asks the router to offer an escalated referral to a fallback intervention
-    (internal RECEIVED topic: the full referral, for the router to minimise again)."""
+    """Retired: the offer command (vrp/events/commands.py) replaced it. Intake asked the
+    router to offer a referral to an intervention; the router still accepts the ones left
+    on the topic ('previous' = 'hub-triage' meant the hub asked, else an escalation)."""
 
     TYPE = "uk.vrp.referral.reoffered.v1"
     referral: Referral
@@ -198,6 +217,7 @@ ALL_EVENTS: tuple[type[EventData], ...] = (
     ReferralCancelled,
     ReferralDecided,
     PartnerReferral,
+    HeldForTriage,
     PartnerReferralCancelled,
     PartnerReferralStatus,
     ReferralResponded,

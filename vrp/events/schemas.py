@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vrp.events.commands import ALL_COMMANDS
 from vrp.events.envelope import Envelope
 from vrp.events.models import ALL_EVENTS
 
 
 def event_schemas() -> dict[str, dict[str, Any]]:
-    """File name -> JSON Schema for the envelope and every event payload."""
+    """File name -> JSON Schema for the envelope and every event and command payload."""
     out = {"envelope.schema.json": Envelope.model_json_schema()}
-    for model in ALL_EVENTS:
+    for model in (*ALL_EVENTS, *ALL_COMMANDS):
         schema = model.model_json_schema()
         schema["$id"] = f"https://vrp.example/schemas/events/{model.TYPE}.schema.json"
         schema["title"] = model.TYPE

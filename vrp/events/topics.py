@@ -27,6 +27,9 @@ NOTIFIER_UPDATES_GROUP = "vrp-notifier-updates"
 referral's timers once its team responds."""
 INTAKE_INBOX_GROUP = "vrp-intake-inbox"
 """Intake's consumer of every partner topic: it keeps each receiver's inbox for the API."""
+INTAKE_DEAD_LETTERS_GROUP = "vrp-intake-dead-letters"
+"""Intake's consumer of dead letters: a referral whose event no consumer could process says
+so on its timeline, rather than waiting in silence."""
 
 
 def partner_referrals(org_id: str) -> str:

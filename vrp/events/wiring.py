@@ -1,9 +1,10 @@
 """Who consumes and produces which topic: the one declaration of the event wiring.
 
-The runtime starts a worker per consumer below (its handler is bound by group name at the
-composition root, services/runtime.py), the broker's grants are derived from it
+The runtime starts a worker per consumer below, bound by group name to its role's table
+of handlers, `{type: handler}` (services/runtime.py checks that the table handles exactly
+the types the consumer accepts); the broker's grants are derived from it
 (vrp/provisioning/access.py), and so are docs/kafka.md's access table and the AsyncAPI
-addresses. Adding a consumer is one entry here plus its handler.
+addresses. Adding a consumer is one entry here plus one entry in its role's handler tables.
 """
 
 from __future__ import annotations
@@ -11,6 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vrp.events import topics
+from vrp.events.commands import OfferReferral
+from vrp.events.models import (
+    AlertSent,
+    DeadLetter,
+    DeadLetterV1,
+    HeldForTriage,
+    PartnerReferral,
+    PartnerReferralCancelled,
+    ReferralCancelled,
+    ReferralDecided,
+    ReferralEscalated,
+    ReferralReceived,
+    ReferralReoffered,
+    ReferralResponded,
+    ReferrerUpdate,
+)
 
 
 @dataclass(frozen=True)
@@ -41,13 +58,15 @@ PARTNER_STATUS = TopicPattern(topics.PARTNER_PREFIX, topics.PARTNER_STATUS_SUFFI
 
 @dataclass(frozen=True)
 class Consumer:
-    """One consumer group: what it reads. The group name is also its inbox (de-duplication)
-    name and the key of its handler at the composition root."""
+    """One consumer group: what it reads and which event and command types it accepts (any
+    other type is dead-lettered). The group name is also its inbox (de-duplication) name
+    and the key of its handler table at the composition root."""
 
     group: str
     topics: tuple[str, ...] = ()
     patterns: tuple[TopicPattern, ...] = ()
     summary: str = ""
+    accepts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,11 +89,19 @@ INTAKE = Role(
             topics.INTAKE_GROUP,
             (topics.DECIDED, topics.ALERTS),
             summary="the referrer's status view (timeline)",
+            accepts=(ReferralDecided.TYPE, AlertSent.TYPE, ReferralEscalated.TYPE),
         ),
         Consumer(
             topics.INTAKE_INBOX_GROUP,
             patterns=(PARTNER_REFERRALS,),
             summary="each receiver's inbox for the API",
+            accepts=(PartnerReferral.TYPE, HeldForTriage.TYPE, PartnerReferralCancelled.TYPE),
+        ),
+        Consumer(
+            topics.INTAKE_DEAD_LETTERS_GROUP,
+            (topics.DEAD_LETTER,),
+            summary="a stuck referral's timeline",
+            accepts=(DeadLetter.TYPE, DeadLetterV1.TYPE),
         ),
     ),
     produces=(topics.RECEIVED, topics.STATUS, topics.DEAD_LETTER),
@@ -86,7 +113,14 @@ ROUTER = Role(
         Consumer(
             topics.ROUTER_GROUP,
             (topics.RECEIVED, topics.STATUS),
-            summary="route referrals; follow cancellations and responses",
+            summary="route referrals; offer them where asked; follow cancellations and responses",
+            accepts=(
+                ReferralReceived.TYPE,
+                OfferReferral.TYPE,
+                ReferralReoffered.TYPE,  # retired: the ones still on the topic
+                ReferralCancelled.TYPE,
+                ReferralResponded.TYPE,
+            ),
         ),
     ),
     produces=(topics.DECIDED, topics.UPDATES, topics.DEAD_LETTER),
@@ -96,11 +130,17 @@ NOTIFIER = Role(
     name="notifier",
     principal="vrp-notifier",
     consumers=(
-        Consumer(topics.NOTIFIER_GROUP, (topics.DECIDED,), summary="alert receiving teams"),
+        Consumer(
+            topics.NOTIFIER_GROUP,
+            (topics.DECIDED,),
+            summary="alert receiving teams",
+            accepts=(ReferralDecided.TYPE,),
+        ),
         Consumer(
             topics.NOTIFIER_UPDATES_GROUP,
             (topics.UPDATES,),
             summary="tell referrers what happened; stop timers once a team responds",
+            accepts=(ReferrerUpdate.TYPE,),
         ),
     ),
     produces=(topics.ALERTS, topics.DEAD_LETTER),

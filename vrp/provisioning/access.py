@@ -60,8 +60,19 @@ def _grants(role: Role) -> tuple[Grant, ...]:
         for prefix in dict.fromkeys(pat.prefix for pat in consumer.patterns):
             out.append(Grant(p, TOPIC, PREFIXED, prefix, (READ, DESCRIBE)))
         out.append(Grant(p, GROUP, LITERAL, consumer.group, (READ,)))
-    # Reading a topic is granted once even when two of the role's consumers read it.
-    return tuple(dict.fromkeys(out))
+    return _merged(out)
+
+
+def _merged(grants: list[Grant]) -> tuple[Grant, ...]:
+    """One grant per resource, with every operation granted on it once: a topic two of the
+    role's consumers read, or one it both writes and reads (the broker refuses a request
+    that repeats a binding)."""
+    merged: dict[tuple[str, ResourceType, ResourcePatternType, str], tuple[AclOperation, ...]]
+    merged = {}
+    for g in grants:
+        key = (g.principal, g.resource, g.pattern, g.name)
+        merged[key] = tuple(dict.fromkeys((*merged.get(key, ()), *g.operations)))
+    return tuple(Grant(*key, operations) for key, operations in merged.items())
 
 
 SERVICE_GRANTS: tuple[Grant, ...] = tuple(g for role in ROLES for g in _grants(role))

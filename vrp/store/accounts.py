@@ -15,10 +15,11 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Row, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import IntegrityError
 
 from vrp.domain.people import Role, lockout
 from vrp.store.tables import console_sessions, console_users
+from vrp.store.unit import Unit
 
 _HASHER = PasswordHasher()
 # Verified against when the username is unknown, so that answering takes as long as for a
@@ -56,6 +57,21 @@ class PasswordTooShort(ValueError):
     """A new password below the minimum length."""
 
 
+class UsernameTaken(ValueError):
+    """An account with this username exists already."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account as listed for the operator: who, where, and whether it may sign in."""
+
+    username: str
+    organisation: str
+    role: str
+    disabled_at: datetime | None
+    locked_until: datetime | None
+
+
 def _person(row: Row[Any]) -> Person:
     return Person(row.id, row.username, row.display_name, row.organisation, Role(row.role))
 
@@ -67,7 +83,7 @@ def _hash(password: str) -> str:
 
 
 async def add(
-    conn: AsyncConnection,
+    unit: Unit,
     username: str,
     display_name: str,
     organisation: str,
@@ -75,41 +91,44 @@ async def add(
     password: str,
     now: datetime,
 ) -> Person:
-    """Create an account (usernames are case-insensitive)."""
+    """Create an account (usernames are case-insensitive); raises UsernameTaken."""
     person = Person(str(uuid.uuid4()), username.lower(), display_name, organisation, role)
-    await conn.execute(
-        console_users.insert().values(
-            id=person.id,
-            username=person.username,
-            display_name=display_name,
-            organisation=organisation,
-            role=role,
-            password_hash=_hash(password),
-            failed_logins=0,
-            created_at=now,
-            password_changed_at=now,
+    try:
+        await unit.conn.execute(
+            console_users.insert().values(
+                id=person.id,
+                username=person.username,
+                display_name=display_name,
+                organisation=organisation,
+                role=role,
+                password_hash=_hash(password),
+                failed_logins=0,
+                created_at=now,
+                password_changed_at=now,
+            )
         )
-    )
+    except IntegrityError:
+        raise UsernameTaken(person.username) from None
     return person
 
 
-async def find(conn: AsyncConnection, username: str) -> Row[Any] | None:
+async def find(unit: Unit, username: str) -> Row[Any] | None:
     """The account row for a username, if any."""
     return (
-        await conn.execute(
+        await unit.conn.execute(
             select(console_users).where(console_users.c.username == username.lower())
         )
     ).first()
 
 
 async def authenticate(
-    conn: AsyncConnection, username: str, password: str, now: datetime, policy: LockoutPolicy
+    unit: Unit, username: str, password: str, now: datetime, policy: LockoutPolicy
 ) -> Person | None:
     """The person if the password is right and the account is neither disabled nor locked;
     a failure counts towards the lockout even while locked (so waiting it out is the only
     way in). Commit the connection either way: failures must be recorded."""
     row = (
-        await conn.execute(
+        await unit.conn.execute(
             select(console_users)
             .where(console_users.c.username == username.lower())
             .with_for_update()
@@ -121,7 +140,7 @@ async def authenticate(
     right = _verify(row.password_hash, password)
     locked = row.locked_until is not None and row.locked_until > now
     if right and not locked and row.disabled_at is None:
-        await conn.execute(
+        await unit.conn.execute(
             update(console_users)
             .where(console_users.c.id == row.id)
             .values(failed_logins=0, locked_until=None)
@@ -133,7 +152,7 @@ async def authenticate(
         until = row.locked_until
         if wait is not None:
             until = max(until or now, now + wait)
-        await conn.execute(
+        await unit.conn.execute(
             update(console_users)
             .where(console_users.c.id == row.id)
             .values(failed_logins=failed, locked_until=until)
@@ -148,18 +167,18 @@ def _verify(hashed: str, password: str) -> bool:
         return False
 
 
-async def has_password(conn: AsyncConnection, username: str, password: str) -> bool:
+async def has_password(unit: Unit, username: str, password: str) -> bool:
     """Whether an enabled account exists with exactly this password (no lockout effect)."""
-    row = await find(conn, username)
+    row = await find(unit, username)
     return row is not None and row.disabled_at is None and _verify(row.password_hash, password)
 
 
-async def set_password(conn: AsyncConnection, username: str, password: str, now: datetime) -> bool:
+async def set_password(unit: Unit, username: str, password: str, now: datetime) -> bool:
     """Set a new password, clear any lockout and end the account's sessions."""
-    row = await find(conn, username)
+    row = await find(unit, username)
     if row is None:
         return False
-    await conn.execute(
+    await unit.conn.execute(
         update(console_users)
         .where(console_users.c.id == row.id)
         .values(
@@ -169,35 +188,35 @@ async def set_password(conn: AsyncConnection, username: str, password: str, now:
             locked_until=None,
         )
     )
-    await _end_all(conn, row.id, now)
+    await _end_all(unit, row.id, now)
     return True
 
 
-async def disable(conn: AsyncConnection, username: str, now: datetime) -> bool:
+async def disable(unit: Unit, username: str, now: datetime) -> bool:
     """Stop an account signing in and end its sessions at once."""
-    row = await find(conn, username)
+    row = await find(unit, username)
     if row is None:
         return False
-    await conn.execute(
+    await unit.conn.execute(
         update(console_users).where(console_users.c.id == row.id).values(disabled_at=now)
     )
-    await _end_all(conn, row.id, now)
+    await _end_all(unit, row.id, now)
     return True
 
 
-async def enable(conn: AsyncConnection, username: str) -> bool:
+async def enable(unit: Unit, username: str) -> bool:
     """Let a disabled account sign in again."""
-    row = await find(conn, username)
+    row = await find(unit, username)
     if row is None:
         return False
-    await conn.execute(
+    await unit.conn.execute(
         update(console_users).where(console_users.c.id == row.id).values(disabled_at=None)
     )
     return True
 
 
-async def _end_all(conn: AsyncConnection, user_id: str, now: datetime) -> None:
-    await conn.execute(
+async def _end_all(unit: Unit, user_id: str, now: datetime) -> None:
+    await unit.conn.execute(
         update(console_sessions)
         .where(console_sessions.c.user_id == user_id, console_sessions.c.ended_at.is_(None))
         .values(ended_at=now)
@@ -217,12 +236,12 @@ class Session:
 
 
 async def open_session(
-    conn: AsyncConnection, person: Person, now: datetime, lifetime: timedelta
+    unit: Unit, person: Person, now: datetime, lifetime: timedelta
 ) -> tuple[str, Session]:
     """Start a session; returns the cookie token (shown once, stored hashed)."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    await conn.execute(
+    await unit.conn.execute(
         console_sessions.insert().values(
             token_hash=_digest(token),
             user_id=person.id,
@@ -235,13 +254,11 @@ async def open_session(
     return token, Session(person, csrf)
 
 
-async def session(
-    conn: AsyncConnection, token: str, now: datetime, idle: timedelta
-) -> Session | None:
+async def session(unit: Unit, token: str, now: datetime, idle: timedelta) -> Session | None:
     """The live session of a cookie token: not ended, not expired, not idle too long, and
     its account not disabled; touching it extends the idle period."""
     row = (
-        await conn.execute(
+        await unit.conn.execute(
             select(console_sessions, console_users)
             .join(console_users, console_users.c.id == console_sessions.c.user_id)
             .where(console_sessions.c.token_hash == _digest(token))
@@ -257,7 +274,7 @@ async def session(
         return None
     # Touch at most once a minute: a page with several requests costs one write.
     if now - row.last_seen_at > timedelta(minutes=1):
-        await conn.execute(
+        await unit.conn.execute(
             update(console_sessions)
             .where(console_sessions.c.token_hash == row.token_hash)
             .values(last_seen_at=now)
@@ -266,19 +283,21 @@ async def session(
     return Session(person, row.csrf_token)
 
 
-async def end_session(conn: AsyncConnection, token: str, now: datetime) -> None:
+async def end_session(unit: Unit, token: str, now: datetime) -> None:
     """Sign out: the token stops working at once."""
-    await conn.execute(
+    await unit.conn.execute(
         update(console_sessions)
         .where(console_sessions.c.token_hash == _digest(token))
         .values(ended_at=now)
     )
 
 
-async def people(conn: AsyncConnection) -> list[Row[Any]]:
+async def people(unit: Unit) -> list[Account]:
     """Every account, by organisation and username."""
-    return list(
-        await conn.execute(
-            select(console_users).order_by(console_users.c.organisation, console_users.c.username)
+    t = console_users.c
+    rows = await unit.conn.execute(
+        select(t.username, t.organisation, t.role, t.disabled_at, t.locked_until).order_by(
+            t.organisation, t.username
         )
     )
+    return [Account(**r._mapping) for r in rows]

@@ -12,15 +12,18 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.domain.audit import CONFIG_LOADED, GENESIS, Entry, digest
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.store.database import AUDIT_WRITTEN, DATABASE_ERRORS, Database
-from vrp.store.tables import audit_head, audit_log, audit_pending
+from vrp.store.tables import audit_head, audit_log, audit_pending, subject_index
+
+if TYPE_CHECKING:  # the unit flushes its audit records through this module
+    from vrp.store.unit import Unit
 
 log = logging.getLogger(__name__)
 CHAIN = "main"
@@ -184,27 +187,39 @@ async def _locked_head(conn: AsyncConnection) -> Head:
     return Head(int(row.seq), row.hash)
 
 
-async def current_head(conn: AsyncConnection) -> Head:
+async def current_head(unit: Unit) -> Head:
     """The recorded head (seq 0 and the genesis hash for an empty chain)."""
     row = (
-        await conn.execute(
+        await unit.conn.execute(
             select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.chain == CHAIN)
         )
     ).first()
     return Head(0, GENESIS) if row is None else Head(int(row.seq), row.hash)
 
 
-async def records(conn: AsyncConnection) -> list[Record]:
+async def records(unit: Unit) -> list[Record]:
     """Every record, in sequence order."""
-    rows = await conn.execute(select(audit_log).order_by(audit_log.c.seq))
+    rows = await unit.conn.execute(select(audit_log).order_by(audit_log.c.seq))
     return [Record(**r._asdict()) for r in rows]
 
 
-async def verify(conn: AsyncConnection, against: Head | None = None) -> Finding | None:
+async def subject_records(unit: Unit, subject: str) -> list[Record]:
+    """Records naming the person's pseudonym, or one of the referrals made about them."""
+    # Reads and overrides carry the referral id only (intake never sees the pseudonym key).
+    referral_ids = select(subject_index.c.referral_id).where(subject_index.c.pseudonym == subject)
+    rows = await unit.conn.execute(
+        select(audit_log)
+        .where(or_(audit_log.c.subject == subject, audit_log.c.referral_id.in_(referral_ids)))
+        .order_by(audit_log.c.seq)
+    )
+    return [Record(**r._asdict()) for r in rows]
+
+
+async def verify(unit: Unit, against: Head | None = None) -> Finding | None:
     """The first tampering found in the stored chain, or None when it is intact (and holds
     `against`, a head exported earlier, when given)."""
-    chain = await records(conn)
-    finding = check(chain, await current_head(conn))
+    chain = await records(unit)
+    finding = check(chain, await current_head(unit))
     if finding is None and against is not None:
         finding = _holds(chain, against)
     return finding

@@ -52,6 +52,16 @@ def unavailable(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
 
 
+def missing_schema(exc: BaseException) -> bool:
+    """True when exc means a table is missing: the database was never migrated, or to an
+    older revision (SQLite: "no such table"; PostgreSQL: undefined_table, 42P01)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig if exc.orig is not None else exc
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code == "42P01" or "no such table" in str(orig)
+
+
 def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
     """Run callback once the current transaction has committed (never on rollback)."""
     conn.info.setdefault(_AFTER_COMMIT, []).append(callback)

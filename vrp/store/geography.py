@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vrp.domain.geography import area_for, normalise_postcode
 from vrp.store.database import Database
 from vrp.store.tables import postcode_areas
+from vrp.store.unit import Unit
 
 POSTCODE_COLUMNS = ("pcds", "pcd2", "pcd")
 """ONSPD's postcode columns, preferred first (pcds: one space, as people write it)."""
@@ -27,15 +28,15 @@ class DirectoryError(ValueError):
     """The file is not an ONS Postcode Directory extract we can read."""
 
 
-async def area_of(conn: AsyncConnection, postcode: str) -> str | None:
+async def area_of(unit: Unit, postcode: str) -> str | None:
     """The postcode's local authority: from the loaded directory if there is one (None
     when it lacks the postcode), else from the built-in West Midlands table."""
-    found = await conn.scalar(
+    found = await unit.conn.scalar(
         select(postcode_areas.c.local_authority).where(postcode_areas.c.postcode == postcode)
     )
     if found is not None:
         return str(found)
-    if await conn.scalar(select(exists().select_from(postcode_areas))):
+    if await unit.conn.scalar(select(exists().select_from(postcode_areas))):
         return None
     return area_for(postcode)
 

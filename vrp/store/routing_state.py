@@ -7,22 +7,22 @@ from collections.abc import Collection
 from datetime import date, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.lifecycle import RecipientState
 from vrp.store.tables import routed, subject_index
+from vrp.store.unit import Unit
 
 OPEN = (RecipientState.AWAITING, RecipientState.ACCEPTED, RecipientState.IN_PROGRESS)
 """States of a routed referral that still hold a place in the intervention's capacity."""
 
 
-async def open_load(conn: AsyncConnection, config: RoutingConfiguration) -> dict[str, int]:
+async def open_load(unit: Unit, config: RoutingConfiguration) -> dict[str, int]:
     """Referrals holding a place, per intervention with a capacity."""
     limited = [i.id for i in config.interventions if i.capacity is not None]
     if not limited:
         return {}
-    rows = await conn.execute(
+    rows = await unit.conn.execute(
         select(routed.c.intervention, func.count())
         .where(routed.c.intervention.in_(limited), routed.c.status.in_(OPEN))
         .group_by(routed.c.intervention)
@@ -31,10 +31,10 @@ async def open_load(conn: AsyncConnection, config: RoutingConfiguration) -> dict
 
 
 async def earlier_referrals(
-    conn: AsyncConnection, subjects: Collection[str], since: datetime
+    unit: Unit, subjects: Collection[str], since: datetime
 ) -> dict[str, list[date]]:
     """The days each person (by pseudonym) was referred on or after `since`."""
-    history = await conn.execute(
+    history = await unit.conn.execute(
         select(subject_index.c.pseudonym, subject_index.c.referred_at).where(
             subject_index.c.pseudonym.in_(list(subjects)), subject_index.c.referred_at >= since
         )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.exc import DBAPIError
 
 from vrp.events.wiring import Consumer
 from vrp.store.outbox import on_topics
@@ -26,6 +26,7 @@ from vrp.store.tables import (
     routed,
     timers,
 )
+from vrp.store.unit import Unit
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,9 @@ class Disabled:
     reason: str
 
 
-async def unpublished(conn: AsyncConnection) -> list[Backlog]:
+async def unpublished(unit: Unit) -> list[Backlog]:
     """Per producer: outbox rows the relay has not yet published, and the oldest's time."""
-    rows = await conn.execute(
+    rows = await unit.conn.execute(
         select(outbox.c.producer, func.count(), func.min(outbox.c.created_at))
         .where(outbox.c.published_at.is_(None))
         .group_by(outbox.c.producer)
@@ -77,9 +78,9 @@ async def unpublished(conn: AsyncConnection) -> list[Backlog]:
     return [Backlog(producer, int(n), _aware(oldest)) for producer, n, oldest in rows]
 
 
-async def unread(conn: AsyncConnection, consumers: list[Consumer]) -> list[Backlog]:
+async def unread(unit: Unit, consumers: list[Consumer]) -> list[Backlog]:
     """Embedded mode: per consumer group, log rows on its topics after its stored position."""
-    stored = await conn.execute(
+    stored = await unit.conn.execute(
         select(consumer_positions.c.consumer, consumer_positions.c.position)
     )
     positions = {str(consumer): int(at) for consumer, at in stored}
@@ -89,7 +90,7 @@ async def unread(conn: AsyncConnection, consumers: list[Consumer]) -> list[Backl
         position = positions.get(c.group, 0)
         patterns = tuple((p.prefix, p.suffix) for p in c.patterns)
         n, oldest = (
-            await conn.execute(
+            await unit.conn.execute(
                 select(func.count(), func.min(outbox.c.created_at)).where(
                     outbox.c.id > position, on_topics(c.topics, patterns)
                 )
@@ -100,10 +101,12 @@ async def unread(conn: AsyncConnection, consumers: list[Consumer]) -> list[Backl
     return backlogs
 
 
-async def dead_letters(conn: AsyncConnection, latest: int = 5) -> tuple[int, list[DeadLetter]]:
+async def dead_letters(unit: Unit, latest: int = 5) -> tuple[int, list[DeadLetter]]:
     """How many events were dead-lettered, and the most recent few."""
-    total = (await conn.execute(select(func.count()).select_from(dead_letter_originals))).scalar()
-    rows = await conn.execute(
+    total = (
+        await unit.conn.execute(select(func.count()).select_from(dead_letter_originals))
+    ).scalar()
+    rows = await unit.conn.execute(
         select(
             dead_letter_originals.c.created_at,
             dead_letter_originals.c.consumer,
@@ -116,10 +119,10 @@ async def dead_letters(conn: AsyncConnection, latest: int = 5) -> tuple[int, lis
     return int(total or 0), [DeadLetter(*r) for r in rows]
 
 
-async def held(conn: AsyncConnection) -> Counted:
+async def held(unit: Unit) -> Counted:
     """Referrals the router held for the hub to triage."""
     n, oldest = (
-        await conn.execute(
+        await unit.conn.execute(
             select(func.count(), func.min(decisions.c.decided_at)).where(
                 decisions.c.outcome == "held"
             )
@@ -128,7 +131,7 @@ async def held(conn: AsyncConnection) -> Counted:
     return Counted(int(n), _aware(oldest), {})
 
 
-async def overdue(conn: AsyncConnection, now: datetime) -> Counted:
+async def overdue(unit: Unit, now: datetime) -> Counted:
     """Routed referrals still awaiting acceptance whose reminder fired or whose respond-by
     (the reminder's due time) has passed; oldest is the earliest respond-by."""
     late = and_(
@@ -138,7 +141,7 @@ async def overdue(conn: AsyncConnection, now: datetime) -> Counted:
         or_(timers.c.status == "fired", timers.c.due_at <= now),
     )
     rows = (
-        await conn.execute(
+        await unit.conn.execute(
             select(routed.c.organisation, func.count(), func.min(timers.c.due_at))
             .select_from(routed.join(timers, late))
             .where(routed.c.status == "awaiting")
@@ -148,10 +151,10 @@ async def overdue(conn: AsyncConnection, now: datetime) -> Counted:
     return _counted(rows)
 
 
-async def failed_alerts(conn: AsyncConnection) -> Counted:
+async def failed_alerts(unit: Unit) -> Counted:
     """Alerts that failed for good (`vrp alerts failed` lists them)."""
     rows = (
-        await conn.execute(
+        await unit.conn.execute(
             select(notifications.c.organisation, func.count(), func.min(notifications.c.created_at))
             .where(notifications.c.status == "failed")
             .group_by(notifications.c.organisation)
@@ -160,9 +163,9 @@ async def failed_alerts(conn: AsyncConnection) -> Counted:
     return _counted(rows)
 
 
-async def disabled(conn: AsyncConnection) -> list[Disabled]:
+async def disabled(unit: Unit) -> list[Disabled]:
     """Webhook endpoints nothing is sent to any more."""
-    rows = await conn.execute(
+    rows = await unit.conn.execute(
         select(
             disabled_endpoints.c.organisation,
             disabled_endpoints.c.disabled_at,
@@ -172,17 +175,17 @@ async def disabled(conn: AsyncConnection) -> list[Disabled]:
     return [Disabled(*r) for r in rows]
 
 
-async def latest_decision(conn: AsyncConnection) -> tuple[str, datetime] | None:
+async def latest_decision(unit: Unit) -> tuple[str, datetime] | None:
     """The configuration version of the newest decision, and when it was first used."""
     newest = (
-        await conn.execute(
+        await unit.conn.execute(
             select(decisions.c.config_version).order_by(decisions.c.decided_at.desc()).limit(1)
         )
     ).scalar()
     if newest is None:
         return None
     first = (
-        await conn.execute(
+        await unit.conn.execute(
             select(func.min(decisions.c.decided_at)).where(decisions.c.config_version == newest)
         )
     ).scalar()
@@ -199,16 +202,21 @@ class Loaded:
     actor: str
 
 
-async def configuration_loads(conn: AsyncConnection, latest: int = 50) -> list[Loaded]:
+async def configuration_loads(unit: Unit, latest: int = 50) -> list[Loaded]:
     """The newest configuration loads the audit log recorded, newest first."""
     from vrp.domain.audit import CONFIG_LOADED
 
-    rows = await conn.execute(
-        select(audit_log.c.at, audit_log.c.actor, audit_log.c.detail)
-        .where(audit_log.c.kind == CONFIG_LOADED)
-        .order_by(audit_log.c.seq.desc())
-        .limit(latest)
-    )
+    # A database from before the audit log has no table: then the load time is simply not
+    # recorded. In a transaction, ask this last: a failed statement spoils the rest.
+    try:
+        rows = await unit.conn.execute(
+            select(audit_log.c.at, audit_log.c.actor, audit_log.c.detail)
+            .where(audit_log.c.kind == CONFIG_LOADED)
+            .order_by(audit_log.c.seq.desc())
+            .limit(latest)
+        )
+    except DBAPIError:
+        return []
     return [Loaded(str(detail.get("version")), at, str(actor)) for at, actor, detail in rows]
 
 

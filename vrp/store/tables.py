@@ -265,6 +265,9 @@ received_referrals = Table(
     Column("received_at", _Time, nullable=False),
     Column("updated_at", _Time, nullable=False),
     Column("reduced_at", _Time),  # retention emptied payload
+    # 'offer': an intervention's offer to its organisation; 'triage': the hub's copy of a
+    # held referral (its intervention column holds the hub-triage purpose).
+    Column("kind", String(10), nullable=False, server_default="offer"),
     Index("ix_received_referrals_inbox", "organisation", "received_at", "referral_id"),
 )
 

@@ -1,45 +1,41 @@
-"""The consume loop shared by every service: inbox, handler, dead letters, commit after commit."""
+"""The consume loop shared by every service: inbox, dispatch by type, dead letters, commit
+after commit."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, replace
+from itertools import groupby
 
 from aiokafka.errors import KafkaError
+from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.domain.errors import error_location
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import DeadLetter
-from vrp.store import dead_letters, outbox
-from vrp.store.database import DATABASE_ERRORS, Database, savepoint
-from vrp.store.processed import first_deliveries, first_delivery
+from vrp.store import dead_letters
+from vrp.store.database import DATABASE_ERRORS, Database
+from vrp.store.processed import first_deliveries
+from vrp.store.unit import Unit
 from vrp.telemetry import context_from, tracer
 from vrp.transport.base import Message, Subscription
 from vrp.transport.outage import Backoff, Outage
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncConnection, Envelope], Awaitable[None]]
-
-current_topic: ContextVar[str] = ContextVar("current_topic", default="")
-"""The topic (without namespace) of the event a handler is processing, for handlers of
-topic patterns that need to know which topic matched."""
-
 
 @dataclass(frozen=True)
 class Delivery:
-    """A parsed event with where it came from and the trace it continues."""
+    """A parsed event with where it came from, the trace it continues and, while a handler
+    runs, its consumer span."""
 
     envelope: Envelope
     message: Message
@@ -47,11 +43,11 @@ class Delivery:
     tracer: Tracer
     consumer: str
     system: str = "kafka"
+    span: Span | None = None
 
-    @contextmanager
-    def span(self) -> Iterator[None]:
-        """Make this event's consumer span current (outbox rows written inside inherit it)."""
-        with self.tracer.start_as_current_span(
+    def start_span(self) -> Span:
+        """This event's consumer span, started now as a child of the producer's context."""
+        return self.tracer.start_span(
             f"{self.consumer} process {self.message.topic}",
             context=self.parent,
             kind=SpanKind.CONSUMER,
@@ -62,19 +58,26 @@ class Delivery:
                 "vrp.referral_id": self.envelope.subject or "",
                 "vrp.event_type": self.envelope.type,
             },
-        ):
+        )
+
+    @contextmanager
+    def current(self) -> Iterator[None]:
+        """Make this event's consumer span current (outbox and alert rows staged inside carry
+        its trace context)."""
+        if self.span is None:
+            yield
+            return
+        with trace.use_span(self.span, end_on_exit=False):
             yield
 
 
-@runtime_checkable
-class BatchHandler(Protocol):
-    """A handler that can process a whole batch with a few statements (and one at a time)."""
+EventHandler = Callable[[Unit, list[Delivery]], Awaitable[None]]
+"""Handles a run of consecutive deliveries of the types it is bound to, in order (one
+delivery when the worker goes one by one); raises PoisonEvent for an event it can never
+process."""
 
-    async def __call__(self, conn: AsyncConnection, envelope: Envelope) -> None:
-        """Handle one event."""
-
-    async def handle_batch(self, conn: AsyncConnection, deliveries: list[Delivery]) -> None:
-        """Handle these events, in order; raise if any of them cannot be processed."""
+Handlers = Mapping[str, EventHandler]
+"""A consumer's table: event or command type -> its handler (the wiring lists the types)."""
 
 
 class PoisonEvent(Exception):
@@ -99,7 +102,7 @@ class _BatchFailed(Exception):
 
 
 class Worker:
-    """Runs one handler over one subscription until stopped."""
+    """Runs one consumer's handler table over one subscription until stopped."""
 
     def __init__(
         self,
@@ -107,14 +110,14 @@ class Worker:
         producer: str,
         db: Database,
         subscription: Subscription,
-        handler: Handler,
+        handlers: Handlers,
         batch_size: int = 200,
     ) -> None:
         self.name = name
         self._producer = producer
         self._db = db
         self._sub = subscription
-        self._handler = handler
+        self._handlers = handlers
         self._batch = batch_size
         self._tracer = tracer(name)
         self._broker = Outage(f"{name}: broker", log)
@@ -173,18 +176,19 @@ class Worker:
 
     async def _process(self, batch: list[Message], stopping: asyncio.Event) -> None:
         backoff = Backoff()
-        one_by_one = not isinstance(self._handler, BatchHandler)
+        one_by_one = False
         while True:
             try:
                 async with self._db.transaction() as conn:
-                    deliveries = [d for m in batch if (d := await self._parse(conn, m))]
+                    unit = Unit(self._db, conn)
+                    deliveries = [d for m in batch if (d := await self._parse(unit, m))]
+                    fresh = await self._first_deliveries(unit, deliveries)
                     if one_by_one:
-                        for d in deliveries:
-                            if await first_delivery(self._db, conn, self.name, d.envelope.id):
-                                await self._handle_one(conn, d)
+                        for d in fresh:
+                            await self._handle_one(unit, d)
                     else:
-                        assert isinstance(self._handler, BatchHandler)
-                        await self._as_batch(conn, self._handler, deliveries)
+                        await self._handle_runs(unit, fresh)
+                    await unit.flush()
                     await self._sub.stage(conn, batch)
                 self._database.succeeded()
                 return
@@ -202,55 +206,82 @@ class Worker:
                     raise
                 await backoff.sleep(stopping)
 
-    async def _parse(self, conn: AsyncConnection, message: Message) -> Delivery | None:
+    async def _parse(self, unit: Unit, message: Message) -> Delivery | None:
         try:
             envelope = Envelope.from_bytes(message.value)
         except ValidationError as exc:
-            await self._dead_letter(conn, message, None, safe_reason(exc))
+            await self._dead_letter(unit, message, None, safe_reason(exc))
             return None
         parent = context_from(message.headers.get("traceparent") or envelope.traceparent)
         return Delivery(envelope, message, parent, self._tracer, self.name, self._sub.system)
 
-    async def _as_batch(
-        self, conn: AsyncConnection, handler: BatchHandler, deliveries: list[Delivery]
-    ) -> None:
+    async def _first_deliveries(self, unit: Unit, deliveries: list[Delivery]) -> list[Delivery]:
+        """The deliveries this consumer has not processed before (each id once)."""
         fresh_ids = await first_deliveries(
-            self._db, conn, self.name, [d.envelope.id for d in deliveries]
+            self._db, unit.conn, self.name, [d.envelope.id for d in deliveries]
         )
         fresh, seen = [], set()
         for d in deliveries:
             if d.envelope.id in fresh_ids and d.envelope.id not in seen:
                 seen.add(d.envelope.id)
                 fresh.append(d)
-        try:
-            await handler.handle_batch(conn, fresh)
-        except DATABASE_ERRORS:
-            raise
-        except Exception as exc:  # some event in the batch cannot be processed: which one?
-            raise _BatchFailed from exc
+        return fresh
 
-    async def _handle_one(self, conn: AsyncConnection, d: Delivery) -> None:
-        with d.span():
-            token = current_topic.set(d.message.topic)
+    async def _handle_runs(self, unit: Unit, deliveries: list[Delivery]) -> None:
+        """Each run of consecutive events bound to one handler to it, in order (a handler
+        bound to several types gets them as one run, so it can write them together)."""
+        for handler, run in groupby(deliveries, key=lambda d: self._handlers.get(d.envelope.type)):
+            if handler is None:
+                raise _BatchFailed  # one by one, the unknown type is dead-lettered alone
             try:
-                async with savepoint(conn):
-                    await self._handler(conn, d.envelope)
+                await self._call(unit, handler, list(run))
+                await unit.flush()  # the next run may read what this one wrote
             except DATABASE_ERRORS:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a deterministic failure of this event
-                # The savepoint undid the handler's writes; park the event with its reason
-                # on the dead-letter topic and move on rather than block the partition.
-                await self._dead_letter(conn, d.message, d.envelope.id, safe_reason(exc))
-            finally:
-                current_topic.reset(token)
+            except Exception as exc:  # some event of the run cannot be processed: which one?
+                raise _BatchFailed from exc
+
+    async def _call(self, unit: Unit, handler: EventHandler, run: list[Delivery]) -> None:
+        """Run the handler with each event's consumer span open around its real work."""
+        spanned = [replace(d, span=d.start_span()) for d in run]
+        failed: BaseException | None = None
+        try:
+            if len(spanned) == 1:
+                with spanned[0].current():
+                    await handler(unit, spanned)
+            else:
+                await handler(unit, spanned)
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            for d in spanned:
+                assert d.span is not None
+                if failed is not None:
+                    d.span.set_status(Status(StatusCode.ERROR, type(failed).__name__))
+                d.span.end()
+
+    async def _handle_one(self, unit: Unit, d: Delivery) -> None:
+        try:
+            handler = self._handlers.get(d.envelope.type)
+            if handler is None:
+                raise PoisonEvent(f"{self.name} does not accept event type {d.envelope.type}")
+            async with unit.savepoint():
+                await self._call(unit, handler, [d])
+        except DATABASE_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a deterministic failure of this event
+            # The savepoint undid the handler's writes; park the event with its reason
+            # on the dead-letter topic and move on rather than block the partition.
+            await self._dead_letter(unit, d.message, d.envelope.id, safe_reason(exc))
 
     async def _dead_letter(
-        self, conn: AsyncConnection, message: Message, event_id: str | None, reason: str
+        self, unit: Unit, message: Message, event_id: str | None, reason: str
     ) -> None:
         # The original may hold personal data: it stays in the restricted table, written in
         # this same transaction, and the topic only gets a reference to it.
         ref = await dead_letters.keep_original(
-            conn,
+            unit.conn,
             consumer=self.name,
             topic=message.topic,
             position=message.position,
@@ -270,4 +301,4 @@ class Worker:
             original_ref=ref,
         )
         envelope = Envelope.wrap(letter, source=f"/vrp/{self.name}", subject=None)
-        await outbox.add(conn, self._producer, topics.DEAD_LETTER, message.key or "", envelope)
+        unit.event(self._producer, topics.DEAD_LETTER, message.key or "", envelope)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,19 +14,13 @@ from services.intake.api import contract, receivers, routes, token, vocabulary_s
 from services.intake.api import problems as problem_handlers
 from services.intake.api.dependencies import known_query_parameters
 from services.intake.api.docs import DocsPolicy
-from services.intake.api.limits import BodySizeLimit, ConcurrencyLimit, InFlight, RateLimiter
-from services.intake.api.lockout import Lockout
+from services.intake.api.limits import BodySizeLimit, ConcurrencyLimit
 from services.intake.api.schemas import problems
 from services.intake.api.state import IntakeState, intake_state
 from services.intake.api.tracing import TracingMiddleware
-from services.intake.auth.keys import AuthCache
 from services.intake.console import mount as console
-from vrp.config_files import load_configuration
-from vrp.domain.configuration import RoutingConfiguration
-from vrp.metrics import CONTENT_TYPE, Metrics
+from vrp.metrics import CONTENT_TYPE
 from vrp.settings import Settings
-from vrp.store.database import Database
-from vrp.store.geography import Areas
 
 
 def _without_native_telemetry() -> dict[str, Any]:
@@ -43,55 +37,16 @@ async def _metrics(request: Request) -> Response:
     return Response(await intake_state(request).metrics.render(), media_type=CONTENT_TYPE)
 
 
-def create_app(
-    settings: Settings,
-    db: Database | None = None,
-    broker_healthy: Callable[[], bool] | None = None,
-    metrics: Metrics | None = None,
-    config: Callable[[], RoutingConfiguration] | None = None,
-) -> FastAPI:
-    """Build the app; pass db to share one with other in-process services, and
-    broker_healthy (the relay's view of the broker) for /ready to report it, and the
-    process's metrics for /metrics to serve (else intake's own, built in the lifespan),
-    and the live routing configuration (else the one in settings.config_dir, loaded once)."""
+def create_app(settings: Settings, state: IntakeState | None = None) -> FastAPI:
+    """Build the app serving with state, whose resources the composition root
+    (services/runtime.py) created and closes; without state, the app only describes itself
+    (its OpenAPI document, for services/contracts.py)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = db is None
-        database = db or Database(
-            settings.database_url, settings.database_pool_size, settings.database_pre_ping
-        )
-        lockout = (
-            settings.auth_failure_window_seconds,
-            settings.auth_backoff_seconds,
-            settings.auth_backoff_max_seconds,
-        )
-        if config is None:
-            loaded = load_configuration(settings.config_dir)
-            current: Callable[[], RoutingConfiguration] = lambda: loaded  # noqa: E731
-        else:
-            current = config
-        state = IntakeState(
-            settings=settings,
-            db=database,
-            config=current,
-            metrics=metrics or Metrics("vrp-intake"),
-            areas=Areas(database, settings.geography_refresh_seconds),
-            rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
-            in_flight=InFlight(),
-            credential_lockout=Lockout(settings.auth_failures_per_key, *lockout),
-            address_lockout=Lockout(settings.auth_failures_per_address, *lockout),
-            auth_cache=AuthCache(settings.auth_cache_seconds),
-            broker_healthy=broker_healthy,
-        )
-        app.state.intake = state
-        try:
-            yield
-        finally:
-            if metrics is None:
-                state.metrics.shutdown()
-            if own:
-                await state.db.dispose()
+        if state is not None:
+            app.state.intake = state
+        yield
 
     # Swagger UI, ReDoc and their favicon come from the package, never from a CDN.
     app = FastAPIOffline(
@@ -108,7 +63,7 @@ def create_app(
     app.include_router(receivers.router)
     app.include_router(token.router)
     console.mount(app)
-    vocabulary_schema.install(app, settings, config)
+    vocabulary_schema.install(app, settings, state.config if state else None)
     contract.install(app)  # the rules the models cannot state
     # Unauthenticated like /health: counts and codes only, for a scraper on the ops network
     # (no partner credential to rate-limit by); kept out of the partner API's OpenAPI.

@@ -17,6 +17,7 @@ from services.intake.auth import keys, oauth
 from services.intake.auth.keys import Partner
 from vrp.settings import Settings
 from vrp.store.database import Database
+from vrp.store.unit import reading
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -78,12 +79,11 @@ async def get_partner(
         # already at work is not stopped by someone guessing at its key id.
         subjects = failure_subjects(request, keys.key_id(token))
         check_lockout(request, subjects)
-        async with db.engine.connect() as conn:
+        async with reading(db) as unit:
             if token.startswith(oauth.TOKEN_PREFIX):
-                partner = await oauth.authenticate(conn, token)
+                partner = await oauth.authenticate(unit, token)
             else:
-                partner = await keys.authenticate(conn, token)
-            await conn.rollback()
+                partner = await keys.authenticate(unit, token)
         if partner is None:
             record_failure(request, subjects)
             raise unauthorised

@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vrp.domain.errors import (
@@ -23,7 +21,7 @@ from vrp.domain.errors import (
     error_location,
 )
 from vrp.domain.referral import Referral
-from vrp.store.database import unavailable
+from vrp.store.database import DATABASE_ERRORS, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +205,9 @@ def install(app: FastAPI, max_errors: int = 20) -> None:
 
     # Registered per class (not only as the catch-all) so they are answered by the
     # exception middleware, which does not re-raise: no traceback in the log.
-    for kind in (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        app.add_exception_handler(kind, _database)
+    for kind in DATABASE_ERRORS:
+        if issubclass(kind, Exception):  # all of them: narrowed for the type checker
+            app.add_exception_handler(kind, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

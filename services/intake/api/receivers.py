@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from sqlalchemy import Row, select, tuple_
 
 from services.intake import changes, offers, screening
 from services.intake.api.dependencies import DbDep, PartnerDep, require
@@ -27,7 +26,7 @@ from services.intake.api.texts import json_request
 from services.intake.reads import record_reads
 from vrp.domain.errors import NotFound
 from vrp.domain.lifecycle import RecipientState
-from vrp.store.tables import received_referrals
+from vrp.store.offers import Copy, Position
 
 router = APIRouter(tags=["receivers"], generate_unique_id_function=operation_id)
 _RESPONSE_EXAMPLES: dict[str, Any] = {
@@ -38,7 +37,7 @@ _RESPONSE_EXAMPLES: dict[str, Any] = {
 }
 
 
-def _item(row: Row[Any]) -> InboxItem:
+def _item(row: Copy) -> InboxItem:
     return InboxItem(
         referral_id=row.referral_id,
         reference=row.reference,
@@ -59,17 +58,17 @@ string of this shape is a position (so the OpenAPI pattern says exactly what is 
 it names nothing a partner cannot already see in its own inbox."""
 
 
-def _cursor(row: Row[Any]) -> str:
-    micros = (row.received_at - _EPOCH) // timedelta(microseconds=1)
-    return f"{micros}~{row.referral_id}~{row.intervention}"
+def _cursor(at: Position) -> str:
+    micros = (at.received_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}~{at.referral_id}~{at.intervention}"
 
 
-def _position(cursor: str) -> tuple[datetime, str, str]:
+def _position(cursor: str) -> Position:
     match = CURSOR.match(cursor)
     if match is None:
         raise invalid([{"field": "cursor", "detail": "is not a cursor this API returned"}])
     micros, referral_id, intervention = match.groups()
-    return _EPOCH + timedelta(microseconds=int(micros)), referral_id, intervention
+    return Position(_EPOCH + timedelta(microseconds=int(micros)), referral_id, intervention)
 
 
 @router.get("/v1/inbox", response_model=InboxPage, responses=problems(*AUTHED, 422))
@@ -92,23 +91,13 @@ async def inbox(
     """Referrals routed to your organisation, oldest first, each exactly as minimised for
     you under the information-sharing agreement."""
     require(partner, "referrals:respond")
-    t = received_referrals.c
-    query = select(received_referrals).where(t.organisation == partner.organisation)
-    if status is not None:
-        query = query.where(t.status == status)
-    if cursor is not None:
-        query = query.where(
-            tuple_(t.received_at, t.referral_id, t.intervention) > _position(cursor)
-        )
-    query = query.order_by(t.received_at, t.referral_id, t.intervention).limit(limit + 1)
-    async with db.engine.connect() as conn:
-        rows = list(await conn.execute(query))
-        await conn.rollback()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    after = _position(cursor) if cursor is not None else None
+    page = await offers.inbox(db, partner.organisation, status, after, limit)
+    rows = page.copies
     await record_reads(db, partner, (r.referral_id for r in rows), "inbox")
     return InboxPage(
-        items=[_item(r) for r in rows], next_cursor=_cursor(rows[-1]) if more else None
+        items=[_item(r) for r in rows],
+        next_cursor=_cursor(rows[-1].position) if page.more else None,
     )
 
 

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from pydantic import BeforeValidator
-from sqlalchemy import text
 
 from services.intake import changes, screening
 from services.intake.api.dependencies import DbDep, InFlightDep, PartnerDep, SettingsDep, require
@@ -34,6 +33,8 @@ from vrp.domain.lifecycle import RecipientState, ReferralState
 from vrp.domain.referral import ReferralSubmission
 from vrp.domain.vocabulary import ConsentState
 from vrp.store.database import DATABASE_ERRORS
+from vrp.store.health import ping
+from vrp.store.unit import reading
 
 router = APIRouter(generate_unique_id_function=operation_id)
 
@@ -169,9 +170,8 @@ async def ready(db: DbDep, request: Request) -> HealthResponse:
     """Readiness: 503 while the database does not answer. While the broker is unreachable
     referrals are still accepted durably (and published once it is back): `degraded`."""
     try:
-        async with db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-            await conn.rollback()
+        async with reading(db) as unit:
+            await ping(unit)
     except DATABASE_ERRORS:
         raise Problem(
             503,

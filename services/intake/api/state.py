@@ -37,6 +37,36 @@ class IntakeState:
     broker_healthy: Callable[[], bool] | None
     """The relay's view of the broker (None: no broker in this deployment)."""
 
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        db: Database,
+        config: Callable[[], RoutingConfiguration],
+        metrics: Metrics,
+        broker_healthy: Callable[[], bool] | None = None,
+    ) -> IntakeState:
+        """The state for these resources (the composition root owns and closes them), with
+        this process's limits, lockouts and caches built from settings."""
+        lockout = (
+            settings.auth_failure_window_seconds,
+            settings.auth_backoff_seconds,
+            settings.auth_backoff_max_seconds,
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            config=config,
+            metrics=metrics,
+            areas=Areas(db, settings.geography_refresh_seconds),
+            rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            in_flight=InFlight(),
+            credential_lockout=Lockout(settings.auth_failures_per_key, *lockout),
+            address_lockout=Lockout(settings.auth_failures_per_address, *lockout),
+            auth_cache=AuthCache(settings.auth_cache_seconds),
+            broker_healthy=broker_healthy,
+        )
+
 
 def intake_state(request: Request) -> IntakeState:
     """This process's resources, as the lifespan left them on the app."""

@@ -11,12 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from vrp.domain.audit import CREDENTIAL, Entry
-from vrp.store import audit
-from vrp.store.tables import api_keys
+from vrp.store import credentials
+from vrp.store.unit import Unit
 
 SCOPES = ("referrals:submit", "referrals:read", "referrals:respond")
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -81,7 +78,7 @@ def format_key(key_id: str, secret: str) -> str:
 
 
 async def issue(
-    conn: AsyncConnection,
+    unit: Unit,
     organisation: str,
     scopes: tuple[str, ...] = SCOPES,
     key_id: str | None = None,
@@ -91,46 +88,27 @@ async def issue(
     """Create a key for an organisation and return it; only its hash is stored."""
     key_id = key_id or "".join(secrets.choice(_ALPHABET) for _ in range(12))
     secret = secret or secrets.token_urlsafe(24)
-    await conn.execute(
-        api_keys.insert().values(
-            key_id=key_id,
-            organisation=organisation,
-            secret_hash=_hash(secret),
-            scopes=" ".join(scopes),
-            created_at=datetime.now(UTC),
-        )
+    await credentials.add_key(
+        unit, key_id, organisation, _hash(secret), " ".join(scopes), datetime.now(UTC)
     )
-    await audit_credential(
-        conn, actor, "api-key-issued", organisation, [key_id], scopes=" ".join(scopes)
-    )
+    audit_credential(unit, actor, "api-key-issued", organisation, [key_id], scopes=" ".join(scopes))
     return format_key(key_id, secret)
 
 
-async def audit_credential(
-    conn: AsyncConnection, actor: str, action: str, organisation: str, ids: list[str], **more: str
+def audit_credential(
+    unit: Unit, actor: str, action: str, organisation: str, ids: list[str], **more: str
 ) -> None:
     """Record a credential change in the audit chain (ids only, never a secret or hash)."""
     detail = {"action": action, "organisation": organisation, "ids": sorted(ids), **more}
-    await audit.append(conn, Entry(CREDENTIAL, actor, None, None, detail))
-
-
-def _live(now: datetime) -> ColumnElement[bool]:
-    return or_(api_keys.c.revoked_at.is_(None), api_keys.c.revoked_at > now)
+    unit.audit(Entry(CREDENTIAL, actor, None, None, detail))
 
 
 async def revoke(
-    conn: AsyncConnection, organisation: str, key_id: str | None = None, actor: str = "cli"
+    unit: Unit, organisation: str, key_id: str | None = None, actor: str = "cli"
 ) -> int:
     """Revoke at once every live key of an organisation (or just key_id); returns how many."""
-    now = datetime.now(UTC)
-    where = [api_keys.c.organisation == organisation, _live(now)]
-    if key_id is not None:
-        where.append(api_keys.c.key_id == key_id)
-    result = await conn.execute(
-        update(api_keys).where(*where).values(revoked_at=now).returning(api_keys.c.key_id)
-    )
-    revoked = list(result.scalars())
-    await audit_credential(conn, actor, "api-key-revoked", organisation, revoked)
+    revoked = await credentials.revoke_keys(unit, organisation, datetime.now(UTC), key_id)
+    audit_credential(unit, actor, "api-key-revoked", organisation, revoked)
     return len(revoked)
 
 
@@ -139,7 +117,7 @@ class RotationRefused(ValueError):
 
 
 async def rotate(
-    conn: AsyncConnection,
+    unit: Unit,
     organisation: str,
     grace: timedelta = timedelta(hours=24),
     actor: str = "cli",
@@ -149,28 +127,18 @@ async def rotate(
     or just key_id); those stop working after grace. Never widens: keys with different
     scopes must be rotated one at a time, and an organisation with no live key gets none."""
     now = datetime.now(UTC)
-    where = [api_keys.c.organisation == organisation, _live(now)]
-    if key_id is not None:
-        where.append(api_keys.c.key_id == key_id)
-    live = list(await conn.execute(select(api_keys.c.key_id, api_keys.c.scopes).where(*where)))
+    live = await credentials.live_key_scopes(unit, organisation, now, key_id)
     if not live:
         raise RotationRefused("no live key to rotate; issue one with 'vrp partners add'")
-    kinds = {frozenset(r.scopes.split()) for r in live}
+    kinds = {frozenset(scopes.split()) for scopes in live.values()}
     if len(kinds) > 1:
         raise RotationRefused("the live keys have different scopes; rotate each with --key-id")
     scopes = sorted(kinds.pop())
     until = now + grace
-    for r in live:
-        await conn.execute(
-            update(api_keys)
-            .where(api_keys.c.key_id == r.key_id, _live(until))
-            .values(revoked_at=until)
-        )
-    ids = [r.key_id for r in live]
-    await audit_credential(
-        conn, actor, "api-key-rotated", organisation, ids, expires=until.isoformat()
-    )
-    return await issue(conn, organisation, tuple(scopes), actor=actor)
+    ids = list(live)
+    await credentials.expire_keys(unit, ids, until)
+    audit_credential(unit, actor, "api-key-rotated", organisation, ids, expires=until.isoformat())
+    return await issue(unit, organisation, tuple(scopes), actor=actor)
 
 
 def key_id(token: str) -> str | None:
@@ -181,16 +149,12 @@ def key_id(token: str) -> str | None:
     return f"key:{parts[1]}"
 
 
-async def authenticate(conn: AsyncConnection, token: str) -> Partner | None:
+async def authenticate(unit: Unit, token: str) -> Partner | None:
     """The partner a bearer token belongs to, or None for unknown, malformed or revoked keys."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != "vrp":
         return None
-    row = (
-        await conn.execute(
-            select(api_keys).where(api_keys.c.key_id == parts[1], _live(datetime.now(UTC)))
-        )
-    ).first()
+    row = await credentials.live_key(unit, parts[1], datetime.now(UTC))
     if row is None or not hmac.compare_digest(row.secret_hash, _hash(parts[2])):
         return None
     return Partner(row.organisation, row.key_id, frozenset(row.scopes.split()))

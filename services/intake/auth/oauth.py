@@ -16,12 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.intake.auth.keys import SCOPES, Partner, audit_credential
+from vrp.store import credentials
 from vrp.store.database import Database
-from vrp.store.tables import access_tokens, oauth_assertions, oauth_clients
+from vrp.store.unit import Unit, unit_of_work
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")
@@ -78,7 +77,7 @@ def parse_jwks(document: object) -> jwt.PyJWKSet:
 
 
 async def register(
-    conn: AsyncConnection,
+    unit: Unit,
     organisation: str,
     jwks: dict[str, Any],
     scopes: tuple[str, ...] = SCOPES,
@@ -90,35 +89,19 @@ async def register(
     client_id = client_id or f"{organisation}-" + "".join(
         secrets.choice(_ALPHABET) for _ in range(10)
     )
-    await conn.execute(
-        oauth_clients.insert().values(
-            client_id=client_id,
-            organisation=organisation,
-            jwks=jwks,
-            scopes=" ".join(scopes),
-            created_at=datetime.now(UTC),
-        )
+    await credentials.add_client(
+        unit, client_id, organisation, jwks, " ".join(scopes), datetime.now(UTC)
     )
     kids = ",".join(sorted(str(k.get("kid", "")) for k in jwks.get("keys", [])))
     detail = {"scopes": " ".join(scopes), "kids": kids}
-    await audit_credential(
-        conn, actor, "oauth-client-registered", organisation, [client_id], **detail
-    )
+    audit_credential(unit, actor, "oauth-client-registered", organisation, [client_id], **detail)
     return client_id
 
 
-async def revoke_clients(conn: AsyncConnection, organisation: str, actor: str = "cli") -> int:
+async def revoke_clients(unit: Unit, organisation: str, actor: str = "cli") -> int:
     """Revoke every OAuth client of an organisation and its live tokens; returns how many."""
-    now = datetime.now(UTC)
-    result = await conn.execute(
-        update(oauth_clients)
-        .where(oauth_clients.c.organisation == organisation, oauth_clients.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .returning(oauth_clients.c.client_id)
-    )
-    revoked = list(result.scalars())
-    await conn.execute(delete(access_tokens).where(access_tokens.c.organisation == organisation))
-    await audit_credential(conn, actor, "oauth-clients-revoked", organisation, revoked)
+    revoked = await credentials.revoke_clients(unit, organisation, datetime.now(UTC))
+    audit_credential(unit, actor, "oauth-clients-revoked", organisation, revoked)
     return len(revoked)
 
 
@@ -153,29 +136,15 @@ async def issue_token(
     if not isinstance(issuer, str) or (client_id is not None and client_id != issuer):
         raise OAuthError("invalid_client", "iss must be the client id", 401)
     now = datetime.now(UTC)
-    async with db.transaction() as conn:
-        row = (
-            await conn.execute(
-                select(oauth_clients).where(
-                    oauth_clients.c.client_id == issuer, oauth_clients.c.revoked_at.is_(None)
-                )
-            )
-        ).first()
+    async with unit_of_work(db) as unit:
+        row = await credentials.live_client(unit, issuer)
         if row is None:
             raise OAuthError("invalid_client", "unknown or revoked client", 401)
         claims = _verify(assertion, row.jwks, issuer, token_url)
         expires = _expiry(claims["exp"], now)
         jti = _jti(claims["jti"])
-        await conn.execute(delete(oauth_assertions).where(oauth_assertions.c.expires_at < now))
-        await conn.execute(delete(access_tokens).where(access_tokens.c.expires_at < now))
-        fresh = await db.insert_ignore(
-            conn,
-            oauth_assertions,
-            client_id=issuer,
-            jti=jti,
-            expires_at=expires,
-        )
-        if not fresh:
+        await credentials.forget_expired(unit, now)
+        if not await credentials.first_use(unit, issuer, jti, expires):
             raise OAuthError("invalid_client", "this client_assertion (jti) was already used", 401)
         allowed = set(row.scopes.split())
         wanted = set(requested_scope.split()) if requested_scope else allowed
@@ -183,14 +152,8 @@ async def issue_token(
             raise OAuthError("invalid_scope", "the requested scope is not granted to this client")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         scope = " ".join(sorted(wanted))
-        await conn.execute(
-            access_tokens.insert().values(
-                token_hash=_hash(token),
-                client_id=issuer,
-                organisation=row.organisation,
-                scopes=scope,
-                expires_at=now + timedelta(seconds=ttl),
-            )
+        await credentials.add_access_token(
+            unit, _hash(token), issuer, row.organisation, scope, now + timedelta(seconds=ttl)
         )
     return Token(token, ttl, scope)
 
@@ -242,18 +205,11 @@ def _verify(assertion: str, jwks: dict[str, Any], client_id: str, token_url: str
     return claims
 
 
-async def authenticate(conn: AsyncConnection, token: str) -> Partner | None:
+async def authenticate(unit: Unit, token: str) -> Partner | None:
     """The partner an access token was issued to, or None when unknown or expired."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    row = (
-        await conn.execute(
-            select(access_tokens).where(
-                access_tokens.c.token_hash == _hash(token),
-                access_tokens.c.expires_at > datetime.now(UTC),
-            )
-        )
-    ).first()
+    row = await credentials.live_access_token(unit, _hash(token), datetime.now(UTC))
     if row is None:
         return None
     return Partner(

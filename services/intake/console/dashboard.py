@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from services.intake.console import web
 from services.intake.console.charts import Chart, bar_chart
@@ -22,11 +20,11 @@ from services.intake.console.figures import (
 from services.intake.console.vocab import codes
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.geography import AREAS
-from vrp.domain.index import HUB_TRIAGE
 from vrp.domain.lifecycle import RecipientState
 from vrp.domain.people import Permission
+from vrp.store import figures
 from vrp.store.database import Database
-from vrp.store.tables import decisions, received_referrals, referral_timeline, referrals
+from vrp.store.unit import reading
 
 router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
 EXPIRING_DAYS = 30
@@ -46,58 +44,23 @@ class Expiring:
 
 
 async def _referrals(db: Database) -> list[ReferralFacts]:
-    async with db.engine.connect() as conn:
-        decided = {
-            r.referral_id: (r.outcome, r.detail)
-            for r in await conn.execute(
-                select(decisions.c.referral_id, decisions.c.outcome, decisions.c.detail)
-            )
-        }
-        rows = list(
-            await conn.execute(
-                select(
-                    referrals.c.id,
-                    referrals.c.created_at,
-                    referrals.c.local_authority,
-                    referrals.c.body,
-                )
-            )
-        )
-        await conn.rollback()
+    async with reading(db) as unit:
+        rows = await figures.decided_referrals(unit)
     # Only codes, areas and an age leave this function: never a name or free text.
     return [
-        referral_facts(
-            r.created_at, r.local_authority, r.body or {}, *decided.get(r.id, (None, None))
-        )
+        referral_facts(r.created_at, r.local_authority, r.body or {}, r.outcome, r.decision)
         for r in rows
     ]
 
 
 async def _offers(db: Database) -> list[OfferFacts]:
-    t = received_referrals.c
-    async with db.engine.connect() as conn:
-        accepted: dict[tuple[str, str], datetime] = {}
-        for r in await conn.execute(
-            select(
-                referral_timeline.c.referral_id, referral_timeline.c.at, referral_timeline.c.detail
-            )
-            .where(referral_timeline.c.type == RecipientState.ACCEPTED)
-            .order_by(referral_timeline.c.at)
-        ):
-            key = (r.referral_id, str((r.detail or {}).get("intervention")))
-            accepted.setdefault(key, r.at)
-        rows = list(
-            await conn.execute(
-                select(
-                    t.referral_id, t.intervention, t.status, t.payload, t.received_at, t.updated_at
-                ).where(t.intervention != HUB_TRIAGE)  # the hub's triage copy is no offer
-            )
-        )
-        await conn.rollback()
+    async with reading(db) as unit:
+        accepted = await figures.acceptances(unit)
+        rows = await figures.offers(unit)
     return [_offer(r, accepted) for r in rows]
 
 
-def _offer(r: Any, accepted: dict[tuple[str, str], datetime]) -> OfferFacts:
+def _offer(r: figures.OfferRow, accepted: dict[tuple[str, str], datetime]) -> OfferFacts:
     due = (r.payload or {}).get("respond_by")
     at = accepted.get((r.referral_id, r.intervention))
     if at is None and r.status == RecipientState.ACCEPTED:

@@ -9,21 +9,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import func, select
 
 from services.intake.console import data, web
 from vrp.domain.configuration import Agreement, RoutingConfiguration
 from vrp.domain.geography import AREAS
 from vrp.domain.people import Permission, may
+from vrp.store import disclosures
 from vrp.store.database import Database
-from vrp.store.tables import disclosures, referrals
+from vrp.store.disclosures import FlowKey
+from vrp.store.unit import reading
 
 router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
 LISTED = 500
 SOON_DAYS = 30
-
-FlowKey = tuple[str, int, str]
-"""(agreement id, agreement version, flow id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +101,8 @@ def agreement_lines(
 
 async def disclosure_counts(db: Database) -> dict[FlowKey, int]:
     """How many disclosures each agreement flow (by version) has carried."""
-    t = disclosures.c
-    async with db.engine.connect() as conn:
-        rows = list(
-            await conn.execute(
-                select(t.agreement_id, t.agreement_version, t.flow_id, func.count()).group_by(
-                    t.agreement_id, t.agreement_version, t.flow_id
-                )
-            )
-        )
-        await conn.rollback()
-    return {(r[0], int(r[1]), r[2]): int(r[3]) for r in rows}
+    async with reading(db) as unit:
+        return await disclosures.counts(unit)
 
 
 def _retired(config: RoutingConfiguration, counts: dict[FlowKey, int]) -> list[tuple[FlowKey, int]]:
@@ -146,7 +135,7 @@ async def directory(request: Request, session: web.SessionDep) -> HTMLResponse:
     )
 
 
-def _disclosure(r: Any) -> dict[str, Any]:
+def _disclosure(r: disclosures.Disclosure) -> dict[str, Any]:
     return {
         "event_id": r.event_id,
         "referral_id": r.referral_id,
@@ -171,22 +160,10 @@ async def flow_disclosures(
     """The disclosures made under one agreement flow, newest first: ids, references,
     recipients, items and dates (never the data itself)."""
     web.allowed(session, Permission.DISCLOSURES)
-    t = disclosures.c
-    where = [t.agreement_id == agreement_id[:64], t.flow_id == flow_id[:64]]
-    if version is not None:
-        where.append(t.agreement_version == version)
-    async with web.db_of(request).engine.connect() as conn:
-        total = (await conn.execute(select(func.count()).where(*where))).scalar_one()
-        rows = list(
-            await conn.execute(
-                select(disclosures, referrals.c.reference)
-                .outerjoin(referrals, referrals.c.id == t.referral_id)
-                .where(*where)
-                .order_by(t.disclosed_at.desc(), t.event_id)
-                .limit(LISTED)
-            )
+    async with reading(web.db_of(request)) as unit:
+        total, found = await disclosures.of_flow(
+            unit, agreement_id[:64], flow_id[:64], version, LISTED
         )
-        await conn.rollback()
     return web.render(
         request,
         "flow_disclosures.html",
@@ -195,5 +172,5 @@ async def flow_disclosures(
         version=version,
         total=total,
         listed=LISTED,
-        items=[_disclosure(r) for r in rows],
+        items=[_disclosure(r) for r in found],
     )

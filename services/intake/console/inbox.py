@@ -9,7 +9,6 @@ from urllib.parse import quote_plus
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import Row, case, select
 
 from services.intake import changes, offers, screening
 from services.intake.api.schemas import Accept, Complete, Decline, InProgress
@@ -21,24 +20,18 @@ from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.errors import Conflict, InvalidField, NotFound
 from vrp.domain.lifecycle import RecipientState
 from vrp.domain.people import Permission
-from vrp.store.tables import received_referrals
+from vrp.store.offers import Copy
 
 router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
 STATES = [s.value for s in RecipientState]
-_OPEN_FIRST = case(
-    (received_referrals.c.status == RecipientState.AWAITING, 0),
-    (received_referrals.c.status == RecipientState.ACCEPTED, 1),
-    (received_referrals.c.status == RecipientState.IN_PROGRESS, 2),
-    else_=3,
-)
 
 
-def _respond_by(row: Row[Any]) -> datetime | None:
+def _respond_by(row: Copy) -> datetime | None:
     value = (row.payload or {}).get("respond_by")
     return datetime.fromisoformat(value) if value else None
 
 
-def entry(row: Row[Any], now: datetime) -> dict[str, Any]:
+def entry(row: Copy, now: datetime) -> dict[str, Any]:
     """One inbox line: ids, codes and times (no personal data in the list)."""
     due = _respond_by(row)
     payload = row.payload or {}
@@ -63,16 +56,15 @@ async def inbox(
 ) -> HTMLResponse:
     """Referrals routed to the person's organisation: open ones first, oldest first."""
     web.allowed(session, Permission.INBOX)
-    t = received_referrals.c
-    query = select(received_referrals).where(t.organisation == session.person.organisation)
-    if status in STATES:
-        query = query.where(t.status == status)
-    query = query.order_by(_OPEN_FIRST, t.received_at, t.referral_id).limit(500)
-    async with web.db_of(request).engine.connect() as conn:
-        rows = list(await conn.execute(query))
-        await conn.rollback()
+    page = await offers.inbox(
+        web.db_of(request),
+        session.person.organisation,
+        status if status in STATES else None,
+        limit=500,
+        open_first=True,
+    )
     now = web.now()
-    items = [entry(r, now) for r in rows]
+    items = [entry(r, now) for r in page.copies]
     return web.render(
         request,
         "inbox.html",

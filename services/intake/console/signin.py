@@ -14,6 +14,7 @@ from services.intake.console import web
 from vrp.domain.people import Permission, Role, may
 from vrp.store import accounts
 from vrp.store.accounts import LockoutPolicy
+from vrp.store.unit import unit_of_work
 
 router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
 
@@ -67,8 +68,8 @@ async def sign_in(
     settings = web.settings_of(request)
     policy = LockoutPolicy(after=settings.console_lockout_after)
     now = web.now()
-    async with web.db_of(request).transaction() as conn:
-        person = await accounts.authenticate(conn, username, password, now, policy)
+    async with unit_of_work(web.db_of(request)) as unit:
+        person = await accounts.authenticate(unit, username, password, now, policy)
     if person is None:
         record_failure(request, address)
         # One message for a wrong password, an unknown name, a locked or disabled account:
@@ -81,9 +82,9 @@ async def sign_in(
             "administrator can unlock it.",
             401,
         )
-    async with web.db_of(request).transaction() as conn:
+    async with unit_of_work(web.db_of(request)) as unit:
         token, _ = await accounts.open_session(
-            conn, person, now, timedelta(hours=settings.console_session_hours)
+            unit, person, now, timedelta(hours=settings.console_session_hours)
         )
     if target == web.PREFIX + "/":
         target = home(person.role)
@@ -117,8 +118,8 @@ async def sign_out(
     """End the session everywhere it is used."""
     web.check_csrf(session, csrf_token)
     token = request.cookies.get(web.SESSION_COOKIE, "")
-    async with web.db_of(request).transaction() as conn:
-        await accounts.end_session(conn, token, web.now())
+    async with unit_of_work(web.db_of(request)) as unit:
+        await accounts.end_session(unit, token, web.now())
     response = web.redirect(f"{web.PREFIX}/sign-in")
     response.delete_cookie(web.SESSION_COOKIE, path=web.PREFIX)
     return response

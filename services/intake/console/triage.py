@@ -8,8 +8,6 @@ from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.intake import triage
 from services.intake.console import data, web
@@ -24,42 +22,20 @@ from vrp.domain.hub_view import for_the_hub
 from vrp.domain.index import HUB_TRIAGE
 from vrp.domain.people import Permission
 from vrp.domain.referral import Referral
+from vrp.store import offers, referrals
 from vrp.store.accounts import Session
-from vrp.store.tables import received_referrals, referral_timeline, referrals
+from vrp.store.offers import Copies
+from vrp.store.referrals import Happened, Summary
+from vrp.store.unit import reading
 
 router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
 
 
-async def _offers(conn: AsyncConnection, ids: list[str], hub: str) -> dict[str, list[Any]]:
-    rows = await conn.execute(
-        select(received_referrals).where(received_referrals.c.referral_id.in_(ids))
-    )
-    found: dict[str, list[Any]] = {i: [] for i in ids}
-    for r in rows:
-        found[r.referral_id].append(r)
-    return found
-
-
-async def _requested(conn: AsyncConnection, ids: list[str]) -> dict[str, list[Any]]:
-    rows = await conn.execute(
-        select(referral_timeline)
-        .where(
-            referral_timeline.c.referral_id.in_(ids), referral_timeline.c.type == "manual-routing"
-        )
-        .order_by(referral_timeline.c.at)
-    )
-    found: dict[str, list[Any]] = {i: [] for i in ids}
-    for r in rows:
-        found[r.referral_id].append(r)
-    return found
-
-
 def _summary(
-    ref: Any, offers: list[Any], requested: list[Any], hub: str, reasons: dict[str, str]
+    ref: Summary, copies: Copies, requested: list[Happened], reasons: dict[str, str]
 ) -> dict[str, Any]:
-    hub_copy = next((o for o in offers if o.organisation == hub), None)
-    payload = (hub_copy.payload if hub_copy else None) or {}
-    offered = {o.intervention for o in offers}
+    payload = (copies.triage.payload if copies.triage else None) or {}
+    offered = {o.intervention for o in copies.offers}
     return {
         "referral_id": ref.id,
         "reference": ref.reference,
@@ -69,7 +45,7 @@ def _summary(
         "updated_at": ref.updated_at,
         "reasons": payload.get("held_reasons") or [],
         "hub_data": data.rows(payload.get("data") or {}, reasons),
-        "offers": [o for o in offers if o.organisation != hub],
+        "offers": copies.offers,
         "pending": [
             r.detail["intervention"] for r in requested if r.detail["intervention"] not in offered
         ],
@@ -80,29 +56,13 @@ def _summary(
 async def queue(request: Request, session: web.SessionDep) -> HTMLResponse:
     """Referrals waiting for the hub: held (nobody could lawfully take them) or declined."""
     web.allowed(session, Permission.TRIAGE)
-    hub = web.config_of(request).hub
-    async with web.db_of(request).engine.connect() as conn:
-        rows = list(
-            await conn.execute(
-                select(
-                    referrals.c.id,
-                    referrals.c.reference,
-                    referrals.c.status,
-                    referrals.c.source_org,
-                    referrals.c.created_at,
-                    referrals.c.updated_at,
-                )
-                .where(referrals.c.status.in_(triage.TRIAGED))
-                .order_by(referrals.c.created_at, referrals.c.id)
-                .limit(500)
-            )
-        )
+    async with reading(web.db_of(request)) as unit:
+        rows = await referrals.in_states(unit, triage.TRIAGED, limit=500)
         ids = [r.id for r in rows]
-        offers = await _offers(conn, ids, hub)
-        requested = await _requested(conn, ids)
-        await conn.rollback()
+        copies = await offers.for_hub(unit, ids)
+        requested = await referrals.of_kind(unit, ids, triage.MANUAL_ROUTING_ENTRY)
     labels = codes(web.config_of(request), "reasons")
-    items = [_summary(r, offers[r.id], requested[r.id], hub, labels) for r in rows]
+    items = [_summary(r, copies[r.id], requested[r.id], labels) for r in rows]
     return web.render(request, "triage.html", items=items)
 
 
@@ -146,19 +106,14 @@ async def _page(
     refused: tuple[str, list[str]] | None,
 ) -> HTMLResponse:
     config = web.config_of(request)
-    async with web.db_of(request).engine.connect() as conn:
-        ref = (
-            await conn.execute(select(referrals).where(referrals.c.id == referral_id[:64]))
-        ).first()
+    async with reading(web.db_of(request)) as unit:
+        ref = await referrals.stored(unit, referral_id[:64])
         if ref is None:
-            await conn.rollback()
             return not_found(request)
-        offers = (await _offers(conn, [ref.id], config.hub))[ref.id]
-        requested = (await _requested(conn, [ref.id]))[ref.id]
-        await conn.rollback()
-    item = _summary(ref, offers, requested, config.hub, codes(config, "reasons"))
-    hub_copy = any(o.organisation == config.hub for o in offers)
-    if ref.status not in triage.TRIAGED and not hub_copy and not requested:
+        copies = (await offers.for_hub(unit, [ref.id]))[ref.id]
+        requested = (await referrals.of_kind(unit, [ref.id], triage.MANUAL_ROUTING_ENTRY))[ref.id]
+    item = _summary(ref, copies, requested, codes(config, "reasons"))
+    if ref.status not in triage.TRIAGED and copies.triage is None and not requested:
         return not_found(request)  # never held, declined or routed by the hub: not its business
     await record_view(web.db_of(request), session.person, ref.id, "triage")
     actionable = ref.status in triage.TRIAGED and ref.reduced_at is None
@@ -237,7 +192,7 @@ async def close(
     if reason not in codes(config, "cancel-reasons"):
         return web.redirect(f"{page}?error=Choose+a+reason")
     try:
-        await triage.close(web.db_of(request), config, _actor(session), referral_id, reason)
+        await triage.close(web.db_of(request), _actor(session), referral_id, reason)
     except NotFound:
         return not_found(request)
     except Conflict as exc:

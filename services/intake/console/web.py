@@ -20,6 +20,7 @@ from vrp.settings import Settings
 from vrp.store import accounts
 from vrp.store.accounts import Session
 from vrp.store.database import Database
+from vrp.store.unit import unit_of_work
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "vrp_session"
@@ -134,9 +135,9 @@ async def current_session(request: Request) -> Session:
     found = None
     if token:
         settings = settings_of(request)
-        async with db_of(request).transaction() as conn:
+        async with unit_of_work(db_of(request)) as unit:
             found = await accounts.session(
-                conn, token, now(), timedelta(minutes=settings.console_idle_minutes)
+                unit, token, now(), timedelta(minutes=settings.console_idle_minutes)
             )
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -1,0 +1,33 @@
+"""Commands: one service asking another to do something, as opposed to an event, which says
+that something happened. They travel on the internal topics like events (in the same
+envelope, keyed by referral, so a command follows the events of its referral in order), and
+a consumer lists the command types it accepts beside its event types (vrp/events/wiring.py).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from vrp.domain.referral import Referral
+from vrp.events.envelope import EventData
+
+OfferRequester = Literal["hub", "escalation"]
+
+
+class OfferReferral(EventData):
+    """Offer this referral to this intervention (on RECEIVED, to the router).
+
+    Asked by the hub routing a held referral by hand, or by an escalation offering a
+    referral nobody accepted in time to its intervention's fallback (`instead_of`). The
+    router applies the same eligibility, consent and agreement checks as when it routes,
+    and minimises the referral again for the new receiver, hence the whole referral here.
+    """
+
+    TYPE = "uk.vrp.command.offer-referral.v1"
+    referral: Referral
+    intervention: str
+    requested_by: OfferRequester
+    instead_of: str | None = None
+
+
+ALL_COMMANDS: tuple[type[EventData], ...] = (OfferReferral,)
