@@ -3,7 +3,10 @@
 # run from the Maven Central jars, bound to 127.0.0.1 only.
 #
 #   deploy/kafka.sh fetch    download the jars into .cache/kafka/libs (once)
-#   deploy/kafka.sh start    fetch, format storage (once), start, wait until ready
+#   deploy/kafka.sh start    fetch, format storage (once), start, wait until ready: as
+#                            long as the broker's log grows (it is loading partitions),
+#                            up to VRP_KAFKA_START_SECONDS (600); stalled for
+#                            VRP_KAFKA_STALL_SECONDS (60) it is stopped
 #   deploy/kafka.sh stop     SIGTERM the broker from var/kafka/kafka.pid, wait, SIGKILL
 #   deploy/kafka.sh status   exit 0 if running, 3 if stopped
 #
@@ -39,6 +42,8 @@ TLS_DIR="$STATE/tls"
 LOG4J="$REPO/deploy/kafka/log4j2.properties"
 POM="$REPO/deploy/kafka/pom.xml"
 VENV_PY="$REPO/.venv/bin/python"
+START_LIMIT="${VRP_KAFKA_START_SECONDS:-600}" # at most, while the broker makes progress
+STALL="${VRP_KAFKA_STALL_SECONDS:-60}"       # no log line for this long: it is stuck
 
 JVM_OPTS=(-Xms256m -Xmx768m -XX:+UseG1GC -XX:ActiveProcessorCount=2 -Djava.awt.headless=true)
 LOG_OPTS=("-Dlog4j2.configurationFile=$LOG4J")
@@ -210,19 +215,58 @@ ensure_venv() {
     fi
 }
 
+# The broker is making progress while its log grows: it logs each partition and each
+# consumer-offsets shard it loads, which after an outage on a busy machine takes minutes.
+LOG_SIZE=-1
+LOG_GREW_AT=0
+progressing() {
+    local size
+    size="$(stat -c %s "$LOGFILE" 2>/dev/null || echo 0)"
+    if ((size != LOG_SIZE)); then
+        LOG_SIZE=$size
+        LOG_GREW_AT=$SECONDS
+    fi
+    ((SECONDS - LOG_GREW_AT < STALL))
+}
+
+# Wait while the broker makes progress (its log grows) and at most START_LIMIT seconds.
+# It is stopped only if it exited or stalled: one still loading is left to finish.
 wait_ready() {
-    local pid="$1" t0="$2" deadline=$((SECONDS + 60))
+    local pid="$1" t0="$2" deadline=$((SECONDS + START_LIMIT)) said=$SECONDS
     ensure_venv
+    LOG_SIZE=-1
+    progressing || true
     until port_open "$PORT"; do
         kill -0 "$pid" 2>/dev/null || fail_start "broker exited during startup"
-        ((SECONDS < deadline)) || fail_start "port $PORT did not open within 60s"
+        progressing || fail_start "port $PORT not open and the broker's log has not grown for ${STALL}s"
+        ((SECONDS < deadline)) || give_up "$pid" "port $PORT not open after ${START_LIMIT}s"
+        if ((SECONDS - said >= 15)); then
+            log "waiting for port $PORT ($((SECONDS - t0))s; the broker is still loading: its log grows)"
+            said=$SECONDS
+        fi
         sleep 0.5
     done
     log "port $PORT open after $((SECONDS - t0))s; waiting for metadata"
-    "$VENV_PY" "$REPO/deploy/wait_kafka.py" --bootstrap "$BOOTSTRAP" --timeout 60 \
-        --username admin --password-file "$ADMIN_PASSWORD_FILE" \
-        || fail_start "broker did not answer admin requests"
+    until "$VENV_PY" "$REPO/deploy/wait_kafka.py" --bootstrap "$BOOTSTRAP" --timeout 15 \
+        --username admin --password-file "$ADMIN_PASSWORD_FILE" 2>"$STATE/wait.err"; do
+        kill -0 "$pid" 2>/dev/null || fail_start "broker exited during startup"
+        grep -q "Failed authentication" "$LOGFILE" 2>/dev/null \
+            && fail_start "broker did not answer admin requests ($(tail -n1 "$STATE/wait.err"))"
+        progressing || fail_start "broker did not answer admin requests and its log has not grown for ${STALL}s ($(tail -n1 "$STATE/wait.err"))"
+        ((SECONDS < deadline)) || give_up "$pid" "broker did not answer admin requests within ${START_LIMIT}s"
+        log "waiting for the broker's metadata ($((SECONDS - t0))s; its log still grows)"
+    done
+    rm -f "$STATE/wait.err"
     log "ready at $BOOTSTRAP ($((SECONDS - t0))s after start)"
+}
+
+# Out of time while the broker still makes progress: leave it running (stopping a broker
+# that is recovering only makes the next start longer), say so, fail.
+give_up() {
+    printf '[kafka] error: %s; the broker (pid %s) is still loading and is left running:
+' "$2" "$1" >&2
+    printf '[kafka] run deploy/kafka.sh start again to keep waiting (VRP_KAFKA_START_SECONDS=%s)\n' "$START_LIMIT" >&2
+    exit 1
 }
 
 cmd_start() {

@@ -3,10 +3,11 @@
 # PostgreSQL, each logged in to the broker as its own principal. Bound to 127.0.0.1.
 #
 #   deploy/services.sh start            migrate, create topics, start what is not running,
-#                                       wait until intake answers /ready
+#                                       wait until each answers /ready (intake on its port,
+#                                       router and notifier on their metrics ports)
 #   deploy/services.sh stop             SIGTERM each service by its PID file, wait, SIGKILL
-#   deploy/services.sh status           each PID alive or dead, intake readiness
-#                                       (exit 0 if all run and intake is ready, else 3)
+#   deploy/services.sh status           each PID alive or dead, each one's readiness
+#                                       (exit 0 if all run and are ready, else 3)
 #   deploy/services.sh logs [-f] [SVC]  last lines of the logs (or follow them)
 #
 # Needs deploy/postgres.sh and deploy/kafka.sh running (start does not start them).
@@ -37,6 +38,21 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 env_value() { sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n1; }
 
 intake_port() { local p; p="$(env_value "$COMMON" VRP_PORT)"; printf '%s\n' "${p:-8000}"; }
+
+# Where a role answers /health and /ready: intake on its API port; router and notifier on
+# their metrics port (VRP_METRICS_PORT in <svc>.env, else the API port + 1 and + 2).
+role_port() {
+    local p offset
+    case "$1" in
+        intake) intake_port; return ;;
+        router) offset=1 ;;
+        notifier) offset=2 ;;
+    esac
+    p="$(env_value "$STATE/$1.env" VRP_METRICS_PORT)"
+    printf '%s\n' "${p:-$(($(intake_port) + offset))}"
+}
+
+ready_url() { printf 'http://127.0.0.1:%s/ready\n' "$(role_port "$1")"; }
 
 # Export every KEY=value line of a file (comments and blank lines skipped; no quoting).
 load_env() {
@@ -138,15 +154,16 @@ start_role() {
         return 0
     fi
     rm -f "$STATE/$r.pid"
-    if [[ "$r" == intake ]] && port_open "$(intake_port)"; then
-        die "port $(intake_port) is in use by another process; set VRP_PORT in $COMMON"
+    if port_open "$(role_port "$r")"; then
+        die "port $(role_port "$r") ($r) is in use by another process; set VRP_PORT in $COMMON or VRP_METRICS_PORT in $STATE/$r.env"
     fi
     if [[ -f "$logfile" ]]; then mv -f "$logfile" "$logfile.1"; fi
     (
         clear_vrp_env
         load_env "$COMMON"
         load_env "$STATE/$r.env"
-        export VRP_HOST=127.0.0.1 # loopback only, whatever the files say
+        export VRP_HOST=127.0.0.1 VRP_METRICS_HOST=127.0.0.1 # loopback only, whatever the files say
+        if [[ "$r" != intake ]]; then export VRP_METRICS_PORT="$(role_port "$r")"; fi
         cd "$REPO"
         # setsid: its own session, so it outlives this shell and a Ctrl-C there;
         # setsid and nohup exec, so $! is the service's pid.
@@ -176,24 +193,21 @@ fail_role() {
     exit 1
 }
 
-# Wait until each role is up: intake answers /ready, router and notifier print their banner.
+# Wait until each role answers /ready (intake: database reachable; router and notifier:
+# database reachable and every consumer joined and making progress).
 wait_ready() {
-    local deadline=$((SECONDS + 90)) r pending url
-    url="http://127.0.0.1:$(intake_port)/ready"
+    local deadline=$((SECONDS + ${VRP_SERVICES_READY_SECONDS:-90})) r pending
     while :; do
         pending=()
         for r in "${ROLES[@]}"; do
             # Alive by PID (its command line may still be the exec chain's for a moment).
             kill -0 "$(cat "$STATE/$r.pid" 2>/dev/null)" 2>/dev/null \
                 || fail_role "$r" "$r exited during startup"
-            if [[ "$r" == intake ]]; then
-                curl -sf -o /dev/null --max-time 2 "$url" || pending+=("$r")
-            else
-                grep -q "^vrp $r running" "$STATE/$r.log" 2>/dev/null || pending+=("$r")
-            fi
+            curl -sf -o /dev/null --max-time 2 "$(ready_url "$r")" || pending+=("$r")
         done
         ((${#pending[@]} == 0)) && break
-        ((SECONDS < deadline)) || fail_role "${pending[0]}" "${pending[*]} not ready after 90s"
+        ((SECONDS < deadline)) || fail_role "${pending[0]}" \
+            "${pending[*]} not ready after ${VRP_SERVICES_READY_SECONDS:-90}s ($(curl -s --max-time 2 "$(ready_url "${pending[0]}")" || true))"
         sleep 0.5
     done
     # A service announces itself before its first broker login: one whose login is
@@ -208,7 +222,7 @@ wait_ready() {
             sleep 0.5
         done
     fi
-    log "ready: intake $url, router, notifier"
+    log "ready: intake $(ready_url intake), router $(ready_url router), notifier $(ready_url notifier)"
 }
 
 cmd_start() {
@@ -271,13 +285,14 @@ cmd_status() {
         fi
     done
     if [[ -s "$COMMON" ]]; then
-        code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 \
-            "http://127.0.0.1:$(intake_port)/ready" || true)"
-        case "$code" in
-            200) log "intake http://127.0.0.1:$(intake_port): ready" ;;
-            000 | "") log "intake http://127.0.0.1:$(intake_port): not answering"; ok=0 ;;
-            *) log "intake http://127.0.0.1:$(intake_port): not ready (HTTP $code)"; ok=0 ;;
-        esac
+        for r in "${ROLES[@]}"; do
+            code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$(ready_url "$r")" || true)"
+            case "$code" in
+                200) log "$r $(ready_url "$r"): ready" ;;
+                000 | "") log "$r $(ready_url "$r"): not answering"; ok=0 ;;
+                *) log "$r $(ready_url "$r"): not ready (HTTP $code: $(curl -s --max-time 3 "$(ready_url "$r")" || true))"; ok=0 ;;
+            esac
+        done
     fi
     ((ok)) || return 3
 }

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.metrics import CONTENT_TYPE, Metrics, Readings, expiring_flows, labels
 from vrp.store import backlog
 from vrp.store.database import DATABASE_ERRORS, Database
+from vrp.store.health import ping
+from vrp.store.unit import reading
 from vrp.transport.kafka import KafkaSubscription
+from vrp.transport.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +76,69 @@ def watch_agreements(metrics: Metrics, config: Callable[[], RoutingConfiguration
     metrics.probe(probe)
 
 
-async def serve(metrics: Metrics, host: str, port: int, stopping: asyncio.Event) -> None:
-    """Answer GET /metrics over HTTP/1.1 on host:port until stopping; 404 for anything else."""
+Readiness = Callable[[], Awaitable[dict[str, str]]]
+"""What is not ready, by part (empty: ready)."""
+
+_UNREACHABLE: tuple[type[BaseException], ...] = (*DATABASE_ERRORS, TimeoutError)
+
+STALLED_AFTER = 30.0
+"""Seconds without a fetch answered or a batch committed before a consumer is stalled."""
+
+
+def readiness(db: Database, workers: Sequence[Worker]) -> Readiness:
+    """Ready when the database answers and every consumer of this process has joined its
+    group and made progress within STALLED_AFTER seconds."""
+
+    async def check() -> dict[str, str]:
+        problems: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(2):
+                async with reading(db) as unit:
+                    await ping(unit)
+        except _UNREACHABLE as exc:
+            problems["database"] = f"unreachable ({type(exc).__name__})"
+        now = time.monotonic()
+        for w in workers:
+            if why := w.stalled(now, STALLED_AFTER):
+                problems[w.name] = why
+        if not workers:
+            problems["consumers"] = "not started"
+        return problems
+
+    return check
+
+
+async def serve(
+    metrics: Metrics,
+    host: str,
+    port: int,
+    stopping: asyncio.Event,
+    ready: Readiness | None = None,
+) -> None:
+    """Answer GET /metrics, /health (the process answers) and /ready (see `readiness`: 200,
+    or 503 naming what is not ready) over HTTP/1.1 on host:port until stopping; 404 for
+    anything else."""
+
+    async def respond(path: bytes) -> tuple[bytes, bytes, str]:
+        if path == b"/metrics":
+            return b"200 OK", await metrics.render(), CONTENT_TYPE
+        if path == b"/health":
+            return b"200 OK", b'{"status": "ok"}\n', "application/json"
+        if path == b"/ready" and ready is not None:
+            problems = await ready()
+            body = (
+                {"status": "not ready", "problems": problems} if problems else {"status": "ready"}
+            )
+            status = b"503 Service Unavailable" if problems else b"200 OK"
+            return status, json.dumps(body).encode() + b"\n", "application/json"
+        return b"404 Not Found", b"not found\n", "text/plain"
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
             request = head[:_HEAD_LIMIT].split(b"\r\n", 1)[0].split(b" ")
-            if (
-                len(request) >= 2
-                and request[0] == b"GET"
-                and request[1].split(b"?")[0] == (b"/metrics")
-            ):
-                status, body, kind = b"200 OK", await metrics.render(), CONTENT_TYPE
+            if len(request) >= 2 and request[0] == b"GET":
+                status, body, kind = await respond(request[1].split(b"?")[0])
             else:
                 status, body, kind = b"404 Not Found", b"not found\n", "text/plain"
             writer.write(
@@ -105,6 +160,6 @@ async def serve(metrics: Metrics, host: str, port: int, stopping: asyncio.Event)
                 await writer.wait_closed()
 
     server = await asyncio.start_server(answer, host, port, limit=_HEAD_LIMIT)
-    log.info("metrics on http://%s:%d/metrics", host, port)
+    log.info("metrics on http://%s:%d/metrics (and /health, /ready)", host, port)
     async with server:
         await stopping.wait()

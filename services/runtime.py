@@ -24,8 +24,8 @@ from services.intake.api.state import IntakeState
 from services.intake.consumers.dead_letters import DeadLetterHandler
 from services.intake.consumers.inbox import PartnerInboxHandler
 from services.intake.consumers.timeline import TimelineHandler
+from services.metrics import readiness, watch_agreements, watch_consumers, watch_store
 from services.metrics import serve as serve_metrics
-from services.metrics import watch_agreements, watch_consumers, watch_store
 from services.notifier.channels import Channel
 from services.notifier.decisions import DecisionHandler
 from services.notifier.emails import EmailChannel
@@ -86,6 +86,8 @@ class Runtime:
     retention: ReferralRetention | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _members: dict[str, KafkaSubscription] = field(default_factory=dict)
+    workers: list[Worker] = field(default_factory=list)
+    """This process's consumers (their progress is its readiness)."""
 
     @property
     def embedded(self) -> bool:
@@ -130,6 +132,7 @@ class Runtime:
                 table,
                 self.settings.consumer_batch,
             )
+            self.workers.append(worker)
             self._spawn(worker.run(self.stopping), consumer.group)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
@@ -263,7 +266,11 @@ class Runtime:
         watch_consumers(metrics, self._members)  # filled as the Kafka workers are made
         if self.settings.metrics_port:
             serve = serve_metrics(
-                metrics, self.settings.metrics_host, self.settings.metrics_port, self.stopping
+                metrics,
+                self.settings.metrics_host,
+                self.settings.metrics_port,
+                self.stopping,
+                readiness(self.db, self.workers),  # filled as the workers are made
             )
             self._spawn(serve, "metrics")
         return metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -48,6 +49,16 @@ async def cmd_subject(args: argparse.Namespace) -> int:
     """Who received what about one person, when, under which agreement flow, and who read it."""
     async with resources() as r:
         if args.nhs_number:
+            if "pseudonym_key" not in r.settings.model_fields_set:
+                # The pseudonym of an NHS number is keyed: with a key other than the
+                # services' it matches nothing, and "no records" would be a false answer to
+                # a subject access request.
+                print(
+                    "vrp: VRP_PSEUDONYM_KEY is not set: set it to the services' key (the demo's "
+                    "is change-me-demo-only-pseudonym-key), or give --pseudonym",
+                    file=sys.stderr,
+                )
+                return 2
             key = r.settings.pseudonym_key.get_secret_value().encode()
             subject = nhs_pseudonym(key, args.nhs_number)
         else:

@@ -22,6 +22,7 @@ from testkit.partner import bearer, inbox_entry, submit
 from testkit.referrals import example
 from testkit.runtime import runtime_settings, serving, sqlite_url
 from vrp.domain.audit import DISCLOSURE, GENESIS, READ, Entry, digest
+from vrp.settings import Settings
 from vrp.store import audit
 from vrp.store.database import Database
 from vrp.store.unit import reading, unit_of_work
@@ -142,6 +143,12 @@ async def test_subject_lists_both_disclosures_and_the_read_and_verify_catches_ta
 ) -> None:
     db_file, ids = await _scenario(tmp_path / "live")
 
+    # Without the services' pseudonym key an NHS number's pseudonym would match nothing: the
+    # command refuses rather than answer "no records".
+    monkeypatch.delenv("VRP_PSEUDONYM_KEY", raising=False)
+    code, out = await _cli(db_file, monkeypatch, "audit", "subject", "--nhs-number", NHS)
+    assert code == 2 and out == "", out
+    monkeypatch.setenv("VRP_PSEUDONYM_KEY", Settings().pseudonym_key.get_secret_value())
     code, out = await _cli(db_file, monkeypatch, "audit", "subject", "--nhs-number", NHS)
     assert code == 0, out
     lines = out.splitlines()

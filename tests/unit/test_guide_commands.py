@@ -67,6 +67,8 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         **os.environ,
         "VRP_DATABASE_URL": f"sqlite+aiosqlite:///{folder}/vrp.db",
         "VRP_MAIL_DIR": str(folder / "mail"),
+        # As on the services' machine: `vrp audit subject --nhs-number` needs their key.
+        "VRP_PSEUDONYM_KEY": "change-me-demo-only-pseudonym-key",
     }
     env.pop("VRP_CONFIG_DIR", None)  # the demo configuration, as a reader has it
     upgrade = subprocess.run(

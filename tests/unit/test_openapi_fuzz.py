@@ -110,10 +110,16 @@ KEY_AREA = re.compile(r"^[ENSW][0-9]{8}$")
 
 
 def unique_key(case: Case) -> None:
-    """A well-formed Idempotency-Key made unique (a malformed one is left to be refused)."""
-    key = case.headers.get("Idempotency-Key") if case.headers else None
-    if isinstance(key, str) and KEY.match(key):
-        case.headers["Idempotency-Key"] = f"{key[:160]}-{uuid.uuid4().hex}"
+    """A well-formed Idempotency-Key made unique (a malformed one is left to be refused).
+
+    Set under the name the case spells it with: the headers are a case-insensitive dict
+    that keeps the spelling of the last write, and the checker's `required` (the document
+    says `idempotency-key`) is case-sensitive, so writing `Idempotency-Key` made a valid
+    request look like one without its key, "wrongly" accepted."""
+    for name in list(case.headers or {}):
+        key = case.headers[name]
+        if name.lower() == "idempotency-key" and isinstance(key, str) and KEY.match(key):
+            case.headers[name] = f"{key[:160]}-{uuid.uuid4().hex}"
 
 
 def same_area(case: Case) -> None:
@@ -128,23 +134,9 @@ def same_area(case: Case) -> None:
         subject["local_authority"] = area
 
 
-def documented_names(case: Case) -> None:
-    """Header names spelt as documented. HTTP header names are case-insensitive, so the
-    service rightly takes `idempotency-key`; the schema's `required` is case-sensitive, so
-    a generated `idempotency-key` made the case look negative to the checker (a request
-    "without" its key, accepted)."""
-    if not case.headers:
-        return
-    for name in list(case.headers):
-        for documented in ("Idempotency-Key", "Authorization"):
-            if name != documented and name.lower() == documented.lower():
-                case.headers[documented] = case.headers.pop(name)
-
-
 def as_a_client_would(case: Case) -> None:
     """What a client does that no schema can say: a fresh Idempotency-Key for each new
     request, and a local authority that agrees with the postcode."""
-    documented_names(case)
     unique_key(case)
     same_area(case)
 

@@ -10,6 +10,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -22,9 +23,16 @@ from vrp.store.tables import console_sessions, console_users
 from vrp.store.unit import Unit
 
 _HASHER = PasswordHasher()
-# Verified against when the username is unknown, so that answering takes as long as for a
-# real account and timing does not tell which usernames exist.
-_DECOY = _HASHER.hash("decoy password that no account has")
+
+
+@cache
+def _decoy() -> str:
+    """Verified against when the username is unknown, so that answering takes as long as
+    for a real account and timing does not tell which usernames exist. Hashed on first use,
+    not at import: every `vrp` command imports this module."""
+    return _HASHER.hash("decoy password that no account has")
+
+
 MIN_PASSWORD = 12
 
 
@@ -135,7 +143,7 @@ async def authenticate(
         )
     ).first()
     if row is None:
-        _verify(_DECOY, password)
+        _verify(_decoy(), password)
         return None
     right = _verify(row.password_hash, password)
     locked = row.locked_until is not None and row.locked_until > now

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -123,6 +124,19 @@ class Worker:
         self._broker = Outage(f"{name}: broker", log)
         self._broker_backoff = Backoff()
         self._database = Outage(f"{name}: database", log)
+        self.joined = False
+        """True once the subscription started (joined its group)."""
+        self.progressed_at: float | None = None
+        """Monotonic time of the last fetch that answered and the last batch committed."""
+
+    def stalled(self, now: float, after: float) -> str | None:
+        """Why this worker is not ready (None when it is): not joined yet, or no fetch
+        answered and no batch committed for `after` seconds (broker or database gone)."""
+        if not self.joined or self.progressed_at is None:
+            return "not joined"
+        if now - self.progressed_at > after:
+            return f"no progress for {now - self.progressed_at:.0f} s"
+        return None
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Fetch, process in one transaction, then acknowledge; retry transient failures."""
@@ -142,6 +156,7 @@ class Worker:
                 if batch:
                     await self._process(batch, stopping)
                 await self._commit(batch)  # empty: idle, so acknowledge what is pending
+                self.progressed_at = time.monotonic()
         finally:
             with contextlib.suppress(KafkaError, OSError, TimeoutError):
                 await self._sub.stop()
@@ -159,6 +174,7 @@ class Worker:
                 continue
             self._broker.succeeded()
             self._broker_backoff.reset()
+            self.joined = True
             return
 
     async def _commit(self, batch: list[Message]) -> None:
