@@ -4,19 +4,45 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.commands.partners import cmd_partners
 from vrp import logs
-from vrp.settings import Settings, TransportKind
+
+if TYPE_CHECKING:
+    from vrp.settings import Settings
+
+# The command groups whose bodies live in services/commands/, with their one-line help.
+# A group's module is imported only when that group is run (or asked for its help), so
+# `vrp --help` and every other command start without loading the database, the broker
+# client or the domain (a test holds these lines to what each module registers).
+GROUPS: dict[str, tuple[str, str]] = {
+    "rules": ("services.commands.rules", "check, explain and simulate routing configuration"),
+    "alerts": ("services.commands.alerts", "alerts that failed for good; disabled webhooks"),
+    "retention": ("services.commands.retention", "personal data past its retention period"),
+    "status": (
+        "services.commands.status",
+        "One screen for on-call: backlogs, lag, dead letters, held/overdue, alerts, agreements.",
+    ),
+    "kafka": (
+        "services.commands.kafka",
+        "broker principals and ACLs (run as the broker admin)",
+    ),
+    "audit": ("services.commands.audit", "the audit chain"),
+    "users": ("services.commands.users", "people's console accounts"),
+    "geography": ("services.commands.geography", "postcode directory (areas)"),
+}
+PARTNERS_HELP = "Add, rotate, revoke or list partner credentials (API keys and OAuth clients)."
 
 
 def _settings(**overrides: Any) -> Settings:
+    from vrp.settings import Settings
+
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -50,6 +76,8 @@ def _serve(coro: Coroutine[Any, Any, int]) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Embedded all-in-one: intake, router and notifier in one process on SQLite."""
+    from vrp.settings import TransportKind
+
     settings = _settings(
         host=args.host, port=args.port, demo_partners=True, transport=TransportKind.EMBEDDED
     )
@@ -99,6 +127,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _service(role: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        from vrp.settings import Settings, TransportKind
+
         settings = _settings(host=getattr(args, "host", None), port=getattr(args, "port", None))
         if settings.transport is not TransportKind.KAFKA:
             print("set VRP_TRANSPORT=kafka to run services as separate processes", file=sys.stderr)
@@ -156,6 +186,7 @@ async def cmd_topics_create(args: argparse.Namespace) -> int:
     from services.commands.kafka import connection_failed, login_problem
     from vrp.config_files import load_configuration
     from vrp.provisioning.topics import all_topics, ensure_topics
+    from vrp.settings import Settings
     from vrp.transport.connection import aiokafka_options
 
     settings = Settings()
@@ -196,8 +227,21 @@ def cmd_schemas_release(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    """The argument parser."""
+def _partners(args: argparse.Namespace) -> int:
+    from services.commands.partners import cmd_partners
+
+    return _async(cmd_partners)(args)
+
+
+def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: str) -> None:
+    """Add one command group's parser from its module (importing the module)."""
+    module = importlib.import_module(GROUPS[group][0])
+    module.add_parser(sub, _async)
+
+
+def parser(argv: list[str] | None = None, every_group: bool = False) -> argparse.ArgumentParser:
+    """The argument parser; of the command groups, only the one argv names (or, with
+    every_group, all) is loaded in full, the others are listed with their help."""
     p = argparse.ArgumentParser(prog="vrp", description="VRP referral routing service")
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help=cmd_up.__doc__)
@@ -216,7 +260,7 @@ def parser() -> argparse.ArgumentParser:
     tp.add_parser("create", help=cmd_topics_create.__doc__).set_defaults(
         fn=_async(cmd_topics_create)
     )
-    pa = sub.add_parser("partners", help=cmd_partners.__doc__)
+    pa = sub.add_parser("partners", help=PARTNERS_HELP)
     pa.add_argument("action", choices=["add", "rotate", "revoke", "list"])
     pa.add_argument("org", nargs="?")
     pa.add_argument("--scopes", help="comma-separated scopes (default: all)")
@@ -225,28 +269,13 @@ def parser() -> argparse.ArgumentParser:
     pa.add_argument(
         "--grace-hours", type=float, default=24.0, help="rotate: hours the old keys keep working"
     )
-    pa.set_defaults(fn=_async(cmd_partners))
-    from services.commands import alerts as alerts_commands
-    from services.commands import kafka as kafka_commands
-    from services.commands import rules as rules_commands
-    from services.commands import status as status_commands
-
-    rules_commands.add_parser(sub, _async)
-    alerts_commands.add_parser(sub, _async)
-    from services.commands import retention as retention_commands
-
-    retention_commands.add_parser(sub, _async)
-    status_commands.add_parser(sub, _async)
-    kafka_commands.add_parser(sub)
-    from services.commands import audit as audit_commands
-
-    audit_commands.add_parser(sub, _async)
-    from services.commands import users as users_commands
-
-    users_commands.add_parser(sub, _async)
-    from services.commands import geography as geography_commands
-
-    geography_commands.add_parser(sub, _async)
+    pa.set_defaults(fn=_partners)
+    chosen = next((a for a in argv or [] if not a.startswith("-")), None)
+    for group, (_module, summary) in GROUPS.items():
+        if every_group or group == chosen:
+            _register(sub, group)
+        else:
+            sub.add_parser(group, help=summary, add_help=False)
     sc = sub.add_parser("schemas", help="contracts").add_subparsers(dest="s_cmd", required=True)
     ex = sc.add_parser("export", help=cmd_schemas_export.__doc__)
     ex.add_argument("--out", default="schemas")
@@ -260,9 +289,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     logs.configure()
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    cli = parser(argv)
+    args = cli.parse_args(argv)
     if getattr(args, "action", None) in ("add", "rotate", "revoke") and not args.org:
-        parser().error("partners add/rotate/revoke need an organisation id")
+        cli.error("partners add/rotate/revoke need an organisation id")
     result: int = args.fn(args)
     return result
 

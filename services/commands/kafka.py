@@ -74,8 +74,8 @@ def cmd_acls(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `vrp kafka ...`."""
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], run_async: object) -> None:
+    """Register `vrp kafka ...` (its commands are synchronous: run_async is not needed)."""
     kafka = sub.add_parser("kafka", help="broker principals and ACLs (run as the broker admin)")
     cmds = kafka.add_subparsers(dest="kafka_cmd", required=True)
     cmds.add_parser("services", help=cmd_services.__doc__).set_defaults(fn=cmd_services)

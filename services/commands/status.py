@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.commands.resources import resources
+from services.commands.verdict import judge, unreachable_database
 from vrp.config_files import ConfigurationError, load_configuration
 from vrp.domain.vocabulary import AgreementStatus
 from vrp.events.wiring import ROLES, Consumer
@@ -20,12 +21,22 @@ from vrp.settings import Settings, TransportKind
 from vrp.store import status as queries
 from vrp.store.database import DATABASE_ERRORS
 from vrp.store.unit import reading
+from vrp.transport.connection import BrokerAccess, broker_access
 
 EXPIRY_DAYS = 30
 """Agreements ending within this many days are listed."""
 KAFKA_TIMEOUT = 15.0
 """Seconds the broker gets to answer before the screen says it is unreachable."""
 LOAD_TIME_NOTE = "load time not recorded"
+PROBLEMS = {
+    BrokerAccess.UNREACHABLE: "unreachable",
+    BrokerAccess.CREDENTIALS_MISSING: (
+        "credentials missing: set VRP_KAFKA_USERNAME and VRP_KAFKA_PASSWORD"
+    ),
+    BrokerAccess.CREDENTIALS_REFUSED: (
+        "refused the credentials (VRP_KAFKA_USERNAME / VRP_KAFKA_PASSWORD)"
+    ),
+}
 
 
 def consumers() -> list[Consumer]:
@@ -74,6 +85,10 @@ async def kafka_lag(settings: Settings) -> tuple[list[dict[str, Any]], str | Non
     """Per wiring group: committed offsets against end offsets, or why the broker did not say."""
     from aiokafka.errors import KafkaError
 
+    access = await broker_access(settings)
+    if access is not BrokerAccess.OK:
+        # Credentials told apart from reachability: the fixes differ (a secret, not a broker).
+        return [], f"broker {settings.kafka_bootstrap} {PROBLEMS[access]}"
     try:
         return await asyncio.wait_for(_kafka_lag(settings), KAFKA_TIMEOUT), None
     except (KafkaError, OSError, TimeoutError) as exc:
@@ -189,8 +204,13 @@ def _iso(at: datetime | None) -> str | None:
 
 
 def render(report: dict[str, Any]) -> str:
-    """The report as plain text, one topic a line, for a terminal."""
-    lines = [f"VRP status at {report['generated_at']} ({report['transport']} transport)", ""]
+    """The report as plain text, one topic a line, for a terminal: the verdict first."""
+    verdict = report["verdict"]
+    lines = [f"VRP status at {report['generated_at']}: {verdict['status'].upper()}"]
+    lines += [f"  {reason}" for reason in verdict["reasons"]]
+    if "transport" not in report:  # the database could not be read: nothing else to show
+        return "\n".join(lines)
+    lines += [f"Transport: {report['transport']}", ""]
     if "outbox" in report:
         lines.append("Outbox (unpublished, per producer)")
         lines += [
@@ -269,17 +289,28 @@ async def cmd_status(args: argparse.Namespace) -> int:
     # The screen reports an unreachable broker itself; the client's own connection errors
     # would only scroll it away.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    now = datetime.now(UTC)
     try:
-        report = await gather(datetime.now(UTC))
+        report = await gather(now)
     except DATABASE_ERRORS as exc:
-        print(f"database unreachable: {type(exc).__name__}")
-        return 1
+        report = {"generated_at": _iso(now)}
+        verdict = unreachable_database(type(exc).__name__)
+    else:
+        verdict = judge(report)
+    report["verdict"] = verdict.as_json()
     print(json.dumps(report, indent=2) if args.json else render(report))
-    return 0
+    return int(verdict.level)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], run_async: object) -> None:
     """Register `vrp status`."""
-    st = sub.add_parser("status", help=cmd_status.__doc__)
+    st = sub.add_parser(
+        "status",
+        help=cmd_status.__doc__,
+        description=(
+            "Exit status: 0 healthy, 1 degraded (referrals move but something needs a person), "
+            "2 failing (referrals are not moving). The reasons are printed first."
+        ),
+    )
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(fn=run_async(cmd_status))  # type: ignore[operator]

@@ -53,8 +53,8 @@ GROUPS = {
 }
 
 
-def vrp_status(env: dict[str, str]) -> dict[str, Any]:
-    """`vrp status --json` as its own process; its parsed output."""
+def vrp_status(env: dict[str, str], exit_code: int = 0) -> dict[str, Any]:
+    """`vrp status --json` as its own process, which must exit with exit_code; its output."""
     result = subprocess.run(
         [sys.executable, "-m", "services.cli", "status", "--json"],
         capture_output=True,
@@ -62,7 +62,7 @@ def vrp_status(env: dict[str, str]) -> dict[str, Any]:
         env={**os.environ, **env},
         timeout=60,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == exit_code, (result.stdout, result.stderr)
     report: dict[str, Any] = json.loads(result.stdout)
     return report
 
@@ -159,7 +159,7 @@ async def test_status_reports_a_running_embedded_system(tmp_path: Path) -> None:
                 .all()
             )
         env = {"VRP_DATABASE_URL": url, "VRP_CONFIG_DIR": str(config)}
-        report = await asyncio.to_thread(vrp_status, env)  # the runtime keeps running
+        report = await asyncio.to_thread(vrp_status, env, 1)  # the runtime keeps running
 
     await db.dispose()
     assert report["transport"] == "embedded"
@@ -182,6 +182,13 @@ async def test_status_reports_a_running_embedded_system(tmp_path: Path) -> None:
     assert cfg["load_time"] is not None  # the runtime audits the version it loads
     assert cfg["last_loaded"]["version"] == cfg["version"]
     assert cfg["last_decision_version"] == cfg["version"]
+    # Degraded (exit 1): referrals move, but these need a person.
+    assert report["verdict"]["status"] == "degraded"
+    assert set(report["verdict"]["reasons"]) == {
+        "degraded: 1 dead letter(s)",
+        "degraded: 1 alert(s) failed for good",
+        f"degraded: {len(awaiting)} acceptance(s) overdue",
+    }
 
 
 async def test_embedded_backlog_counts_unread_rows_of_each_groups_topics(

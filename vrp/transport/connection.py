@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from enum import StrEnum
 from typing import Any
 
 from aiokafka.helpers import create_ssl_context
@@ -46,3 +48,40 @@ def confluent_options(settings: Settings) -> dict[str, Any]:
     if settings.kafka_security_protocol is KafkaSecurity.SASL_SSL and settings.kafka_ca_file:
         conf["ssl.ca.location"] = str(settings.kafka_ca_file)
     return conf
+
+
+class BrokerAccess(StrEnum):
+    """What a connection attempt with this process's settings found."""
+
+    OK = "ok"
+    UNREACHABLE = "unreachable"
+    CREDENTIALS_MISSING = "credentials-missing"
+    CREDENTIALS_REFUSED = "credentials-refused"
+
+
+async def broker_access(settings: Settings, timeout: float = 5.0) -> BrokerAccess:
+    """Connect (and authenticate) to the first bootstrap server that answers, so a caller can
+    tell a broker that is down from credentials that are missing or refused."""
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
+
+    options = aiokafka_options(settings)
+    if settings.kafka_security_protocol is not KafkaSecurity.PLAINTEXT and not (
+        options.get("sasl_plain_username") and options.get("sasl_plain_password")
+    ):
+        return BrokerAccess.CREDENTIALS_MISSING
+    del options["bootstrap_servers"]
+    for server in settings.kafka_bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            conn = await asyncio.wait_for(
+                create_conn(host, int(port), request_timeout_ms=int(timeout * 1000), **options),
+                timeout,
+            )
+        except SaslAuthenticationFailed:
+            return BrokerAccess.CREDENTIALS_REFUSED
+        except (KafkaConnectionError, OSError, TimeoutError, ValueError):
+            continue  # try the next bootstrap server
+        conn.close()
+        return BrokerAccess.OK
+    return BrokerAccess.UNREACHABLE
