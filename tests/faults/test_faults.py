@@ -13,14 +13,13 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from testkit.kafka import REPO, KafkaEnv
-from testkit.ports import free_port
 from testkit.production import Broker, Load, Production, check_history, production
 from testkit.smtp import SmtpServer
 
@@ -28,22 +27,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 RATE = 25.0
 COUNT = 150
-
-
-@pytest.fixture(scope="module")
-def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    broker = Broker.create(tmp_path_factory.mktemp("kafka"))
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    with SmtpServer(free_port()) as server:
-        yield server
 
 
 def quiet_logs(run: Production, limit: int = 200) -> dict[str, int]:
@@ -56,14 +39,6 @@ def quiet_logs(run: Production, limit: int = 200) -> dict[str, int]:
 def report(name: str, figures: dict[str, object]) -> None:
     """Print the figures (pytest -s shows them; the README quotes a run)."""
     print(f"\n{name}: {json.dumps(figures)}")
-
-
-@pytest.fixture
-async def on_own_broker(
-    postgres_url: str, own_broker: Broker, smtp_server: SmtpServer, tmp_path: Path
-) -> AsyncIterator[Production]:
-    async with production(postgres_url, own_broker.env(), smtp_server, tmp_path) as run:
-        yield run
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from vrp.events.wiring import TopicPattern
 from vrp.store.outbox import OutboxRow
 from vrp.transport.base import Message
+from vrp.transport.metadata import space_metadata_refreshes
 
 log = logging.getLogger(__name__)
 
@@ -42,27 +44,26 @@ class KafkaSubscription:
         self._ns = namespace
         self._pending: dict[TopicPartition, int] = {}
         self._committed_at = 0.0
-        self._consumer = AIOKafkaConsumer(
-            **options,
-            group_id=namespace + group,
-            client_id=client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            # Pattern subscriptions discover new topics on each metadata refresh.
-            metadata_max_age_ms=30_000,
+        self._new_consumer = functools.partial(
+            _consumer,
+            options,
+            namespace + group,
+            client_id,
+            _subscription(namespace, topics, patterns),
         )
-        if patterns:
-            # Kafka subscribes to either names or one pattern: names join the alternation.
-            alternatives = [re.escape(namespace + t) for t in topics] + [
-                re.escape(namespace + p.prefix) + r"[^.]+" + re.escape(p.suffix) for p in patterns
-            ]
-            self._consumer.subscribe(pattern="^(?:" + "|".join(alternatives) + ")$")
-        else:
-            self._consumer.subscribe(topics=[namespace + t for t in topics])
+        self._consumer = self._new_consumer()
+        self._used = False
 
     async def start(self) -> None:
-        """Connect and join the group."""
+        """Connect and join the group (again after a failed start or a stop: with a new
+        consumer, since aiokafka's cannot be started twice and, once stopped, starts but
+        then answers every fetch with ConsumerStoppedError)."""
+        if self._used:
+            self._consumer = self._new_consumer()
+            self._pending.clear()  # the offsets were the old member's; events come again
+        self._used = True
+        # The consumer's client is private in aiokafka (no public accessor), hence getattr.
+        space_metadata_refreshes(getattr(self._consumer, "_client"))  # noqa: B009
         await self._consumer.start()
 
     async def lag(self) -> int | None:
@@ -147,7 +148,7 @@ class KafkaPublisher:
         self._started = False
 
     def _new_producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             **self._options,
             client_id=self._client_id,
             enable_idempotence=True,
@@ -157,6 +158,8 @@ class KafkaPublisher:
             # in a fatal state after a broker restart, replace it) instead of waiting.
             request_timeout_ms=15_000,
         )
+        space_metadata_refreshes(producer.client)
+        return producer
 
     async def start(self) -> None:
         """Connect (raises if the broker is unreachable; publish tries again)."""
@@ -229,3 +232,37 @@ async def _abandon(producer: AIOKafkaProducer) -> None:
         if sender is not None:
             await sender.close()
         await producer.client.close()
+
+
+def _subscription(
+    namespace: str, topics: tuple[str, ...], patterns: tuple[TopicPattern, ...]
+) -> tuple[str, ...] | str:
+    """The topic names to subscribe to, or (with patterns) one regular expression."""
+    if not patterns:
+        return tuple(namespace + t for t in topics)
+    # Kafka subscribes to either names or one pattern: names join the alternation.
+    alternatives = [re.escape(namespace + t) for t in topics] + [
+        re.escape(namespace + p.prefix) + r"[^.]+" + re.escape(p.suffix) for p in patterns
+    ]
+    return "^(?:" + "|".join(alternatives) + ")$"
+
+
+def _consumer(
+    options: dict[str, Any], group_id: str, client_id: str, subscription: tuple[str, ...] | str
+) -> AIOKafkaConsumer:
+    """A new consumer-group member, subscribed, not yet started."""
+    consumer = AIOKafkaConsumer(
+        **options,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        # Pattern subscriptions discover new topics on each metadata refresh.
+        metadata_max_age_ms=30_000,
+    )
+    if isinstance(subscription, str):
+        consumer.subscribe(pattern=subscription)
+    else:
+        consumer.subscribe(topics=list(subscription))
+    return consumer
