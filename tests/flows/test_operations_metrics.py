@@ -281,6 +281,13 @@ async def test_the_status_gauges_equal_what_vrp_status_reports(tmp_path: Path) -
             report = await asyncio.to_thread(vrp_status, env)
             gauges = await scrape(served.client)
             version = served.runtime.config().version
+            # The hub routes the held referral: it no longer waits (the decision stays).
+            async with db.transaction() as conn:
+                await conn.execute(
+                    update(referrals).where(referrals.c.id == held["id"]).values(status="routed")
+                )
+            triaged = await asyncio.to_thread(vrp_status, env)
+            after_triage = await scrape(served.client)
     finally:
         await db.dispose()
 
@@ -303,6 +310,9 @@ async def test_the_status_gauges_equal_what_vrp_status_reports(tmp_path: Path) -
     oldest = report["held"]["oldest_age_seconds"]
     assert abs(value(gauges, "vrp_held_oldest_seconds") - oldest) < 10
     assert value(idle, "vrp_dead_letters") == 0 and value(idle, "vrp_webhooks_disabled") == 0
+    assert triaged["held"]["count"] == 0
+    assert value(after_triage, "vrp_held_awaiting_triage") == 0
+    assert value(after_triage, "vrp_held_oldest_seconds") == 0
     assert samples(gauges, "vrp_configuration_info") == [{"version": version}]
     assert report["configuration"]["version"] == version
     assert value(gauges, "vrp_configuration_info", version=version) == 1
