@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from vrp.domain.configuration import RoutingConfiguration
+from vrp.events.wiring import Consumer
 from vrp.metrics import CONTENT_TYPE, Metrics, Readings, expiring_flows, labels
-from vrp.store import backlog
+from vrp.store import backlog, status
 from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.store.health import ping
 from vrp.store.unit import reading
@@ -25,7 +26,9 @@ log = logging.getLogger(__name__)
 _HEAD_LIMIT = 16 * 1024
 
 
-def watch_store(metrics: Metrics, db: Database, producers: list[str], groups: list[str]) -> None:
+def watch_store(
+    metrics: Metrics, db: Database, producers: list[str], consumers: list[Consumer]
+) -> None:
     """Outbox backlog per producer (Kafka relays) and lag per embedded consumer group."""
 
     async def probe() -> Readings:
@@ -40,16 +43,49 @@ def watch_store(metrics: Metrics, db: Database, producers: list[str], groups: li
                     readings["vrp.outbox.oldest_unpublished"] = {
                         labels(producer=p): age for p, (_, age) in waiting.items()
                     }
-                if groups:
-                    lag = await backlog.embedded_lag(conn, groups)
-                    readings["vrp.consumer.lag"] = {
-                        labels(group=g): float(n) for g, n in lag.items()
-                    }
+            if consumers:
+                # The rows on each group's own topics after its position, as `vrp status`
+                # counts them: the log also holds topics the group never reads.
+                async with reading(db) as unit:
+                    unread = await status.unread(unit, consumers)
+                readings["vrp.consumer.lag"] = {
+                    labels(group=b.name): float(b.waiting) for b in unread
+                }
         except DATABASE_ERRORS as exc:
             # A scrape during a database outage still gets the counters; the gauges are
             # absent rather than stale, and /ready reports the outage itself.
             log.debug("metrics: database gauges skipped: %r", exc)
         return readings
+
+    metrics.probe(probe)
+
+
+def watch_operations(metrics: Metrics, db: Database) -> None:
+    """What `vrp status` shows on-call, as gauges: dead letters, overdue acceptances, held
+    referrals and the oldest one's age, alerts failed for good, disabled webhooks. One
+    process reads them (intake), since every process sees the same database."""
+
+    async def probe() -> Readings:
+        now = datetime.now(UTC)
+        try:
+            async with reading(db) as unit:
+                dead, _ = await status.dead_letters(unit, latest=0)
+                overdue = await status.overdue(unit, now)
+                held = await status.held(unit)
+                failed = await status.failed_alerts(unit)
+                disabled = await status.disabled(unit)
+        except DATABASE_ERRORS as exc:
+            log.debug("metrics: status gauges skipped: %r", exc)
+            return {}
+        oldest = 0.0 if held.oldest is None else max((now - held.oldest).total_seconds(), 0.0)
+        return {
+            "vrp.dead_letters": {(): float(dead)},
+            "vrp.acceptances.overdue": {(): float(overdue.count)},
+            "vrp.held.awaiting_triage": {(): float(held.count)},
+            "vrp.held.oldest": {(): oldest},
+            "vrp.alerts.failed_open": {(): float(failed.count)},
+            "vrp.webhooks.disabled": {(): float(len(disabled))},
+        }
 
     metrics.probe(probe)
 
@@ -65,13 +101,17 @@ def watch_consumers(metrics: Metrics, members: Mapping[str, KafkaSubscription]) 
     metrics.probe(probe)
 
 
-def watch_agreements(metrics: Metrics, config: Callable[[], RoutingConfiguration]) -> None:
-    """Active agreement flows ending within 30 days, from the live configuration."""
+def watch_configuration(metrics: Metrics, config: Callable[[], RoutingConfiguration]) -> None:
+    """The configuration version in force (one series) and the active agreement flows
+    ending within 30 days, from the live configuration."""
 
     async def probe() -> Readings:
-        today = datetime.now(UTC).date()
-        count = expiring_flows(config(), today)
-        return {"vrp.agreement_flows.expiring": {labels(within="30d"): float(count)}}
+        current = config()
+        count = expiring_flows(current, datetime.now(UTC).date())
+        return {
+            "vrp.agreement_flows.expiring": {labels(within="30d"): float(count)},
+            "vrp.configuration.info": {labels(version=current.version): 1.0},
+        }
 
     metrics.probe(probe)
 

@@ -24,7 +24,13 @@ from services.intake.api.state import IntakeState
 from services.intake.consumers.dead_letters import DeadLetterHandler
 from services.intake.consumers.inbox import PartnerInboxHandler
 from services.intake.consumers.timeline import TimelineHandler
-from services.metrics import readiness, watch_agreements, watch_consumers, watch_store
+from services.metrics import (
+    readiness,
+    watch_configuration,
+    watch_consumers,
+    watch_operations,
+    watch_store,
+)
 from services.metrics import serve as serve_metrics
 from services.notifier.channels import Channel
 from services.notifier.decisions import DecisionHandler
@@ -260,9 +266,12 @@ class Runtime:
         """This process's instruments and gauges; its own /metrics port when configured."""
         metrics = Metrics("vrp" if len(self.roles) > 1 else f"vrp-{self.roles[0]}")
         own = [wiring.role(r) for r in self.roles]
-        groups = [c.group for r in own for c in r.consumers] if self.embedded else []
-        watch_store(metrics, self.db, [] if self.embedded else list(self.roles), groups)
-        watch_agreements(metrics, self.config)
+        consumers = [c for r in own for c in r.consumers] if self.embedded else []
+        watch_store(metrics, self.db, [] if self.embedded else list(self.roles), consumers)
+        watch_configuration(metrics, self.config)
+        if "intake" in self.roles:  # one process reads the on-call figures, not three
+            watch_operations(metrics, self.db)
+        self.config.on_reload.append(metrics.reloaded)
         watch_consumers(metrics, self._members)  # filled as the Kafka workers are made
         if self.settings.metrics_port:
             serve = serve_metrics(

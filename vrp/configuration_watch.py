@@ -22,6 +22,9 @@ class LiveConfiguration:
         self._stamp = self._fingerprint()
         self.on_new_version: list[Callable[[RoutingConfiguration], Awaitable[None]]] = []
         """Called (by watch) with each version that takes effect after the first."""
+        self.on_reload: list[Callable[[bool], None]] = []
+        """Called with each reload of changed files: True when they loaded, False when
+        refused (for the reloads counter)."""
 
     def __call__(self) -> RoutingConfiguration:
         """The configuration in force now."""
@@ -41,14 +44,21 @@ class LiveConfiguration:
         self._stamp = stamp
         try:
             candidate = load_configuration(self.directory)
-        except ConfigurationError as exc:
+        except (ConfigurationError, OSError) as exc:
+            # OSError: a file removed or unreadable mid-change; the watch must go on.
             log.error("configuration change refused; keeping %s:\n%s", self._current.version, exc)
+            self._reloaded(False)
             return False
+        self._reloaded(True)
         if candidate.version == self._current.version:
             return False
         log.info("configuration %s -> %s", self._current.version, candidate.version)
         self._current = candidate
         return True
+
+    def _reloaded(self, ok: bool) -> None:
+        for listener in self.on_reload:
+            listener(ok)
 
     async def watch(self, stopping: asyncio.Event, interval: float = 2.0) -> None:
         """Poll for changes until stopped."""

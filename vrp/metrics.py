@@ -26,6 +26,39 @@ NO_RULE = "no-rule-matched"
 EXPIRY_WINDOW = timedelta(days=30)
 # Seconds from receipt to decision: sub-second normally, minutes when a service was down.
 DECISION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+# An API answer: milliseconds normally; seconds only when the database or a limit is in the way.
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Receipt to the team's alert: a decision, then a send (SMTP, Notify, a webhook) and its
+# retries; hours when a channel was down.
+ALERT_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
+STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("vrp.outbox.backlog", "", "Outbox rows not yet published to Kafka, by producer."),
+    (
+        "vrp.outbox.oldest_unpublished",
+        "s",
+        "Age in seconds of the oldest unpublished outbox row, by producer.",
+    ),
+    (
+        "vrp.consumer.lag",
+        "",
+        "Events a consumer group has yet to process (embedded: log rows on its topics after "
+        "its position; Kafka: end of its partitions minus this member's position).",
+    ),
+    ("vrp.agreement_flows.expiring", "", "Active agreement flows ending within 30 days."),
+    ("vrp.dead_letters", "", "Events dead-lettered and kept for inspection (`vrp status`)."),
+    (
+        "vrp.acceptances.overdue",
+        "",
+        "Routed referrals still awaiting acceptance past their respond-by time.",
+    ),
+    ("vrp.held.awaiting_triage", "", "Held referrals waiting for the hub to triage them."),
+    ("vrp.held.oldest", "s", "Age in seconds of the oldest held referral (0 when none)."),
+    ("vrp.alerts.failed_open", "", "Alerts that failed for good (`vrp alerts failed`)."),
+    ("vrp.webhooks.disabled", "", "Webhook endpoints disabled after 410 Gone."),
+    ("vrp.configuration.info", "", "1 for the routing configuration version in force."),
+)
+"""Observable gauges: (instrument name, unit, description); probes fill their readings."""
 
 Attributes = tuple[tuple[str, str], ...]
 Readings = dict[str, dict[Attributes, float]]
@@ -96,24 +129,32 @@ class Metrics:
             "vrp.sla.breaches",
             description="Acceptance SLAs breached (reminder timers fired), by intervention.",
         )
-        for name, description in (
-            ("vrp.outbox.backlog", "Outbox rows not yet published to Kafka, by producer."),
-            (
-                "vrp.outbox.oldest_unpublished",
-                "Age in seconds of the oldest unpublished outbox row, by producer.",
-            ),
-            (
-                "vrp.consumer.lag",
-                "Events a consumer group has yet to process (embedded: log rows after its "
-                "position; Kafka: end of its partitions minus this member's position).",
-            ),
-            ("vrp.agreement_flows.expiring", "Active agreement flows ending within 30 days."),
-        ):
+        self._requests = meter.create_counter(
+            "vrp.http.requests",
+            description="HTTP requests answered, by route template, method and status class.",
+        )
+        self._request_seconds = meter.create_histogram(
+            "vrp.http.request.duration",
+            unit="s",
+            description="Seconds to answer an HTTP request, by route template and method.",
+            explicit_bucket_boundaries_advisory=HTTP_BUCKETS,
+        )
+        self._alerted = meter.create_histogram(
+            "vrp.referral.alert",
+            unit="s",
+            description="Seconds from a referral's receipt to the first delivery of the "
+            "receiving team's new-referral alert, by channel.",
+            explicit_bucket_boundaries_advisory=ALERT_BUCKETS,
+        )
+        self._reloads = meter.create_counter(
+            "vrp.configuration.reloads",
+            description="Configuration reloads after its files changed, by result.",
+        )
+        for result in ("ok", "failed"):
+            self._reloads.add(0, {"result": result})  # both series exist before the first
+        for name, unit, description in GAUGES:
             meter.create_observable_gauge(
-                name,
-                callbacks=[self._observer(name)],
-                unit="s" if name == "vrp.outbox.oldest_unpublished" else "",
-                description=description,
+                name, callbacks=[self._observer(name)], unit=unit, description=description
             )
 
     def _observer(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
@@ -144,6 +185,26 @@ class Metrics:
         self._attempts.add(1, {"channel": channel, "outcome": outcome})
         if failed_for_good:
             self._failed.add(1, {"channel": channel})
+
+    def answered(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One HTTP request answered with status after seconds; route is a template."""
+        self._requests.add(
+            1,
+            {
+                "route": route,
+                "method": method,
+                "status_class": STATUS_CLASSES.get(status // 100, "5xx"),
+            },
+        )
+        self._request_seconds.record(seconds, {"route": route, "method": method})
+
+    def alerted(self, channel: str, seconds: float) -> None:
+        """A team's new-referral alert was first delivered on channel, seconds after receipt."""
+        self._alerted.record(max(seconds, 0.0), {"channel": channel})
+
+    def reloaded(self, ok: bool) -> None:
+        """The process loaded its changed configuration files (ok), or refused them."""
+        self._reloads.add(1, {"result": "ok" if ok else "failed"})
 
     def breached(self, intervention: str) -> None:
         """An intervention did not accept a referral within its acceptance SLA."""

@@ -99,3 +99,8 @@ def context_from(traceparent: str | None) -> Context:
 def extract(headers: dict[str, str]) -> Context:
     """Context from incoming HTTP headers."""
     return _PROPAGATOR.extract(headers)
+
+
+def span_context_of(traceparent: str) -> trace.SpanContext:
+    """The remote span a W3C traceparent names (invalid when it is malformed)."""
+    return trace.get_current_span(context_from(traceparent)).get_span_context()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from services.notifier import staging
-from services.notifier.staging import EMAIL_ONLY
+from services.notifier.staging import EMAIL_ONLY, FROM_RECEIPT
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.index import HUB_TRIAGE
 from vrp.events.models import ReferralDecided
@@ -52,9 +52,12 @@ class DecisionHandler:
         due: list[NewTimer],
     ) -> None:
         now = datetime.now(UTC)
+        # The first decision's alerts are timed from the referral's receipt when they are
+        # sent (vrp_referral_alert_seconds); a fallback's or the hub's later offer is not.
+        timed = {FROM_RECEIPT: True} if d.cause == "received" else {}
         if d.outcome == "held":
             hub = config.organisation(config.hub)
-            detail = {"intervention": HUB_TRIAGE, "urgency": d.urgency, "status": "held"}
+            detail = {"intervention": HUB_TRIAGE, "urgency": d.urgency, "status": "held", **timed}
             key = f"{d.referral_id}:{config.hub}:{HUB_TRIAGE}"
             channels = hub.channels if hub else EMAIL_ONLY
             alerts += staging.alerts(
@@ -71,6 +74,7 @@ class DecisionHandler:
                 "intervention_title": intervention.title if intervention else None,
                 "urgency": d.urgency,
                 "respond_by": respond_by.isoformat(),
+                **timed,
             }
             key = f"{d.referral_id}:{r.organisation}:{r.intervention}"
             channels = intervention.channels if intervention else EMAIL_ONLY

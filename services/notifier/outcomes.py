@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from services.notifier import staging
 from services.notifier.channels import DeliveryFailed
-from services.notifier.staging import EMAIL_ONLY
+from services.notifier.staging import EMAIL_ONLY, FROM_RECEIPT
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import AlertSent
 from vrp.metrics import Metrics
-from vrp.store import notifications
+from vrp.store import notifications, referrals
 from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.store.notifications import Attempt, NewAlert, Notification
 from vrp.store.unit import Unit, unit_of_work
@@ -184,6 +184,31 @@ class Recorder:
                 update={"traceparent": o.traceparent}
             )
             unit.event(PRODUCER, topics.ALERTS, o.row.referral_id, envelope)
+        await self._time_from_receipt(unit, [o for o in sent if o.row.id in marked])
+
+    async def _time_from_receipt(self, unit: Unit, delivered: list[Outcome]) -> None:
+        """Receipt to first delivery of each first-decision new-referral alert (once per
+        alert: only the attempt that marked it sent gets here), counted after commit."""
+        timed = [
+            o
+            for o in delivered
+            if o.row.kind == "new-referral" and (o.row.detail or {}).get(FROM_RECEIPT)
+        ]
+        if self._metrics is None or not timed:
+            return
+        metrics = self._metrics
+        received = await referrals.received_at(unit, [o.row.referral_id for o in timed])
+        latencies = [
+            (o.row.channel, (o.sent_at - received[o.row.referral_id]).total_seconds())
+            for o in timed
+            if o.sent_at is not None and o.row.referral_id in received
+        ]
+
+        def observe() -> None:
+            for channel, seconds in latencies:
+                metrics.alerted(channel, seconds)
+
+        unit.after_commit(observe)
 
     async def _failed(
         self,

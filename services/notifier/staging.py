@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 EMAIL_ONLY: Sequence[Channel] = ("email",)
 """Channels for an organisation or intervention the configuration no longer has."""
+FROM_RECEIPT = "from_receipt"
+"""Detail flag of a new-referral alert whose first delivery is timed from the receipt."""
 
 
 def address(org: Organisation, channel: Channel) -> str | None:

@@ -206,7 +206,8 @@ async def test_router_and_notifier_serve_their_own_metrics(
 
             async def alerted() -> bool:
                 now = await scrape(client, notifier_url)
-                return moved(notifier_before, now, "vrp_alert_attempts_total") >= 1
+                # The team's new-referral alert, timed from receipt once it was sent.
+                return moved(notifier_before, now, "vrp_referral_alert_seconds_count") >= 1
 
             await until(alerted, 30)
             intake_after = await scrape(client)
@@ -219,6 +220,19 @@ async def test_router_and_notifier_serve_their_own_metrics(
     assert moved(router_before, router_after, "vrp_decision_seconds_count") == 1
     sent = moved(notifier_before, notifier_after, "vrp_alert_attempts_total", outcome="sent")
     assert sent >= 1
+    timed = "vrp_referral_alert_seconds_count"
+    assert moved(notifier_before, notifier_after, timed, channel="email") == 1
+    assert 0 < moved(notifier_before, notifier_after, "vrp_referral_alert_seconds_sum") < 60
+    posted = {"route": "/v1/referrals", "method": "POST", "status_class": "2xx"}
+    assert moved(intake_before, intake_after, "vrp_http_requests_total", **posted) == 1
+    # The on-call figures come from intake alone; each process names its configuration.
+    for series, reads_status in (
+        (intake_after, True),
+        (router_after, False),
+        (notifier_after, False),
+    ):
+        assert any(n == "vrp_dead_letters" for n, _ in series) is reads_status
+        assert value(series, "vrp_configuration_info") == 1
     # Each Kafka consumer reports its group's lag once it has fetched: all caught up here.
     for series, group in (
         (router_after, "vrp-router"),

@@ -66,10 +66,14 @@ ROUTER = ("vrp-router", "CONSUMER", "vrp-router process vrp.referral.received")
 NOTIFIER = ("vrp-notifier", "CONSUMER", "vrp-notifier process vrp.referral.decided")
 UPDATES = ("vrp-notifier", "CONSUMER", "vrp-notifier-updates process vrp.referral.updates")
 SEND = ("vrp-notifier", "CLIENT", "notifier send email")
-EXPECTED = (POST, ROUTER, NOTIFIER, UPDATES, SEND)
+INTAKE_RELAY = ("vrp-intake", "PRODUCER", "intake publish")
+ROUTER_RELAY = ("vrp-router", "PRODUCER", "router publish")
+NOTIFIER_RELAY = ("vrp-notifier", "PRODUCER", "notifier publish")
+EXPECTED = (POST, ROUTER, NOTIFIER, UPDATES, SEND, INTAKE_RELAY, ROUTER_RELAY, NOTIFIER_RELAY)
 """(service, kind, name) of the spans the referral's trace must hold; Zipkin lowercases
 names, so they are compared in lower case. The demo routes the example to a team alerted
-by email and tells the referrer (uhb) by email too: two sends, one per alert kind."""
+by email and tells the referrer (uhb) by email too: two sends, one per alert kind. Each
+service's outbox relay publishes the events written in a span as a child of that span."""
 
 Span = dict[str, Any]
 
@@ -175,6 +179,19 @@ async def test_a_referrals_trace_in_zipkin_is_one_tree_across_three_services(
     assert updates["parentId"] == router["id"]
     assert to_team["parentId"] == notifier["id"]
     assert to_referrer["parentId"] == updates["id"]
+
+    # The relays' publishes: the received event's under the POST, the decision's under
+    # the router's span, the alert-sent events' under a send; codes only.
+    def published(wanted: tuple[str, str, str], *parents: str) -> list[Span]:
+        return [s for s in spans if shape(s) == wanted and s.get("parentId") in parents]
+
+    assert len(published(INTAKE_RELAY, post["id"])) == 1, sorted(map(shape, spans))
+    assert len(published(ROUTER_RELAY, router["id"])) == 1, sorted(map(shape, spans))
+    assert published(NOTIFIER_RELAY, to_team["id"], to_referrer["id"])
+    [intake_relay] = published(INTAKE_RELAY, post["id"])
+    assert intake_relay["tags"]["vrp.producer"] == "intake"
+    assert int(intake_relay["tags"]["messaging.batch.message_count"]) >= 1
+    assert "vrp.referral.received" in intake_relay["tags"]["vrp.topics"]
 
     # No personal data (nor the partner's API key) in any name, tag or annotation.
     text = json.dumps(spans, ensure_ascii=False).lower()

@@ -1,4 +1,5 @@
-"""Cheap reads for the metrics gauges: the outbox's unpublished rows and consumer lag."""
+"""Cheap reads for the metrics gauges: the outbox's unpublished rows per producer (embedded
+consumer lag is `vrp.store.status.unread`, as `vrp status` counts it)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vrp.store.tables import consumer_positions, outbox
+from vrp.store.tables import outbox
 
 
 async def unpublished(
@@ -23,18 +24,6 @@ async def unpublished(
     )
     found = {r[0]: (int(r[1]), _age(r[2], now)) for r in rows}
     return {p: found.get(p, (0, 0.0)) for p in producers}
-
-
-async def embedded_lag(conn: AsyncConnection, groups: list[str]) -> dict[str, int]:
-    """Per consumer group: log rows after its position (of any topic, so an upper bound)."""
-    head = (await conn.execute(select(func.max(outbox.c.id)))).scalar_one_or_none() or 0
-    rows = await conn.execute(
-        select(consumer_positions.c.consumer, consumer_positions.c.position).where(
-            consumer_positions.c.consumer.in_(groups)
-        )
-    )
-    positions = {r[0]: int(r[1]) for r in rows}
-    return {g: max(int(head) - positions.get(g, 0), 0) for g in groups}
 
 
 def _age(created: datetime | None, now: datetime) -> float:

@@ -328,3 +328,15 @@ async def of_kind(unit: Unit, referral_ids: list[str], kind: str) -> dict[str, l
     for referral_id, *entry in rows:
         found[referral_id].append(Happened(*entry))
     return found
+
+
+async def received_at(unit: Unit, referral_ids: list[str]) -> dict[str, datetime]:
+    """When each of these referrals was received (the ones still stored)."""
+    if not referral_ids:
+        return {}
+    rows = await unit.conn.execute(
+        select(referrals.c.id, referrals.c.created_at).where(
+            referrals.c.id.in_(sorted(set(referral_ids)))
+        )
+    )
+    return {str(i): at for i, at in rows}

@@ -23,6 +23,7 @@ from vrp.store.tables import (
     disabled_endpoints,
     notifications,
     outbox,
+    referrals,
     routed,
     timers,
 )
@@ -120,12 +121,15 @@ async def dead_letters(unit: Unit, latest: int = 5) -> tuple[int, list[DeadLette
 
 
 async def held(unit: Unit) -> Counted:
-    """Referrals the router held for the hub to triage."""
+    """Referrals the router held that still wait for the hub's triage; oldest is the
+    earliest hold."""
+    # The decision stays 'held' for good; the referral's status moves on once the hub
+    # routes, closes or the sender withdraws it, and then it no longer waits.
     n, oldest = (
         await unit.conn.execute(
-            select(func.count(), func.min(decisions.c.decided_at)).where(
-                decisions.c.outcome == "held"
-            )
+            select(func.count(), func.min(decisions.c.decided_at))
+            .select_from(decisions.join(referrals, referrals.c.id == decisions.c.referral_id))
+            .where(decisions.c.outcome == "held", referrals.c.status == "held")
         )
     ).one()
     return Counted(int(n), _aware(oldest), {})

@@ -18,6 +18,7 @@ from services.intake.api.limits import BodySizeLimit, ConcurrencyLimit
 from services.intake.api.schemas import problems
 from services.intake.api.state import IntakeState, intake_state
 from services.intake.api.tracing import TracingMiddleware
+from services.intake.api.traffic import RequestMetrics
 from services.intake.console import mount as console
 from vrp.metrics import CONTENT_TYPE
 from vrp.settings import Settings
@@ -73,4 +74,7 @@ def create_app(settings: Settings, state: IntakeState | None = None) -> FastAPI:
     app.add_middleware(ConcurrencyLimit, max_in_flight=settings.max_in_flight)
     app.add_middleware(DocsPolicy)
     app.add_middleware(TracingMiddleware)
+    if state is not None:
+        # Added last, so outermost: it counts what the limits above refuse (413, 503).
+        app.add_middleware(RequestMetrics, metrics=state.metrics, routes=app.router.routes)
     return app
