@@ -48,8 +48,9 @@ fetch() {
     local t0=$SECONDS tmp="$CACHE/tmp.$$" deb candidate
     rm -rf "$tmp"
     mkdir -p "$tmp/download"
-    # apt's sandbox user must be able to write the download directory, or apt says so.
-    chmod 777 "$tmp/download" 2>/dev/null || true
+    # As root, apt downloads as its sandbox user, who must own the directory (else it warns
+    # and downloads as root).
+    if [[ $EUID -eq 0 ]]; then chown _apt "$tmp/download" 2>/dev/null || true; fi
     candidate="$(apt-cache policy prometheus 2>/dev/null | sed -n 's/^ *Candidate: //p' || true)"
     log "downloading Debian package prometheus (${candidate:-not in the package lists yet})"
     if ! download "$tmp/download"; then
