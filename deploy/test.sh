@@ -5,8 +5,8 @@
 # Kafka, PostgreSQL and Zipkin are left running afterwards (reruns are then quick).
 #
 #   deploy/test.sh --fast    the inner loop: ruff, ruff format --check, mypy and the tests
-#                            that need no server (not marked kafka or postgres); installs
-#                            nothing from Debian and starts nothing
+#                            that need no server (not marked kafka, postgres or prometheus);
+#                            installs nothing from Debian and starts nothing
 #   deploy/test.sh --slow    also the minutes-long fault scenarios (e.g. --slow -k faults)
 set -euo pipefail
 
@@ -53,7 +53,8 @@ if ((FAST)); then
     export VRP_PROPERTY_EXAMPLES="${VRP_PROPERTY_EXAMPLES:-50}"
     export VRP_FUZZ_EXAMPLES="${VRP_FUZZ_EXAMPLES:-20}"
     # Two workers: the in-process tests spend much of their time waiting on loopback I/O.
-    env -u VRP_REQUIRE_INFRA "$BIN/pytest" -q -n 2 -m "not kafka and not postgres" "${PYTEST_ARGS[@]}"
+    env -u VRP_REQUIRE_INFRA "$BIN/pytest" -q -n 2 -m "not kafka and not postgres and not prometheus" \
+        "${PYTEST_ARGS[@]}"
     exit 0
 fi
 
@@ -87,6 +88,11 @@ banner "Zipkin (trace viewer)"
 banner "Chromium (browser tests)"
 "$REPO/deploy/browser.sh"
 
+# Prometheus and promtool (Debian package, unpacked into .cache/prometheus, nothing started
+# here): the tests check deploy/monitoring/ and run a throwaway server on the services.
+banner "Prometheus + promtool (Debian package, unpacked)"
+PROMETHEUS_BIN="$("$REPO/deploy/prometheus.sh" bin)"
+
 # kcat (Debian package) is the "partner's own tool" in the subscription tests.
 if ! command -v kcat >/dev/null; then
     banner "kcat (Debian package)"
@@ -107,6 +113,8 @@ export VRP_TEST_KAFKA_ADMIN_PASSWORD
 export VRP_TEST_KAFKA_TLS_BOOTSTRAP="127.0.0.1:${VRP_KAFKA_TLS_PORT:-9095}"
 export VRP_TEST_KAFKA_CA_FILE="$REPO/var/kafka/tls/ca.pem"
 export VRP_TEST_ZIPKIN_URL="http://127.0.0.1:${VRP_ZIPKIN_PORT:-9411}"
+export VRP_TEST_PROMETHEUS="$PROMETHEUS_BIN/prometheus"
+export VRP_TEST_PROMTOOL="$PROMETHEUS_BIN/promtool"
 export VRP_REQUIRE_INFRA=1
 
 static_checks

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +28,13 @@ if ZIPKIN_URL and REQUIRE_INFRA:
     _passed["zipkin"] = 0
 if REQUIRE_INFRA:
     _passed["browser"] = 0
+    _passed["prometheus"] = 0
+
+PROMETHEUS_BIN = (
+    Path(__file__).resolve().parents[1] / ".cache" / "prometheus" / "root" / "usr" / "bin"
+)
+"""Where deploy/prometheus.sh unpacks Debian's prometheus package (VRP_TEST_PROMETHEUS and
+VRP_TEST_PROMTOOL, which deploy/test.sh exports, win)."""
 
 
 @pytest.fixture
@@ -104,18 +113,54 @@ async def browser() -> AsyncIterator[Browser]:
         yield launched
 
 
+def prometheus_binary(name: str) -> Path:
+    """The `prometheus` or `promtool` executable: VRP_TEST_<NAME>, else the copy
+    deploy/prometheus.sh unpacked. Missing or not answering --version, the test fails under
+    VRP_REQUIRE_INFRA=1 (deploy/test.sh) and skips otherwise. A test using it must be marked
+    prometheus."""
+    path = Path(os.environ.get(f"VRP_TEST_{name.upper()}") or PROMETHEUS_BIN / name)
+    try:
+        answered = (
+            subprocess.run([str(path), "--version"], capture_output=True, timeout=30).returncode
+            == 0
+        )
+    except OSError:
+        answered = False
+    if not answered:
+        message = f"{path} does not run; deploy/prometheus.sh fetches it"
+        if REQUIRE_INFRA:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    """Prometheus' promtool (see prometheus_binary)."""
+    return prometheus_binary("promtool")
+
+
+@pytest.fixture(scope="session")
+def prometheus_server() -> Path:
+    """The Prometheus server's executable (see prometheus_binary)."""
+    return prometheus_binary("prometheus")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """--slow adds the long fault scenarios (minutes each) to the run."""
     parser.addoption("--slow", action="store_true", help="also run tests marked slow")
 
 
 # The fixture that reaches each server, and the marker a test using it must carry, so that
-# `-m "not kafka and not postgres"` (deploy/test.sh --fast) leaves out every test needing one.
+# `-m "not kafka and not postgres and not prometheus"` (deploy/test.sh --fast) leaves out
+# every test needing one (browser and zipkin tests skip there).
 SERVER_FIXTURES = {
     "kafka": "kafka",
     "postgres_url": "postgres",
     "zipkin_url": "zipkin",
     "browser": "browser",
+    "promtool": "prometheus",
+    "prometheus_server": "prometheus",
 }
 # Parametrised fixtures whose param reaches the servers without those fixtures (so that
 # their other params need none): (fixture, param) -> the markers it needs.

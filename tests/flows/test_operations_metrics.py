@@ -81,8 +81,9 @@ def vrp_status(env: dict[str, str]) -> dict[str, Any]:
         env={**os.environ, **env},
         timeout=60,
     )
-    assert result.returncode == 0, result.stderr
     report: dict[str, Any] = json.loads(result.stdout)
+    # Healthy when idle, degraded by the dead letter, overdue acceptance, ...: never failing.
+    assert result.returncode == report["verdict"]["exit_code"] in (0, 1), result.stderr
     return report
 
 
