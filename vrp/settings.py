@@ -228,6 +228,18 @@ class Settings(BaseSettings):
         description="Console: consecutive failed sign-ins that lock an account (for one "
         "minute, doubling with each further failure up to an hour; vrp users reset unlocks).",
     )
+    console_password_workers: int = Field(
+        default=2,
+        ge=1,
+        description="Console: password checks (argon2, tens of milliseconds of CPU and 64 MiB "
+        "each) run at once, on worker threads off the event loop.",
+    )
+    console_password_queue: int = Field(
+        default=64,
+        ge=0,
+        description="Console: sign-ins that may wait for a password check; more at once are "
+        "refused (503 + Retry-After) before any work is done.",
+    )
     console_disclosure_threshold: int = Field(
         default=5,
         ge=1,

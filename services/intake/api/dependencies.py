@@ -78,14 +78,20 @@ async def get_partner(
         # Only credentials not recently verified are counted and locked out, so a partner
         # already at work is not stopped by someone guessing at its key id.
         subjects = failure_subjects(request, keys.key_id(token))
-        check_lockout(request, subjects)
-        async with reading(db) as unit:
-            if token.startswith(oauth.TOKEN_PREFIX):
-                partner = await oauth.authenticate(unit, token)
-            else:
-                partner = await keys.authenticate(unit, token)
+        wait = reserve(subjects)
+        if wait:
+            raise too_many_failures(wait)
+        failed = False
+        try:
+            async with reading(db) as unit:
+                if token.startswith(oauth.TOKEN_PREFIX):
+                    partner = await oauth.authenticate(unit, token)
+                else:
+                    partner = await keys.authenticate(unit, token)
+            failed = partner is None
+        finally:
+            settle(subjects, failed)
         if partner is None:
-            record_failure(request, subjects)
             raise unauthorised
         cache.put(token, partner)
     limiter = intake_state(request).rate_limiter
@@ -116,24 +122,35 @@ def failure_subjects(request: Request, credential_id: str | None) -> list[tuple[
     return subjects
 
 
-def check_lockout(request: Request, subjects: list[tuple[Lockout, str]]) -> None:
-    """429 with Retry-After while any of the subjects is locked out."""
-    wait = max(lockout.wait(subject) for lockout, subject in subjects)
-    if wait:
-        raise Problem(
-            429,
-            "too-many-failures",
-            "Too many failed authentications",
-            f"Too many failed authentications from this address or for these credentials; "
-            f"retry after {wait} s.",
-            headers={"Retry-After": str(wait)},
-        )
-
-
-def record_failure(request: Request, subjects: list[tuple[Lockout, str]]) -> None:
-    """Count one failed authentication against each subject."""
+def reserve(subjects: list[tuple[Lockout, str]]) -> int:
+    """Reserve one attempt against every subject (0: go ahead, then `settle` it), or against
+    none of them and the whole seconds to wait (for a 429's Retry-After)."""
+    taken: list[tuple[Lockout, str]] = []
     for lockout, subject in subjects:
-        lockout.failed(subject)
+        wait = lockout.reserve(subject)
+        if wait:
+            settle(taken, failed=False)
+            return wait
+        taken.append((lockout, subject))
+    return 0
+
+
+def settle(subjects: list[tuple[Lockout, str]], failed: bool) -> None:
+    """End a reserved attempt against each subject, counting it if it failed."""
+    for lockout, subject in subjects:
+        lockout.settle(subject, failed)
+
+
+def too_many_failures(wait: int) -> Problem:
+    """429 with Retry-After: the address or the credentials failed too often."""
+    return Problem(
+        429,
+        "too-many-failures",
+        "Too many failed authentications",
+        f"Too many failed authentications from this address or for these credentials; "
+        f"retry after {wait} s.",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def _query_names(dependant: Dependant) -> set[str]:
