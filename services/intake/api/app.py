@@ -14,6 +14,7 @@ from services.intake.api import contract, receivers, routes, token, vocabulary_s
 from services.intake.api import problems as problem_handlers
 from services.intake.api.dependencies import known_query_parameters
 from services.intake.api.docs import DocsPolicy
+from services.intake.api.headers import AlwaysHeaders
 from services.intake.api.limits import BodySizeLimit, ConcurrencyLimit
 from services.intake.api.schemas import problems
 from services.intake.api.state import IntakeState, intake_state
@@ -73,4 +74,5 @@ def create_app(settings: Settings, state: IntakeState | None = None) -> FastAPI:
     app.add_middleware(ConcurrencyLimit, max_in_flight=settings.max_in_flight)
     app.add_middleware(DocsPolicy)
     app.add_middleware(TracingMiddleware)
+    app.add_middleware(AlwaysHeaders)  # outermost: the limits' refusals carry them too
     return app
