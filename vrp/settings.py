@@ -12,6 +12,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEMO_CONFIG_DIR = Path(__file__).parent / "demo" / "west-midlands"
 
 
+def _local_url(host: str, port: int) -> str:
+    """Where this process answers, as a link from the same machine can reach it."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"  # listening everywhere: loopback reaches it
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{port}"
+
+
 class TransportKind(StrEnum):
     """How services exchange events."""
 
@@ -82,7 +91,9 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="Bind address of that metrics endpoint."
     )
     public_url: str = Field(
-        default="http://127.0.0.1:8000", description="Base URL used in links and status URLs."
+        default_factory=lambda data: _local_url(data["host"], data["port"]),
+        description="Base URL used in links and status URLs (default: http://HOST:PORT of "
+        "this process, 127.0.0.1 when it listens on every address).",
     )
     smtp_host: str | None = Field(
         default=None, description="SMTP server; unset writes .eml files to mail_dir instead."
