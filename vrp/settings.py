@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -14,11 +15,13 @@ DEMO_CONFIG_DIR = Path(__file__).parent / "demo" / "west-midlands"
 
 def _local_url(host: str, port: int) -> str:
     """Where this process answers, as a link from the same machine can reach it."""
-    if host in ("", "0.0.0.0", "::", "[::]"):
-        host = "127.0.0.1"  # listening everywhere: loopback reaches it
-    elif ":" in host and not host.startswith("["):
-        host = f"[{host}]"  # an IPv6 address in a URL
-    return f"http://{host}:{port}"
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return f"http://{host}:{port}"  # a name
+    if address.is_unspecified:
+        return f"http://127.0.0.1:{port}"  # listening everywhere: loopback reaches it
+    return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
 
 
 class TransportKind(StrEnum):

@@ -78,20 +78,14 @@ async def get_partner(
         # Only credentials not recently verified are counted and locked out, so a partner
         # already at work is not stopped by someone guessing at its key id.
         subjects = failure_subjects(request, keys.key_id(token))
-        wait = reserve(subjects)
-        if wait:
-            raise too_many_failures(wait)
-        failed = False
-        try:
-            async with reading(db) as unit:
-                if token.startswith(oauth.TOKEN_PREFIX):
-                    partner = await oauth.authenticate(unit, token)
-                else:
-                    partner = await keys.authenticate(unit, token)
-            failed = partner is None
-        finally:
-            settle(subjects, failed)
+        check_lockout(request, subjects)
+        async with reading(db) as unit:
+            if token.startswith(oauth.TOKEN_PREFIX):
+                partner = await oauth.authenticate(unit, token)
+            else:
+                partner = await keys.authenticate(unit, token)
         if partner is None:
+            record_failure(request, subjects)
             raise unauthorised
         cache.put(token, partner)
     limiter = intake_state(request).rate_limiter
@@ -122,9 +116,25 @@ def failure_subjects(request: Request, credential_id: str | None) -> list[tuple[
     return subjects
 
 
+def check_lockout(request: Request, subjects: list[tuple[Lockout, str]]) -> None:
+    """429 with Retry-After while any of the subjects is locked out."""
+    wait = max(lockout.wait(subject) for lockout, subject in subjects)
+    if wait:
+        raise too_many_failures(wait)
+
+
+def record_failure(request: Request, subjects: list[tuple[Lockout, str]]) -> None:
+    """Count one failed authentication against each subject."""
+    for lockout, subject in subjects:
+        lockout.failed(subject)
+
+
 def reserve(subjects: list[tuple[Lockout, str]]) -> int:
     """Reserve one attempt against every subject (0: go ahead, then `settle` it), or against
-    none of them and the whole seconds to wait (for a 429's Retry-After)."""
+    none of them and the whole seconds to wait (for a 429's Retry-After). For checks that
+    are costly to make (console passwords): attempts in progress count as failures, so a
+    burst of them is refused at once. (Partner credentials are checked, then recorded:
+    cheap checks, and a partner's concurrent requests must not count against it.)"""
     taken: list[tuple[Lockout, str]] = []
     for lockout, subject in subjects:
         wait = lockout.reserve(subject)

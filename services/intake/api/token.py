@@ -9,10 +9,9 @@ from fastapi import APIRouter, Form, Request, Response
 from services.intake.api.dependencies import (
     DbDep,
     SettingsDep,
+    check_lockout,
     failure_subjects,
-    reserve,
-    settle,
-    too_many_failures,
+    record_failure,
 )
 from services.intake.api.problems import Problem
 from services.intake.api.schemas import TokenResponse, operation_id, problems
@@ -76,10 +75,7 @@ async def token(
                 f"send client_assertion_type={oauth.ASSERTION_TYPE} and a client_assertion",
             )
         subjects = failure_subjects(request, oauth.claimed_client(client_assertion, client_id))
-        wait = reserve(subjects)
-        if wait:
-            raise too_many_failures(wait)
-        failed = False
+        check_lockout(request, subjects)
         try:
             issued = await oauth.issue_token(
                 db,
@@ -90,11 +86,9 @@ async def token(
                 client_id,
             )
         except oauth.OAuthError as exc:
-            # A failed client authentication, not a malformed request.
-            failed = exc.status == 401
+            if exc.status == 401:  # a failed client authentication, not a malformed request
+                record_failure(request, subjects)
             raise
-        finally:
-            settle(subjects, failed)
     except oauth.OAuthError as exc:
         raise _oauth_problem(exc) from None
     return TokenResponse(
