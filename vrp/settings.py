@@ -243,10 +243,11 @@ class Settings(BaseSettings):
         "minute, doubling with each further failure up to an hour; vrp users reset unlocks).",
     )
     console_password_workers: int = Field(
-        default=2,
+        default=1,
         ge=1,
-        description="Console: password checks (argon2, tens of milliseconds of CPU and 64 MiB "
-        "each) run at once, on worker threads off the event loop.",
+        description="Console: password checks (argon2: tens to hundreds of milliseconds of "
+        "CPU and 64 MiB each) run at once, on worker threads off the event loop. One leaves "
+        "CPU for the partner API on a small machine.",
     )
     console_password_queue: int = Field(
         default=64,

@@ -17,8 +17,8 @@ class Busy(Exception):
 
 
 class PasswordChecks:
-    """At most `workers` argon2 checks at once (each takes tens of milliseconds of CPU and
-    64 MiB), at most `waiting` more queued; argon2 releases the GIL while it hashes."""
+    """At most `workers` argon2 checks at once (each takes tens to hundreds of milliseconds
+    of CPU and 64 MiB), at most `waiting` more queued; argon2 releases the GIL as it hashes."""
 
     def __init__(self, workers: int, waiting: int) -> None:
         self.workers = max(workers, 1)
