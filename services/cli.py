@@ -81,8 +81,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = _settings(
         host=args.host, port=args.port, demo_partners=True, transport=TransportKind.EMBEDDED
     )
-    if args.port and "public_url" not in settings.model_fields_set:
-        settings = settings.model_copy(update={"public_url": f"http://{settings.host}:{args.port}"})
+    # Without VRP_PUBLIC_URL, links (banner, status_url, alerts) follow the host and port
+    # (--port or VRP_PORT): Settings derives the default from them.
 
     def banner() -> None:
         from services.demo import demo_key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -10,6 +11,17 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_CONFIG_DIR = Path(__file__).parent / "demo" / "west-midlands"
+
+
+def _local_url(host: str, port: int) -> str:
+    """Where this process answers, as a link from the same machine can reach it."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return f"http://{host}:{port}"  # a name
+    if address.is_unspecified:
+        return f"http://127.0.0.1:{port}"  # listening everywhere: loopback reaches it
+    return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
 
 
 class TransportKind(StrEnum):
@@ -82,7 +94,9 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="Bind address of that metrics endpoint."
     )
     public_url: str = Field(
-        default="http://127.0.0.1:8000", description="Base URL used in links and status URLs."
+        default_factory=lambda data: _local_url(data["host"], data["port"]),
+        description="Base URL used in links and status URLs (default: http://HOST:PORT of "
+        "this process, 127.0.0.1 when it listens on every address).",
     )
     smtp_host: str | None = Field(
         default=None, description="SMTP server; unset writes .eml files to mail_dir instead."
@@ -227,6 +241,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Console: consecutive failed sign-ins that lock an account (for one "
         "minute, doubling with each further failure up to an hour; vrp users reset unlocks).",
+    )
+    console_password_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Console: password checks (argon2: tens to hundreds of milliseconds of "
+        "CPU and 64 MiB each) run at once, on worker threads off the event loop. One leaves "
+        "CPU for the partner API on a small machine.",
+    )
+    console_password_queue: int = Field(
+        default=64,
+        ge=0,
+        description="Console: sign-ins that may wait for a password check; more at once are "
+        "refused (503 + Retry-After) before any work is done.",
     )
     console_disclosure_threshold: int = Field(
         default=5,

@@ -1,4 +1,5 @@
-"""`vrp audit ...`: verify the chain, export its head, list what was shared about a person."""
+"""`vrp audit ...`: verify the chain, export its head, list records by kind, list what was
+shared about a person."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import argparse
 import sys
 import uuid
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 from services.commands.resources import resources
-from vrp.domain.audit import CONSENT_OVERRIDE, DISCLOSURE, READ, nhs_pseudonym
+from vrp.domain.audit import ACCESS, CONSENT_OVERRIDE, DISCLOSURE, KINDS, READ, nhs_pseudonym
 from vrp.domain.identifiers import reference
 from vrp.store import audit
 from vrp.store.unit import reading
@@ -75,6 +77,28 @@ async def cmd_subject(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_list(args: argparse.Namespace) -> int:
+    """The newest records, of some kinds (e.g. the console's sign-ins) and from a date."""
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            print("--since: expected an ISO date or time, e.g. 2026-12-07 or 2026-12-07T10:00")
+            return 2
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    kinds = list(ACCESS) if args.access else list(args.kind or [])
+    async with resources() as r:
+        await audit.seal_all(r.db)
+        async with reading(r.db) as unit:
+            found = await audit.listed(unit, kinds, since, args.limit)
+    for record in found:
+        print(describe(record))
+    if not found:
+        print("no audit records" + (f" of kind {', '.join(kinds)}" if kinds else ""))
+    return 0
+
+
 def describe(r: audit.Record) -> str:
     """One line per record for the operator, ids and codes only."""
     d = r.detail
@@ -88,6 +112,9 @@ def describe(r: audit.Record) -> str:
         )
     if r.kind == READ:
         return f"{when}  read by {r.actor} via {d.get('operation', '?')}  referral {ref}"
+    if r.kind in ACCESS:
+        why = f" ({d['reason']})" if d.get("reason") else ""
+        return f"{when}  {r.kind}{why} account {d.get('account', '?')} by {r.actor}"
     if r.kind == CONSENT_OVERRIDE:
         return f"{when}  consent override, ground {d.get('ground')}, by {r.actor}  referral {ref}"
     return f"{when}  {r.kind} by {r.actor} {d}  referral {ref}"
@@ -97,7 +124,7 @@ def add_parser(
     sub: Any,
     wrap: Callable[[Callable[[argparse.Namespace], Coroutine[Any, Any, int]]], Callable[..., int]],
 ) -> None:
-    """Register `vrp audit verify|head|subject`."""
+    """Register `vrp audit verify|head|list|subject`."""
     au = sub.add_parser("audit", help="the audit chain").add_subparsers(
         dest="audit_cmd", required=True
     )
@@ -105,6 +132,17 @@ def add_parser(
     v.add_argument("--against", help="an exported head <seq>:<hash> that must still be there")
     v.set_defaults(fn=wrap(cmd_verify))
     au.add_parser("head", help=cmd_head.__doc__).set_defaults(fn=wrap(cmd_head))
+    ls = au.add_parser("list", help=cmd_list.__doc__)
+    which = ls.add_mutually_exclusive_group()
+    which.add_argument("--kind", action="append", choices=KINDS, help="repeat for several")
+    which.add_argument(
+        "--access",
+        action="store_true",
+        help="the console's sign-ins, failures, lockouts, sign-outs",
+    )
+    ls.add_argument("--since", help="from this UTC date or time (ISO 8601)")
+    ls.add_argument("--limit", type=int, default=100, help="the newest N records (100)")
+    ls.set_defaults(fn=wrap(cmd_list))
     s = au.add_parser("subject", help=cmd_subject.__doc__)
     who = s.add_mutually_exclusive_group(required=True)
     who.add_argument("--nhs-number", help="the person's NHS number (pseudonymised here)")

@@ -102,8 +102,44 @@ async def test_only_utf8_application_json_is_accepted(
     body = example()
     body["subject"]["given_name"] = "Zoë"  # outside ASCII, so latin-1 differs from UTF-8
     encoded = json.dumps(body, ensure_ascii=False).encode(encoding)
-    assert_problem(await raw_post(client, encoded, content_type), status)
+    problem = assert_problem(await raw_post(client, encoded, content_type), status)
+    # One documented shape for every encoding: type, title, status, detail and the errors
+    # naming what is wrong (the body, or its Content-Type).
+    assert set(problem) == {"type", "title", "status", "detail", "instance", "errors"}, problem
+    if status == 400:
+        assert problem["type"].endswith("/malformed-request"), problem
+        assert [e["field"] for e in problem["errors"]] == ["(body)"], problem
     await healthy(client)
+
+
+@pytest.mark.parametrize("born", ["2008-04-01T10:00:00", "2008-04-01T00:00:00", "2008-04-01 "])
+async def test_a_date_of_birth_must_be_a_date_alone(client: httpx.AsyncClient, born: str) -> None:
+    body = example()
+    body["subject"]["date_of_birth"] = born
+    problem = assert_problem(await post_referral(client, UHB, body=body), 422)
+    assert [e["field"] for e in problem["errors"]] == ["subject.date_of_birth"], problem
+    assert born not in json.dumps(problem)
+
+
+async def test_every_answer_says_nosniff(client: httpx.AsyncClient) -> None:
+    answers = [
+        await post_referral(client, UHB),  # the API
+        await client.get("/v1/referrals/none", headers=UHB),  # its problem+json
+        await client.get("/v1/inbox"),  # unauthenticated
+        await client.get("/console/sign-in"),
+        await client.get("/console/inbox"),  # a redirect to sign in
+        await client.get("/console/static/console.css"),
+        await client.get("/docs"),
+        await client.get("/openapi.json"),
+        await client.get("/health"),
+        await client.get("/metrics"),
+        await client.get("/no/such/page"),
+        await raw_post(client, b"x" * 70_000),  # refused by the body limit, before the app
+    ]
+    for r in answers:
+        assert r.headers.get("x-content-type-options") == "nosniff", (r.url, r.status_code)
+    statuses = [r.status_code for r in answers]
+    assert statuses == [202, 404, 401, 200, 303, 200, 200, 200, 200, 200, 404, 413], statuses
 
 
 async def test_utf8_json_with_a_charset_parameter_is_accepted(client: httpx.AsyncClient) -> None:

@@ -121,7 +121,8 @@ async def test_accepting_in_the_console_shows_in_the_referrers_api(system: Serve
             f"/console/referrals/{rid}/response",
             data={"status": "declined", "reason": "no-capacity", "csrf_token": csrf_of(page.text)},
         )
-        assert "error=" in again.headers["location"]  # the lifecycle: accepted cannot be declined
+        # The lifecycle: accepted cannot be declined; the page says so itself.
+        assert again.status_code == 409 and "There is a problem" in again.text
     status = (await system.client.get(f"/v1/referrals/{rid}", headers=UHB)).json()
     assert status["status"] == "accepted"
 
@@ -172,11 +173,9 @@ async def test_signing_out_ends_the_session(system: Served) -> None:
 async def test_an_idle_or_expired_session_signs_out(system: Served) -> None:
     now = datetime.now(UTC)
     async with unit_of_work(system.runtime.db) as unit:
-        someone = await accounts.authenticate(
-            unit, "navigators.member", DEMO_PASSWORD, now, accounts.LockoutPolicy()
-        )
-        assert someone is not None
-        token, _ = await accounts.open_session(unit, someone, now, timedelta(hours=8))
+        claim = await accounts.claim(unit, "navigators.member", now, accounts.LockoutPolicy())
+        assert claim is not None and accounts.check_password(claim.password_hash, DEMO_PASSWORD)
+        token, _ = await accounts.open_session(unit, claim.person, now, timedelta(hours=8))
         idle = timedelta(minutes=30)
         assert await accounts.session(unit, token, now + timedelta(minutes=29), idle)
         assert await accounts.session(unit, token, now + timedelta(minutes=61), idle) is None
@@ -189,6 +188,38 @@ async def test_the_hub_cannot_open_a_referral_that_was_routed_normally(system: S
         await signed_in(hub, "hub.coordinator")
         r = await hub.get(f"/console/triage/{rid}")
         assert r.status_code == 404 and "navigators" not in r.text
+
+
+async def test_the_hub_cannot_close_or_route_a_referral_it_cannot_see(system: Served) -> None:
+    rid = await routed_to_navigators(system)
+    async with person(system) as hub:
+        await signed_in(hub, "hub.coordinator")
+        token = csrf_of((await hub.get("/console/triage")).text)
+        for action, form in (
+            ("close", {"reason": "no-longer-needed"}),
+            (
+                "route",
+                {"intervention": "navigators-birmingham", "justification": "referrer-request"},
+            ),
+        ):
+            r = await hub.post(f"/console/triage/{rid}/{action}", data=form | {"csrf_token": token})
+            # The same answer as for a referral that does not exist: nothing about its state.
+            assert r.status_code == 404 and "routed" not in r.text, (action, r.text)
+    status = (await system.client.get(f"/v1/referrals/{rid}", headers=UHB)).json()
+    assert status["status"] != "cancelled"
+    assert (await inbox_entry(system.client, rid, NAVIGATORS))["status"] == "awaiting"
+
+
+async def test_error_boxes_show_only_the_consoles_own_messages(system: Served) -> None:
+    rid = await routed_to_navigators(system)
+    async with person(system) as browser:
+        await signed_in(browser, "navigators.member")
+        lure = "Your account is suspended: call 0800 000 000"
+        page = await browser.get(f"/console/referrals/{rid}", params={"error": lure})
+        assert page.status_code == 200 and "There is a problem" not in page.text
+        assert "0800 000 000" not in page.text
+        known = await browser.get(f"/console/referrals/{rid}", params={"error": "choose-reason"})
+        assert "There is a problem" in known.text and "Choose a reason." in known.text
 
 
 async def test_a_role_without_the_inbox_is_refused_it(system: Served) -> None:
@@ -258,7 +289,8 @@ async def test_the_hub_closes_a_held_referral_and_the_referrer_is_told(system: S
                 "csrf_token": csrf_of(page.text),
             },
         )
-        assert "error=" in again.headers["location"]  # closed: nobody may be offered it
+        # Closed: nobody may be offered it, and the page says why (not through its address).
+        assert again.status_code == 409 and "There is a problem" in again.text
     status = (await system.client.get(held["status_url"], headers=UHB)).json()
     assert status["status"] == "cancelled"
 
@@ -278,7 +310,9 @@ async def test_a_team_takes_a_referral_through_to_a_coded_outcome(system: Served
             f"/console/referrals/{rid}/response",
             data={"status": "completed", "csrf_token": token},
         )
-        assert no_outcome.headers["location"].endswith("?error=Choose+an+outcome")
+        assert no_outcome.headers["location"].endswith("?error=choose-outcome")
+        shown = await browser.get(no_outcome.headers["location"])
+        assert "There is a problem" in shown.text and "Choose an outcome." in shown.text
         r = await browser.post(
             f"/console/referrals/{rid}/response",
             data={"status": "completed", "outcome": "engaged", "csrf_token": token},

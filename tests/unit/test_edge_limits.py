@@ -92,6 +92,7 @@ def problem(answer: Answer, status: int) -> dict[str, Any]:
     assert answer.status == status, answer
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.headers["connection"] == "close"
+    assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.body["status"] == status
     return answer.body
 

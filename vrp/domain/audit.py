@@ -17,7 +17,22 @@ CONSENT_OVERRIDE = "consent-override"
 MANUAL_ROUTING = "manual-routing"
 CREDENTIAL = "credential"
 RETENTION = "retention"
-KINDS = (DISCLOSURE, READ, CONFIG_LOADED, CONSENT_OVERRIDE, MANUAL_ROUTING, CREDENTIAL, RETENTION)
+SIGN_IN = "sign-in"
+SIGN_IN_FAILED = "sign-in-failed"
+LOCKOUT = "lockout"
+SIGN_OUT = "sign-out"
+ACCESS = (SIGN_IN, SIGN_IN_FAILED, LOCKOUT, SIGN_OUT)
+"""People's console access: who signed in and out, which attempts failed, which locked."""
+KINDS = (
+    DISCLOSURE,
+    READ,
+    CONFIG_LOADED,
+    CONSENT_OVERRIDE,
+    MANUAL_ROUTING,
+    CREDENTIAL,
+    RETENTION,
+    *ACCESS,
+)
 GENESIS = "0" * 64
 """The prev_hash of the first record."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Self
 
@@ -27,9 +28,13 @@ def _postcode(value: str) -> str:
     return normal
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _calendar_date(value: object) -> object:
-    # JSON numbers would otherwise be read as Unix timestamps; a date must be YYYY-MM-DD.
-    if isinstance(value, int | float):
+    # JSON numbers would otherwise be read as Unix timestamps, and a date-time with a zero
+    # time as its date; a date is YYYY-MM-DD and nothing else.
+    if isinstance(value, int | float) or (isinstance(value, str) and not _DATE.fullmatch(value)):
         raise ValueError("must be a date written as YYYY-MM-DD")
     return value
 

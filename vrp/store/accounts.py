@@ -129,43 +129,65 @@ async def find(unit: Unit, username: str) -> Row[Any] | None:
     ).first()
 
 
-async def authenticate(
-    unit: Unit, username: str, password: str, now: datetime, policy: LockoutPolicy
-) -> Person | None:
-    """The person if the password is right and the account is neither disabled nor locked;
-    a failure counts towards the lockout even while locked (so waiting it out is the only
-    way in). Commit the connection either way: failures must be recorded."""
+@dataclass(frozen=True)
+class Claim:
+    """One sign-in attempt on an existing account, already counted as a failed sign-in
+    (so attempts in progress count towards the lockout); `signed_in` undoes that count."""
+
+    person: Person
+    password_hash: str
+    usable: bool
+    """Neither disabled nor locked before this attempt: the right password opens it."""
+    disabled: bool
+    locks: bool
+    """Counting this attempt started a lockout (one the right password undoes)."""
+
+
+async def claim(unit: Unit, username: str, now: datetime, policy: LockoutPolicy) -> Claim | None:
+    """Count a sign-in attempt against the account before its password is checked (None:
+    no such account). Commit at once, and check the password outside the transaction: a
+    failure counts even while locked, so waiting it out is the only way in, and concurrent
+    attempts are counted one after another (the increment takes the row's write lock)."""
+    t = console_users.c
+    # Incremented in SQL first: concurrent attempts each see the count before them.
+    await unit.conn.execute(
+        update(console_users)
+        .where(t.username == username.lower(), t.disabled_at.is_(None))
+        .values(failed_logins=t.failed_logins + 1)
+    )
     row = (
-        await unit.conn.execute(
-            select(console_users)
-            .where(console_users.c.username == username.lower())
-            .with_for_update()
-        )
+        await unit.conn.execute(select(console_users).where(t.username == username.lower()))
     ).first()
     if row is None:
-        _verify(_decoy(), password)
         return None
-    right = _verify(row.password_hash, password)
+    if row.disabled_at is not None:  # never counted: it cannot sign in whatever is typed
+        return Claim(_person(row), row.password_hash, False, True, False)
     locked = row.locked_until is not None and row.locked_until > now
-    if right and not locked and row.disabled_at is None:
+    wait = lockout(row.failed_logins, policy.after, policy.first, policy.longest)
+    if wait is not None:
+        until = max(row.locked_until or now, now + wait)
         await unit.conn.execute(
-            update(console_users)
-            .where(console_users.c.id == row.id)
-            .values(failed_logins=0, locked_until=None)
+            update(console_users).where(t.id == row.id).values(locked_until=until)
         )
-        return _person(row)
-    if not right or locked:
-        failed = row.failed_logins + 1
-        wait = lockout(failed, policy.after, policy.first, policy.longest)
-        until = row.locked_until
-        if wait is not None:
-            until = max(until or now, now + wait)
-        await unit.conn.execute(
-            update(console_users)
-            .where(console_users.c.id == row.id)
-            .values(failed_logins=failed, locked_until=until)
-        )
-    return None
+    return Claim(
+        _person(row), row.password_hash, not locked, False, not locked and wait is not None
+    )
+
+
+async def signed_in(unit: Unit, account_id: str) -> None:
+    """A claim whose password was right: no failures in a row, no lockout."""
+    await unit.conn.execute(
+        update(console_users)
+        .where(console_users.c.id == account_id)
+        .values(failed_logins=0, locked_until=None)
+    )
+
+
+def check_password(hashed: str | None, password: str) -> bool:
+    """Whether the password matches the hash (None: an unknown account, checked against a
+    decoy so that answering takes as long). CPU-bound for tens of milliseconds: run it off
+    the event loop."""
+    return _verify(_decoy() if hashed is None else hashed, password)
 
 
 def _verify(hashed: str, password: str) -> bool:

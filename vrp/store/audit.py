@@ -203,6 +203,20 @@ async def records(unit: Unit) -> list[Record]:
     return [Record(**r._asdict()) for r in rows]
 
 
+async def listed(
+    unit: Unit, kinds: Sequence[str] = (), since: datetime | None = None, limit: int = 100
+) -> list[Record]:
+    """The newest `limit` records of these kinds (all kinds when none) from `since`, in
+    sequence order."""
+    query = select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
+    if kinds:
+        query = query.where(audit_log.c.kind.in_(list(kinds)))
+    if since is not None:
+        query = query.where(audit_log.c.at >= since)
+    rows = await unit.conn.execute(query)
+    return sorted((Record(**r._asdict()) for r in rows), key=lambda r: r.seq)
+
+
 async def subject_records(unit: Unit, subject: str) -> list[Record]:
     """Records naming the person's pseudonym, or one of the referrals made about them."""
     # Reads and overrides carry the referral id only (intake never sees the pseudonym key).

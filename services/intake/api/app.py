@@ -14,6 +14,7 @@ from services.intake.api import contract, receivers, routes, token, vocabulary_s
 from services.intake.api import problems as problem_handlers
 from services.intake.api.dependencies import known_query_parameters
 from services.intake.api.docs import DocsPolicy
+from services.intake.api.headers import AlwaysHeaders
 from services.intake.api.limits import BodySizeLimit, ConcurrencyLimit
 from services.intake.api.schemas import problems
 from services.intake.api.state import IntakeState, intake_state
@@ -74,6 +75,7 @@ def create_app(settings: Settings, state: IntakeState | None = None) -> FastAPI:
     app.add_middleware(ConcurrencyLimit, max_in_flight=settings.max_in_flight)
     app.add_middleware(DocsPolicy)
     app.add_middleware(TracingMiddleware)
+    app.add_middleware(AlwaysHeaders)  # outside the limits: their refusals carry them too
     if state is not None:
         # Added last, so outermost: it counts what the limits above refuse (413, 503).
         app.add_middleware(RequestMetrics, metrics=state.metrics, routes=app.router.routes)

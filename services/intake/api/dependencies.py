@@ -120,20 +120,47 @@ def check_lockout(request: Request, subjects: list[tuple[Lockout, str]]) -> None
     """429 with Retry-After while any of the subjects is locked out."""
     wait = max(lockout.wait(subject) for lockout, subject in subjects)
     if wait:
-        raise Problem(
-            429,
-            "too-many-failures",
-            "Too many failed authentications",
-            f"Too many failed authentications from this address or for these credentials; "
-            f"retry after {wait} s.",
-            headers={"Retry-After": str(wait)},
-        )
+        raise too_many_failures(wait)
 
 
 def record_failure(request: Request, subjects: list[tuple[Lockout, str]]) -> None:
     """Count one failed authentication against each subject."""
     for lockout, subject in subjects:
         lockout.failed(subject)
+
+
+def reserve(subjects: list[tuple[Lockout, str]]) -> int:
+    """Reserve one attempt against every subject (0: go ahead, then `settle` it), or against
+    none of them and the whole seconds to wait (for a 429's Retry-After). For checks that
+    are costly to make (console passwords): attempts in progress count as failures, so a
+    burst of them is refused at once. (Partner credentials are checked, then recorded:
+    cheap checks, and a partner's concurrent requests must not count against it.)"""
+    taken: list[tuple[Lockout, str]] = []
+    for lockout, subject in subjects:
+        wait = lockout.reserve(subject)
+        if wait:
+            settle(taken, failed=False)
+            return wait
+        taken.append((lockout, subject))
+    return 0
+
+
+def settle(subjects: list[tuple[Lockout, str]], failed: bool) -> None:
+    """End a reserved attempt against each subject, counting it if it failed."""
+    for lockout, subject in subjects:
+        lockout.settle(subject, failed)
+
+
+def too_many_failures(wait: int) -> Problem:
+    """429 with Retry-After: the address or the credentials failed too often."""
+    return Problem(
+        429,
+        "too-many-failures",
+        "Too many failed authentications",
+        f"Too many failed authentications from this address or for these credentials; "
+        f"retry after {wait} s.",
+        headers={"Retry-After": str(wait)},
+    )
 
 
 def _query_names(dependant: Dependant) -> set[str]:

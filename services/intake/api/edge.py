@@ -20,6 +20,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from services.intake.api.headers import NOSNIFF
 from services.intake.api.problems import PROBLEM, problem_body
 from vrp.settings import Settings
 
@@ -200,6 +201,7 @@ class EdgeProtocol(HttpToolsProtocol):
             head += [name, b": ", value, b"\r\n"]
         head += [
             b"content-type: " + PROBLEM.encode() + b"\r\n",
+            b"%s: %s\r\n" % NOSNIFF,
             b"content-length: " + str(len(body)).encode() + b"\r\n",
             b"connection: close\r\n",
         ]

@@ -1,5 +1,5 @@
 """Request limits: body size and requests in progress (ASGI middleware), per-partner rate,
-in-flight idempotency keys."""
+in-flight idempotency keys, attempts in progress per key."""
 
 from __future__ import annotations
 
@@ -160,3 +160,28 @@ class InFlight:
             yield True
         finally:
             self._claimed.discard(token)
+
+
+class Slots:
+    """At most `limit` attempts in progress per key (e.g. a sign-in name), in this process."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(limit, 1)
+        self._taken: dict[str, int] = {}
+
+    @contextmanager
+    def slot(self, key: str) -> Iterator[bool]:
+        """Yields True holding one of the key's slots, False when all are taken."""
+        taken = self._taken.get(key, 0)
+        if taken >= self.limit:
+            yield False
+            return
+        self._taken[key] = taken + 1
+        try:
+            yield True
+        finally:
+            left = self._taken[key] - 1
+            if left:
+                self._taken[key] = left
+            else:
+                del self._taken[key]

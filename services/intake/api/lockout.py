@@ -1,5 +1,9 @@
 """Failed authentication: after too many failures for a key id, OAuth client or client
-address, further attempts are refused (429) for a backoff that doubles with each lockout."""
+address, further attempts are refused (429) for a backoff that doubles with each lockout.
+
+An attempt reserves its place before its credentials are checked and is counted when it
+settles, so attempts in progress count towards the limit: a burst of concurrent guesses
+cannot all be checked before the first of them is recorded."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ class _Record:
     window_start: float
     strikes: int = 0
     blocked_until: float = 0.0
+    pending: int = 0
 
 
 class Lockout:
@@ -42,9 +47,29 @@ class Lockout:
         left = record.blocked_until - time.monotonic()
         return max(1, math.ceil(left)) if left > 0 else 0
 
-    def failed(self, subject: str) -> None:
-        """Count a failure; the limit-th failure in a window starts (or lengthens) a lockout."""
+    def reserve(self, subject: str) -> int:
+        """0 with one attempt reserved for the subject (settle it), else whole seconds to
+        wait: the lockout's remainder, or 1 while the attempts in progress would reach the
+        limit if they all failed."""
+        wait = self.wait(subject)
+        if wait:
+            return wait
         now = time.monotonic()
+        record = self._record(subject, now)
+        if record.failures + record.pending >= self.limit:
+            return 1
+        record.pending += 1
+        return 0
+
+    def settle(self, subject: str, failed: bool) -> None:
+        """End a reserved attempt; a failed one counts as `failed` does."""
+        record = self._records.get(subject)
+        if record is not None and record.pending > 0:
+            record.pending -= 1
+        if failed:
+            self.failed(subject)
+
+    def _record(self, subject: str, now: float) -> _Record:
         record = self._records.get(subject)
         if record is None:
             self._forget_idle(now)
@@ -54,8 +79,14 @@ class Lockout:
             if now > record.blocked_until + self.window:
                 record.strikes = 0
             record.failures, record.window_start = 0, now
+        return record
+
+    def failed(self, subject: str) -> None:
+        """Count a failure; the limit-th failure in a window starts (or lengthens) a lockout."""
+        now = time.monotonic()
+        record = self._record(subject, now)
         record.failures += 1
-        if record.failures >= self.limit:
+        if record.failures + record.pending >= self.limit:
             record.strikes += 1
             seconds = min(self.backoff_max, self.backoff * 2 ** (record.strikes - 1))
             record.blocked_until = now + seconds
@@ -67,7 +98,10 @@ class Lockout:
         if len(self._records) < self.max_subjects:
             return
         horizon = self.window + self.backoff_max
-        for subject in [s for s, r in self._records.items() if now - r.window_start > horizon]:
+        idle = [
+            s for s, r in self._records.items() if now - r.window_start > horizon and not r.pending
+        ]
+        for subject in idle:
             del self._records[subject]
         if len(self._records) >= self.max_subjects:
             self._records.clear()

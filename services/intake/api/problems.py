@@ -176,6 +176,11 @@ def install(app: FastAPI, max_errors: int = 20) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # The framework could not read the body (e.g. bytes that are not UTF-8): the
+            # same shape as every other malformed body, naming the body as the field.
+            detail = "The body could not be read: send UTF-8 JSON."
+            return problem_response(malformed(detail), request.url.path)
         slug = {400: "malformed-request", 404: "not-found", 405: "method-not-allowed"}.get(
             exc.status_code, "http-error"
         )

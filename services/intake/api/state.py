@@ -9,7 +9,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.intake.api.limits import InFlight, RateLimiter
+from services.intake.api.hashing import PasswordChecks
+from services.intake.api.limits import InFlight, RateLimiter, Slots
 from services.intake.api.lockout import Lockout
 from services.intake.auth.keys import AuthCache
 from vrp.domain.configuration import RoutingConfiguration
@@ -34,6 +35,9 @@ class IntakeState:
     credential_lockout: Lockout
     address_lockout: Lockout
     auth_cache: AuthCache
+    password_checks: PasswordChecks
+    sign_in_slots: Slots
+    """Sign-ins in progress per typed name: no more than the lockout allows."""
     broker_healthy: Callable[[], bool] | None
     """The relay's view of the broker (None: no broker in this deployment)."""
 
@@ -64,6 +68,10 @@ class IntakeState:
             credential_lockout=Lockout(settings.auth_failures_per_key, *lockout),
             address_lockout=Lockout(settings.auth_failures_per_address, *lockout),
             auth_cache=AuthCache(settings.auth_cache_seconds),
+            password_checks=PasswordChecks(
+                settings.console_password_workers, settings.console_password_queue
+            ),
+            sign_in_slots=Slots(settings.console_lockout_after),
             broker_healthy=broker_healthy,
         )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -20,6 +19,7 @@ from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.errors import Conflict, InvalidField, NotFound
 from vrp.domain.lifecycle import RecipientState
 from vrp.domain.people import Permission
+from vrp.store.accounts import Session
 from vrp.store.offers import Copy
 
 router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
@@ -95,6 +95,18 @@ async def referral(
 ) -> HTMLResponse:
     """One referral routed to the person's organisation, exactly as minimised for it."""
     web.allowed(session, Permission.INBOX)
+    done = done if done in STATES else None
+    return await _page(request, session, referral_id, done, web.error_message(error))
+
+
+async def _page(
+    request: Request,
+    session: Session,
+    referral_id: str,
+    done: str | None,
+    error: str | None,
+    status_code: int = 200,
+) -> HTMLResponse:
     rows = await offers.received(web.db_of(request), session.person.organisation, referral_id[:64])
     if not rows:
         return not_found(request)
@@ -113,12 +125,13 @@ async def referral(
     return web.render(
         request,
         "referral.html",
+        status_code,
         referral_id=referral_id,
         reference=rows[0].reference,
         parts=parts,
         decline_reasons=codes(config, "decline-reasons"),
         outcomes=codes(config, "outcomes"),
-        done=done if done in STATES else None,
+        done=done,
         error=error,
     )
 
@@ -149,7 +162,7 @@ async def respond(
     page = f"{web.PREFIX}/referrals/{referral_id}"
     model = _RESPONSES.get(status)
     if model is None:
-        return web.redirect(f"{page}?error=Choose+a+response")
+        return web.redirect(web.with_error(page, "choose-response"))
     fields: dict[str, Any] = {"status": status, "intervention": intervention or None}
     if status == "declined":
         fields["reason"] = reason
@@ -158,8 +171,8 @@ async def respond(
     try:
         response: changes.Response = model.model_validate(fields)
     except ValidationError:
-        missing = "a reason" if status == "declined" else "an outcome"
-        return web.redirect(f"{page}?error=Choose+{missing.replace(' ', '+')}")
+        missing = "choose-reason" if status == "declined" else "choose-outcome"
+        return web.redirect(web.with_error(page, missing))
     person = session.person
     acting = Partner(person.organisation, f"user:{person.username}", frozenset())
     try:
@@ -171,5 +184,8 @@ async def respond(
     except NotFound:
         return not_found(request)
     except (Conflict, InvalidField) as exc:
-        return web.redirect(f"{page}?error={quote_plus(str(exc)[:300])}")
+        # Said on the page itself, never through its address (domain messages carry codes
+        # and ids only).
+        refused = 409 if isinstance(exc, Conflict) else 422
+        return await _page(request, session, referral_id, None, str(exc)[:300], refused)
     return web.redirect(f"{page}?done={status}")

@@ -9,11 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from services.intake.api.dependencies import failure_subjects, record_failure
-from services.intake.console import web
+from services.intake.api.dependencies import failure_subjects, reserve, settle
+from services.intake.api.hashing import Busy
+from services.intake.api.state import intake_state
+from services.intake.console import access, web
 from vrp.domain.people import Permission, Role, may
 from vrp.store import accounts
-from vrp.store.accounts import LockoutPolicy
+from vrp.store.accounts import LockoutPolicy, Session
 from vrp.store.unit import unit_of_work
 
 router = APIRouter(prefix=web.PREFIX, include_in_schema=False)
@@ -39,6 +41,18 @@ async def sign_in_form(request: Request, next: str | None = None) -> HTMLRespons
     return _sign_in_page(request, web.safe_next(next), None, 200)
 
 
+_NOT_RIGHT = (
+    "The username or password is not right, or the account is locked. After several failed "
+    "attempts an account is locked for a while; your administrator can unlock it."
+)
+
+
+def _refused(request: Request, target: str, status: int, wait: int, error: str) -> HTMLResponse:
+    page = _sign_in_page(request, target, error, status)
+    page.headers["Retry-After"] = str(wait)
+    return page
+
+
 @router.post("/sign-in", response_model=None)
 async def sign_in(
     request: Request,
@@ -53,45 +67,70 @@ async def sign_in(
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
         return _sign_in_page(request, target, "The form expired. Please sign in again.", 403)
     # The API's per-address limit too: guessing one password across many accounts from
-    # one place is stopped although no single account reaches its lockout.
+    # one place is stopped although no single account reaches its lockout. The attempt is
+    # reserved before anything is read or hashed, so concurrent guesses count at once.
     address = failure_subjects(request, None)
-    wait = max(lockout.wait(subject) for lockout, subject in address)
+    wait = reserve(address)
     if wait:
-        page = _sign_in_page(
+        return _refused(
             request,
             target,
-            f"Too many failed sign-ins from your network. Try again in {wait} seconds.",
             429,
+            wait,
+            f"Too many failed sign-ins from your network. Try again in {wait} seconds.",
         )
-        page.headers["Retry-After"] = str(wait)
-        return page
-    settings = web.settings_of(request)
-    policy = LockoutPolicy(after=settings.console_lockout_after)
-    now = web.now()
-    async with unit_of_work(web.db_of(request)) as unit:
-        person = await accounts.authenticate(unit, username, password, now, policy)
-    if person is None:
-        record_failure(request, address)
+    state = intake_state(request)
+    failed = False
+    try:
+        # No more attempts at one name in progress than its lockout allows (known or not,
+        # so that this answer does not tell which names exist).
+        with state.sign_in_slots.slot(username.strip().lower()) as free:
+            if not free:
+                return _refused(
+                    request, target, 429, 1, "Too many sign-ins at once. Try again shortly."
+                )
+            with state.password_checks.admission():
+                opened = await _check(request, username, password)
+        failed = opened is None
+    except Busy:
+        return _refused(request, target, 503, 1, "The service is busy. Try again shortly.")
+    finally:
+        settle(address, failed)
+    if opened is None:
         # One message for a wrong password, an unknown name, a locked or disabled account:
         # telling them apart would tell a guesser which accounts exist.
-        return _sign_in_page(
-            request,
-            target,
-            "The username or password is not right, or the account is locked. After "
-            "several failed attempts an account is locked for a while; your "
-            "administrator can unlock it.",
-            401,
-        )
-    async with unit_of_work(web.db_of(request)) as unit:
-        token, _ = await accounts.open_session(
-            unit, person, now, timedelta(hours=settings.console_session_hours)
-        )
+        return _sign_in_page(request, target, _NOT_RIGHT, 401)
+    token, session = opened
     if target == web.PREFIX + "/":
-        target = home(person.role)
+        target = home(session.person.role)
     response = web.redirect(target)
     web.set_session_cookie(response, token, request)
     response.delete_cookie(web.PRE_CSRF_COOKIE, path=web.PREFIX)
     return response
+
+
+async def _check(request: Request, username: str, password: str) -> tuple[str, Session] | None:
+    """The new session's cookie token, or None. No database connection is held while the
+    password is hashed: the attempt is counted in one short unit of work, checked on a
+    worker thread, then settled (session or failure, with its records) in another."""
+    db, settings = web.db_of(request), web.settings_of(request)
+    now = web.now()
+    async with unit_of_work(db) as unit:
+        claim = await accounts.claim(
+            unit, username, now, LockoutPolicy(after=settings.console_lockout_after)
+        )
+    right = await intake_state(request).password_checks.check(
+        claim.password_hash if claim else None, password
+    )
+    async with unit_of_work(db) as unit:
+        if claim is not None and claim.usable and right:
+            await accounts.signed_in(unit, claim.person.id)
+            lifetime = timedelta(hours=settings.console_session_hours)
+            opened = await accounts.open_session(unit, claim.person, now, lifetime)
+            access.signed_in(unit, claim.person)
+            return opened
+        access.failed(unit, claim)
+    return None
 
 
 def home(role: Role) -> str:
@@ -120,6 +159,7 @@ async def sign_out(
     token = request.cookies.get(web.SESSION_COOKIE, "")
     async with unit_of_work(web.db_of(request)) as unit:
         await accounts.end_session(unit, token, web.now())
+        access.signed_out(unit, session.person)
     response = web.redirect(f"{web.PREFIX}/sign-in")
     response.delete_cookie(web.SESSION_COOKIE, path=web.PREFIX)
     return response

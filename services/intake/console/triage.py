@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -94,7 +93,23 @@ async def held(
 ) -> HTMLResponse:
     """One referral for the hub: the router's reasons, who was offered it, and actions."""
     web.allowed(session, Permission.TRIAGE)
-    return await _page(request, session, referral_id, done, error, None)
+    return await _page(request, session, referral_id, done, web.error_message(error), None)
+
+
+def _hub_sees(ref: Summary, copies: Copies, requested: list[Happened]) -> bool:
+    """Held or declined now, or held, declined or routed by the hub before: anything else
+    is not the hub's business, and answered as if it did not exist."""
+    return ref.status in triage.TRIAGED or copies.triage is not None or bool(requested)
+
+
+async def _visible(request: Request, referral_id: str) -> bool:
+    async with reading(web.db_of(request)) as unit:
+        ref = await referrals.stored(unit, referral_id[:64])
+        if ref is None:
+            return False
+        copies = (await offers.for_hub(unit, [ref.id]))[ref.id]
+        requested = (await referrals.of_kind(unit, [ref.id], triage.MANUAL_ROUTING_ENTRY))[ref.id]
+    return _hub_sees(ref, copies, requested)
 
 
 async def _page(
@@ -104,6 +119,7 @@ async def _page(
     done: str | None,
     error: str | None,
     refused: tuple[str, list[str]] | None,
+    status_code: int = 200,
 ) -> HTMLResponse:
     config = web.config_of(request)
     async with reading(web.db_of(request)) as unit:
@@ -113,8 +129,8 @@ async def _page(
         copies = (await offers.for_hub(unit, [ref.id]))[ref.id]
         requested = (await referrals.of_kind(unit, [ref.id], triage.MANUAL_ROUTING_ENTRY))[ref.id]
     item = _summary(ref, copies, requested, codes(config, "reasons"))
-    if ref.status not in triage.TRIAGED and copies.triage is None and not requested:
-        return not_found(request)  # never held, declined or routed by the hub: not its business
+    if not _hub_sees(ref, copies, requested):
+        return not_found(request)
     await record_view(web.db_of(request), session.person, ref.id, "triage")
     actionable = ref.status in triage.TRIAGED and ref.reduced_at is None
     choices = []
@@ -132,7 +148,7 @@ async def _page(
         done=done if done in ("routed", "closed") else None,
         error=error,
         refused=refused,
-        status_code=422 if refused else 200,
+        status_code=422 if refused else status_code,
     )
 
 
@@ -152,9 +168,11 @@ async def route(
     """Route by hand to an intervention whose agreement flow permits it."""
     web.check_csrf(session, csrf_token)
     web.allowed(session, Permission.TRIAGE)
+    if not await _visible(request, referral_id):
+        return not_found(request)
     page = f"{web.PREFIX}/triage/{referral_id}"
     if justification not in JUSTIFICATIONS:
-        return web.redirect(f"{page}?error=Choose+a+justification")
+        return web.redirect(web.with_error(page, "choose-justification"))
     settings = web.settings_of(request)
     try:
         await triage.route(
@@ -172,7 +190,7 @@ async def route(
         # Shown in place, not put in a URL: the reasons are about the person.
         return await _page(request, session, referral_id, None, None, (intervention, exc.reasons))
     except (Conflict, InvalidField) as exc:
-        return web.redirect(f"{page}?error={quote_plus(str(exc)[:300])}")
+        return await _refusal(request, session, referral_id, exc)
     return web.redirect(f"{page}?done=routed")
 
 
@@ -188,13 +206,24 @@ async def close(
     web.check_csrf(session, csrf_token)
     web.allowed(session, Permission.TRIAGE)
     config = web.config_of(request)
+    if not await _visible(request, referral_id):
+        return not_found(request)  # as elsewhere: never "it is routed" about another's
     page = f"{web.PREFIX}/triage/{referral_id}"
     if reason not in codes(config, "cancel-reasons"):
-        return web.redirect(f"{page}?error=Choose+a+reason")
+        return web.redirect(web.with_error(page, "choose-reason"))
     try:
         await triage.close(web.db_of(request), _actor(session), referral_id, reason)
     except NotFound:
         return not_found(request)
     except Conflict as exc:
-        return web.redirect(f"{page}?error={quote_plus(str(exc)[:300])}")
+        return await _refusal(request, session, referral_id, exc)
     return web.redirect(f"{page}?done=closed")
+
+
+async def _refusal(
+    request: Request, session: Session, referral_id: str, exc: Conflict | InvalidField
+) -> HTMLResponse:
+    """The page again with why the action was refused: said on the page, never through its
+    address (domain messages carry codes and ids only)."""
+    status = 409 if isinstance(exc, Conflict) else 422
+    return await _page(request, session, referral_id, None, str(exc)[:300], None, status)

@@ -86,6 +86,27 @@ def redirect(url: str) -> RedirectResponse:
     return response
 
 
+ERRORS = {
+    "choose-response": "Choose a response.",
+    "choose-reason": "Choose a reason.",
+    "choose-outcome": "Choose an outcome.",
+    "choose-justification": "Choose a justification.",
+}
+"""The problems a page's `?error=` may name; any other text shows nothing, so a link
+cannot put words of its own in the console's "There is a problem" box."""
+
+
+def error_message(code: str | None) -> str | None:
+    """The console's own message for an `?error=` code (None for anything else)."""
+    return ERRORS.get(code or "")
+
+
+def with_error(page: str, code: str) -> str:
+    """A page's address showing one of the console's own problems."""
+    assert code in ERRORS
+    return f"{page}?error={code}"
+
+
 def safe_next(target: str | None) -> str:
     """Where to go after sign-in: only a path inside the console (no open redirect)."""
     if target and target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target:
