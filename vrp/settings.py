@@ -202,7 +202,10 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(
         default=200,
         ge=1,
-        description="Intake: requests being handled at once per process (503 + Retry-After above).",
+        description=(
+            "Intake: requests being handled at once per process, for the partner API and for "
+            "the web console each (503 + Retry-After above)."
+        ),
     )
     auth_failures_per_key: int = Field(
         default=10,

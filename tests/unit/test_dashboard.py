@@ -214,7 +214,11 @@ async def scraped_names(tmp_path: Path) -> set[str]:
             names = {
                 s.name for family in text_string_to_metric_families(r.text) for s in family.samples
             }
-            wanted = {"vrp_referrals_held_total", "vrp_alert_attempts_total"}
+            wanted = {
+                "vrp_referrals_held_total",
+                "vrp_alert_attempts_total",
+                "vrp_referral_alert_seconds_bucket",  # recorded once the send has committed
+            }
             if wanted <= names:
                 break
             assert time.monotonic() < deadline, f"never scraped {wanted - names}"

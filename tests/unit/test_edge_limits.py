@@ -214,3 +214,26 @@ async def test_requests_above_the_in_flight_cap_are_503_but_liveness_answers(edg
             writer.close()
     await asyncio.sleep(BODY_TIMEOUT)
     assert (await edge.client.get("/ready")).status_code == 200
+
+
+async def test_a_console_flood_takes_no_place_the_partner_api_needs(edge: Edge) -> None:
+    head = (
+        b"POST /console/sign-in HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nu"
+    )
+    held = []
+    try:
+        for _ in range(MAX_IN_FLIGHT):  # each waits in the app for the rest of its form
+            _, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+            writer.write(head)
+            await writer.drain()
+            held.append(writer)
+        await asyncio.sleep(0.3)
+        console = await edge.client.get("/console/sign-in")
+        assert console.status_code == 503 and console.headers["retry-after"] == "1"
+        assert (await edge.client.get("/ready")).status_code == 200  # the API has its places
+    finally:
+        for writer in held:
+            writer.close()
+    await asyncio.sleep(BODY_TIMEOUT)
+    assert (await edge.client.get("/console/sign-in")).status_code == 200

@@ -69,21 +69,29 @@ class BodySizeLimit:
 
 class ConcurrencyLimit:
     """503 problem+json with Retry-After while max_in_flight requests are being handled, so
-    a flood queues in clients rather than in this process's memory and database pool."""
+    a flood queues in clients rather than in this process's memory and database pool.
+
+    The console (people) and everything else (the partner API) are counted apart, each up
+    to max_in_flight: a sign-in flood cannot take the places partner systems need, nor a
+    partner's burst lock people out. The console's sign-in has its own admission control
+    besides (per-address and per-account limits, a bounded password queue)."""
 
     _EXEMPT = frozenset({"/health", "/metrics"})  # liveness must answer under load
+    _CONSOLE = "/console"
 
     def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
-        self.in_flight = 0
+        self.in_flight = {"api": 0, "console": 0}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Count the request in, or refuse it when the process is full."""
+        """Count the request in, or refuse it when its side of the process is full."""
         if scope["type"] != "http" or scope["path"] in self._EXEMPT:
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight:
+        path: str = scope["path"]
+        side = "console" if path == self._CONSOLE or path.startswith("/console/") else "api"
+        if self.in_flight[side] >= self.max_in_flight:
             await _send_problem(
                 send,
                 problem_body(
@@ -92,16 +100,16 @@ class ConcurrencyLimit:
                     "Too many requests in progress",
                     f"This process handles at most {self.max_in_flight} requests at once; "
                     "retry shortly.",
-                    scope["path"],
+                    path,
                 ),
                 [(b"retry-after", b"1")],
             )
             return
-        self.in_flight += 1
+        self.in_flight[side] += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self.in_flight[side] -= 1
 
 
 async def _send_problem(
