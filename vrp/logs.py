@@ -113,7 +113,7 @@ def configure(
     """
     handler = logging.StreamHandler(stream)
     json_lines = (log_format or _configured_format()) == "json"
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.addFilter(_LibraryOnly(RepeatFilter()))
     setattr(handler, _OURS, True)
     root = logging.getLogger()
@@ -143,6 +143,21 @@ def _configured_format() -> str:
         return "text"
 
 
+UNREACHABLE = ("Connection refused", "NodeNotReadyError", "Unable to update metadata")
+"""What the Kafka client says, over and over, while the broker cannot be reached. Each of
+our components logs that state itself (lost, still failing every 30 s, recovered), so
+these are dropped; a refused login or grant is not, and neither is anything else."""
+REFUSED = ("Authentication", "Authorization")
+
+
+def kafka_client_noise(record: logging.LogRecord) -> bool:
+    """True for a Kafka client record that only says the broker is unreachable."""
+    if not record.name.startswith("aiokafka"):
+        return False
+    message = record.getMessage()
+    return not any(r in message for r in REFUSED) and any(u in message for u in UNREACHABLE)
+
+
 class _LibraryOnly(logging.Filter):
     """Applies the throttle to third-party loggers only; our own log state changes already."""
 
@@ -154,4 +169,21 @@ class _LibraryOnly(logging.Filter):
         """True to emit the record."""
         if record.name.startswith(("vrp", "services")):
             return True
+        if kafka_client_noise(record):
+            return False
         return self._throttle.filter(record)
+
+
+class TextFormatter(logging.Formatter):
+    """The text format, with the current span's trace and span ids when there is one."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        """The record's line (before any traceback), with the span's ids."""
+        line = super().formatMessage(record)
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            line += f" trace_id={context.trace_id:032x} span_id={context.span_id:016x}"
+        return line

@@ -106,3 +106,43 @@ def test_library_repeats_are_summarised_in_json(
     assert summary["repeated"] == 4
     assert summary["message"].startswith("Unable connect to 127.0.0.1:9092 [repeated 4 more")
     assert "repeated" not in entries[0]
+
+
+def test_the_kafka_clients_unreachable_broker_lines_are_left_to_our_own(
+    stream: io.StringIO,
+) -> None:
+    logs.configure(log_format="json", stream=stream)
+    client = logging.getLogger("aiokafka")
+    client.error("Unable connect to node with id %s: %s", 1, "[Errno 111] Connection refused")
+    client.error("Unable to update metadata from %s", [1])
+    logging.getLogger("aiokafka.consumer.group_coordinator").error(
+        "Group Coordinator Request failed: %s", "NodeNotReadyError: node 1 not ready"
+    )
+    refused = "[Error 58] SaslAuthenticationFailed: Authentication failed (invalid credentials)"
+    client.error('Unable connect to "%s": %s', "127.0.0.1:9092", refused)
+    logging.getLogger("aiokafka.consumer.group_coordinator").warning(
+        "Marking the coordinator dead (node %s) for group %s", 1, "vrp-router"
+    )
+    logging.getLogger("vrp.relay").warning("relay router: broker: lost (KafkaConnectionError)")
+    messages = [e["message"] for e in lines(stream)]
+    assert messages == [
+        f'Unable connect to "127.0.0.1:9092": {refused}',  # a refused login stays
+        "Marking the coordinator dead (node 1) for group vrp-router",
+        "relay router: broker: lost (KafkaConnectionError)",
+    ]
+
+
+def test_text_lines_inside_a_span_carry_its_ids(stream: io.StringIO) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    logs.configure(log_format="text", stream=stream)
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("work") as span:
+        logging.getLogger("vrp.relay").info("inside")
+    logging.getLogger("vrp.relay").info("outside")
+    inside, outside = stream.getvalue().splitlines()
+    context = span.get_span_context()
+    assert inside.endswith(
+        f"inside trace_id={context.trace_id:032x} span_id={context.span_id:016x}"
+    )
+    assert outside.endswith("outside")

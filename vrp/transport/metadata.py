@@ -20,6 +20,8 @@ from vrp.transport.outage import Backoff
 
 FIRST = 0.1
 CAP = 2.0
+WAIT = 30.0
+"""Seconds a refresh may take before it counts as failed."""
 
 
 class MetadataClient(Protocol):
@@ -50,7 +52,12 @@ class SpacedRefresh:
         wait = self._not_before - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
-        updated = await self._refresh()
+        try:
+            # Bounded, so this task always ends, also when its client was closed mid-refresh
+            # (a closed client never answers; a task left pending is reported at exit).
+            updated = await asyncio.wait_for(self._refresh(), WAIT)
+        except TimeoutError:
+            updated = False
         if updated:
             self._backoff.reset()
             self._not_before = 0.0
