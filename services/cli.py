@@ -36,6 +36,10 @@ GROUPS: dict[str, tuple[str, str]] = {
     "audit": ("services.commands.audit", "the audit chain"),
     "users": ("services.commands.users", "people's console accounts"),
     "geography": ("services.commands.geography", "postcode directory (areas)"),
+    "ready": (
+        "services.commands.ready",
+        "Wait until a service answers /ready (exit 0), or say why not by --timeout (exit 1).",
+    ),
 }
 PARTNERS_HELP = "Add, rotate, revoke or list partner credentials (API keys and OAuth clients)."
 
