@@ -11,13 +11,7 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import (
-    CommitFailedError,
-    IllegalStateError,
-    KafkaConnectionError,
-    KafkaError,
-    KafkaTimeoutError,
-)
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, KafkaTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.events.wiring import TopicPattern
@@ -234,11 +228,6 @@ async def _abandon(producer: AIOKafkaProducer) -> None:
     unpublished in the outbox and go out on the replacement. (aiokafka has no public way to
     drop pending batches, hence the private attribute, guarded.)"""
     sender = getattr(producer, "_sender", None)
-    # Its stop() left a task flushing the batches; failing them ends that task (left
-    # pending, it was reported as "Task was destroyed but it is pending!").
-    accumulator = getattr(producer, "_message_accumulator", None)
-    if accumulator is not None:
-        accumulator.fail_all(KafkaConnectionError("producer abandoned"))
     with contextlib.suppress(KafkaError, OSError, asyncio.CancelledError):
         if sender is not None:
             await sender.close()
