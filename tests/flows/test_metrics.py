@@ -128,8 +128,13 @@ async def test_a_batch_of_referrals_moves_each_series_by_what_happened(tmp_path:
                         )
                     ).scalars()
                 )
-            attempts = await count(select(func.count()).select_from(delivery_attempts))
-            after = await scrape(served.client)
+            # The same moment in both: a reminder's attempt may still be committing, so read
+            # the recorded attempts on both sides of the scrape until they agree.
+            while True:
+                attempts = await count(select(func.count()).select_from(delivery_attempts))
+                after = await scrape(served.client)
+                if attempts == await count(select(func.count()).select_from(delivery_attempts)):
+                    break
     finally:
         await db.dispose()
 
