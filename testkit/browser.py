@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright
 
+from testkit.console import DEMO_PASSWORD
+
 CHROMIUM = os.environ.get("VRP_CHROMIUM", "/usr/bin/chromium")
 """The Debian package's executable (deploy/browser.sh installs it)."""
 
@@ -75,3 +77,43 @@ async def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+async def keyboard_sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in with the keyboard alone, from the sign-in page."""
+    await page.keyboard.press("Tab")  # the skip link comes first
+    while not await page.evaluate("document.activeElement.id === 'username'"):
+        await page.keyboard.press("Tab")
+    await page.keyboard.type(username)
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(password)
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+
+
+async def tab_order(page: Page, limit: int = 80) -> list[str]:
+    """What Tab reaches, in order, from the top of the page (a description per stop)."""
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    await page.evaluate("window.scrollTo(0, 0)")
+    seen: list[str] = []
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        here = await page.evaluate(
+            "(() => { const e = document.activeElement; if (!e || e === document.body) "
+            "return ''; return e.tagName + ':' + (e.name || e.id || e.textContent.trim()); })()"
+        )
+        if not here or (seen and here == seen[0]):
+            break
+        seen.append(here)
+    return seen
+
+
+async def interactive(page: Page) -> list[str]:
+    """Every control a person can operate on the page, described as tab_order does."""
+    return list(
+        await page.evaluate(
+            "Array.from(document.querySelectorAll('a[href], button, select, "
+            "input:not([type=hidden]), textarea')).filter(e => !e.disabled)"
+            ".map(e => e.tagName + ':' + (e.name || e.id || e.textContent.trim()))"
+        )
+    )

@@ -5,17 +5,22 @@ and an axe-core check of every page. Pictures go to var/screenshots/."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser
 
-from testkit.browser import accessible, confined, screenshot
+from testkit.browser import (
+    accessible,
+    confined,
+    interactive,
+    keyboard_sign_in,
+    screenshot,
+    tab_order,
+)
 from testkit.console import DEMO_PASSWORD
 from testkit.partner import bearer, inbox_entry, submit, wait_status
 from testkit.referrals import example
-from testkit.runtime import Served, runtime_settings, serving
+from testkit.runtime import Served
 from testkit.smtp import SmtpServer
 from vrp.domain.people import Role
 from vrp.store import accounts
@@ -26,54 +31,6 @@ pytestmark = pytest.mark.browser
 UHB = bearer("vrp_demo-uhb_demo-only-not-a-secret")
 NAVIGATORS = bearer("vrp_demo-navigators_demo-only-not-a-secret")
 LINK = re.compile(r"Open it here: (\S+)")
-
-
-@pytest.fixture
-async def system(tmp_path: Path, smtp: SmtpServer) -> AsyncIterator[Served]:
-    """The embedded demo system, alerting by email to a real SMTP server on loopback."""
-    settings = runtime_settings(f"sqlite+aiosqlite:///{tmp_path}/vrp.db", smtp=smtp)
-    async with serving(settings) as served:
-        yield served
-
-
-async def keyboard_sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
-    """Sign in with the keyboard alone, from the sign-in page."""
-    await page.keyboard.press("Tab")  # the skip link comes first
-    while not await page.evaluate("document.activeElement.id === 'username'"):
-        await page.keyboard.press("Tab")
-    await page.keyboard.type(username)
-    await page.keyboard.press("Tab")
-    await page.keyboard.type(password)
-    async with page.expect_navigation():
-        await page.keyboard.press("Enter")
-
-
-async def tab_order(page: Page, limit: int = 80) -> list[str]:
-    """What Tab reaches, in order, from the top of the page (a description per stop)."""
-    await page.evaluate("document.activeElement && document.activeElement.blur()")
-    await page.evaluate("window.scrollTo(0, 0)")
-    seen: list[str] = []
-    for _ in range(limit):
-        await page.keyboard.press("Tab")
-        here = await page.evaluate(
-            "(() => { const e = document.activeElement; if (!e || e === document.body) "
-            "return ''; return e.tagName + ':' + (e.name || e.id || e.textContent.trim()); })()"
-        )
-        if not here or (seen and here == seen[0]):
-            break
-        seen.append(here)
-    return seen
-
-
-async def interactive(page: Page) -> list[str]:
-    """Every control a person can operate on the page, described as tab_order does."""
-    return list(
-        await page.evaluate(
-            "Array.from(document.querySelectorAll('a[href], button, select, "
-            "input:not([type=hidden]), textarea')).filter(e => !e.disabled)"
-            ".map(e => e.tagName + ':' + (e.name || e.id || e.textContent.trim()))"
-        )
-    )
 
 
 async def test_a_team_member_accepts_a_referral_from_the_link_in_its_alert(
