@@ -27,30 +27,87 @@ class ConfigurationError(Exception):
 
 @dataclass
 class _Sources:
-    """Where each top-level key came from, and the line of every node below it."""
+    """Where every node of the merged document came from: its file and line."""
 
-    files: dict[str, Path] = field(default_factory=dict)
-    lines: dict[Location, int] = field(default_factory=dict)
+    origins: dict[Location, tuple[Path, int]] = field(default_factory=dict)
 
     def where(self, path: Location) -> str:
-        if not path or path[0] not in self.files:
-            return "configuration"
         for n in range(len(path), 0, -1):
-            line = self.lines.get(tuple(path[:n]))
-            if line is not None:
-                return f"{self.files[str(path[0])]}:{line}"
-        return str(self.files[str(path[0])])
+            found = self.origins.get(tuple(path[:n]))
+            if found is not None:
+                return f"{found[0]}:{found[1]}"
+        return "configuration"
+
+    def index(self, node: yaml.Node, path: Location, file: Path) -> None:
+        """Record the line of node and everything below it, at path."""
+        self.origins[path] = (file, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                self.index(value, (*path, key.value), file)
+        elif isinstance(node, yaml.SequenceNode):
+            for n, item in enumerate(node.value):
+                self.index(item, (*path, n), file)
 
 
-def _index_lines(node: yaml.Node, path: Location, out: dict[Location, int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            _index_lines(value, (*path, key.value), out)
-            out.setdefault((*path, key.value), key.start_mark.line + 1)
-    elif isinstance(node, yaml.SequenceNode):
-        for n, item in enumerate(node.value):
-            _index_lines(item, (*path, n), out)
+def _identity(section: Location, item: object) -> str | None:
+    """What names a list item across files: its id (and version, for an agreement)."""
+    if not isinstance(item, dict) or "id" not in item:
+        return None
+    if section == ("agreements",):
+        return f"{item['id']} v{item.get('version')}"
+    return str(item["id"])
+
+
+def _children(node: yaml.Node) -> dict[str, yaml.Node]:
+    return {str(k.value): v for k, v in node.value} if isinstance(node, yaml.MappingNode) else {}
+
+
+def _merge(
+    into: dict[str, Any],
+    document: Mapping[Any, Any],
+    node: yaml.Node,
+    path: Location,
+    file: Path,
+    sources: _Sources,
+    problems: list[str],
+) -> None:
+    """Merge one file's mapping into what the earlier files gave: mappings merge key by key,
+    lists concatenate (an id defined twice is a conflict), equal scalars agree, and any
+    other difference is a conflict naming both places."""
+    nodes = _children(node)
+    for key, value in document.items():
+        here = (*path, key)
+        child = nodes.get(str(key))
+        if value is None and key in into:
+            continue  # an empty key (`rules:`) adds nothing to what another file gave
+        if into.get(key) is None:
+            into[key] = value
+            if child is not None:
+                sources.index(child, here, file)
+            continue
+        earlier = into[key]
+        line = f"{file}:{child.start_mark.line + 1}" if child is not None else str(file)
+        if isinstance(earlier, dict) and isinstance(value, dict) and child is not None:
+            _merge(earlier, value, child, here, file, sources, problems)
+        elif isinstance(earlier, list) and isinstance(value, list):
+            items = child.value if isinstance(child, yaml.SequenceNode) else []
+            for n, item_node in enumerate(items):
+                sources.index(item_node, (*here, len(earlier) + n), file)
+            seen = {_identity(here, x): n for n, x in enumerate(earlier)}
+            for n, item in enumerate(value, start=len(earlier)):
+                name = _identity(here, item)
+                if name is not None and name in seen:
+                    problems.append(
+                        f"{sources.where((*here, n))}: {_dotted(here)}: {name!r} is defined "
+                        f"here and in {sources.where((*here, seen[name]))}"
+                    )
+                seen.setdefault(name, n)
+            earlier.extend(value)
+        elif earlier != value:
+            # Values are left out: a contact address is no business of a log line.
+            problems.append(
+                f"{line}: {_dotted(here)}: set differently here and in {sources.where(here)}"
+            )
 
 
 def _read(directory: Path) -> tuple[dict[str, Any], _Sources]:
@@ -74,12 +131,7 @@ def _read(directory: Path) -> tuple[dict[str, Any], _Sources]:
             problems.append(f"{path}:1: the top level must be a mapping")
             continue
         if node is not None:
-            _index_lines(node, (), sources.lines)
-        for key, value in document.items():
-            if key in merged:
-                problems.append(f"{path}: {key!r} is also defined in {sources.files[key]}")
-            merged[key] = value
-            sources.files[key] = path
+            _merge(merged, document, node, (), path, sources, problems)
     if problems:
         raise ConfigurationError(problems)
     return merged, sources
@@ -112,7 +164,9 @@ def _render(p: Problem, sources: _Sources) -> str:
 
 
 def load_configuration(directory: Path) -> RoutingConfiguration:
-    """Read every *.yaml file in directory, merge their top-level keys and validate."""
+    """Read every *.yaml file in directory (in name order), merge them and validate: lists
+    under one key concatenate, mappings merge; an id defined twice, or two different values
+    for one setting, is refused naming both files."""
     return _validate(*_read(directory))
 
 

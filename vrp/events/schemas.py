@@ -33,8 +33,9 @@ def configuration_schemas() -> dict[str, dict[str, Any]]:
     one_file.pop("required", None)
     one_file["$id"] = "https://vrp.example/schemas/config/configuration-file.schema.json"
     one_file["description"] = (
-        "One YAML file of a configuration directory; the files' top-level keys are merged "
-        "and must together give hub, organisations, interventions, agreements and rules."
+        "One YAML file of a configuration directory; the files are merged (lists under one "
+        "key concatenated, mappings merged key by key) and must together give hub, "
+        "organisations, interventions, agreements and rules."
     )
     return {"routing-configuration.schema.json": merged, "configuration-file.schema.json": one_file}
 
