@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.events.wiring import Consumer
@@ -154,10 +155,12 @@ async def serve(
     port: int,
     stopping: asyncio.Event,
     ready: Readiness | None = None,
+    degraded: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
     """Answer GET /metrics, /health (the process answers) and /ready (see `readiness`: 200,
-    or 503 naming what is not ready) over HTTP/1.1 on host:port until stopping; 404 for
-    anything else."""
+    or 503 naming what is not ready; 200 `degraded` with what `degraded` reports, such as a
+    configuration reload that failed while the old version serves) over HTTP/1.1 on
+    host:port until stopping; 404 for anything else."""
 
     async def respond(path: bytes) -> tuple[bytes, bytes, str]:
         if path == b"/metrics":
@@ -166,9 +169,12 @@ async def serve(
             return b"200 OK", b'{"status": "ok"}\n', "application/json"
         if path == b"/ready" and ready is not None:
             problems = await ready()
-            body = (
-                {"status": "not ready", "problems": problems} if problems else {"status": "ready"}
-            )
+            notes = degraded() if degraded is not None else {}
+            body: dict[str, Any] = (
+                {"status": "not ready", "problems": problems}
+                if problems
+                else {"status": "degraded" if notes else "ready"}
+            ) | notes
             status = b"503 Service Unavailable" if problems else b"200 OK"
             return status, json.dumps(body).encode() + b"\n", "application/json"
         return b"404 Not Found", b"not found\n", "text/plain"

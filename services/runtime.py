@@ -192,6 +192,7 @@ class Runtime:
             self.config,
             self.metrics,
             (lambda: relay.broker.healthy) if relay else None,
+            lambda: self.config.failure,
         )
         app = create_app(self.settings, state)
         self.server = uvicorn.Server(
@@ -280,9 +281,15 @@ class Runtime:
                 self.settings.metrics_port,
                 self.stopping,
                 readiness(self.db, self.workers),  # filled as the workers are made
+                self._reload_failure,
             )
             self._spawn(serve, "metrics")
         return metrics
+
+    def _reload_failure(self) -> dict[str, Any]:
+        """The metrics endpoint's /ready note while the configuration fails to load."""
+        failure = self.config.failure
+        return {} if failure is None else {"configuration": failure.as_json()}
 
     def _channels(self) -> dict[str, Channel]:
         """The notifier's transports: SMTP (or files), webhooks, and Notify when keyed."""

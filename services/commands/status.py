@@ -247,6 +247,11 @@ def render(report: dict[str, Any]) -> str:
     cfg = report["configuration"]
     if cfg["error"]:
         lines.append(f"Configuration             {cfg['directory']}: {cfg['error']}")
+        if cfg["last_loaded"]:
+            lines.append(
+                f"  FAILED TO LOAD; still using {cfg['last_loaded']['version']} "
+                f"(put in force at {cfg['last_loaded']['at']})"
+            )
     else:
         lines.append(f"Configuration             {cfg['version']} ({cfg['directory']})")
         loaded = (
@@ -256,7 +261,7 @@ def render(report: dict[str, Any]) -> str:
         )
         lines.append(f"  {loaded}; files changed at {cfg['files_changed_at']}")
     last = cfg["last_loaded"]
-    if last and last["version"] != cfg["version"]:
+    if last and not cfg["error"] and last["version"] != cfg["version"]:
         lines.append(
             f"  NOTE last version put in force: {last['version']} at {last['at']} "
             f"by {last['actor']}"

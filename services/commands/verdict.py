@@ -1,12 +1,13 @@
 """`vrp status`'s verdict: healthy, degraded or failing, with the reasons, from its report.
 
 Failing (exit 2) means referrals are not moving: the database or the broker cannot be
-used, the configuration cannot be loaded, or events have waited longer than
-`FAILING_AGE` to be published or read. Degraded (exit 1) means they move but something
-needs a person: dead letters, alerts failed for good, disabled webhooks, acceptances
-overdue, referrals held for triage longer than `TRIAGE_AGE`, an agreement ending within
-`AGREEMENT_DAYS`, a configuration on disk that no process has put in force, or events
-waiting longer than `DEGRADED_AGE`. Healthy (exit 0) otherwise.
+used, the configuration cannot be loaded and no process ever put one in force, or events
+have waited longer than `FAILING_AGE` to be published or read. Degraded (exit 1) means
+they move but something needs a person: dead letters, alerts failed for good, disabled
+webhooks, acceptances overdue, referrals held for triage longer than `TRIAGE_AGE`, an
+agreement ending within `AGREEMENT_DAYS`, a configuration on disk that no process has
+put in force (or that fails to load while the processes keep the version they have), or
+events waiting longer than `DEGRADED_AGE`. Healthy (exit 0) otherwise.
 """
 
 from __future__ import annotations
@@ -112,10 +113,19 @@ def _waiting(verdict: Verdict, name: str, entry: dict[str, Any]) -> None:
 
 
 def _configuration(verdict: Verdict, config: dict[str, Any]) -> None:
+    last = config["last_loaded"]
+    if config["error"] and last is not None:
+        # A running process refuses the change and keeps its version: referrals still
+        # move, under the old rules, until someone fixes the files.
+        verdict.add(
+            Level.DEGRADED,
+            f"configuration files fail to load: {config['error']}; the services keep "
+            f"version {last['version']} (put in force at {last['at']})",
+        )
+        return
     if config["error"]:
         verdict.add(Level.FAILING, f"configuration cannot be loaded: {config['error']}")
         return
-    last = config["last_loaded"]
     if last is not None and last["version"] != config["version"]:
         verdict.add(
             Level.DEGRADED,

@@ -205,6 +205,17 @@ def report(**changes: Any) -> dict[str, Any]:
             Level.FAILING,
             "bad yaml",
         ),
+        (
+            {
+                "configuration": {
+                    "error": "agreements.yaml:3: bad yaml",
+                    "version": None,
+                    "last_loaded": {"version": "v2", "at": "2026-12-07T10:00:00+00:00"},
+                }
+            },
+            Level.DEGRADED,
+            "fail to load: agreements.yaml:3: bad yaml; the services keep version v2",
+        ),
     ],
 )
 def test_the_verdict_on_each_finding(

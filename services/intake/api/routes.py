@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from pydantic import BeforeValidator
@@ -17,6 +17,7 @@ from services.intake.api.schemas import (
     SUBMISSION_EXAMPLE,
     AcceptedResponse,
     CancelRequest,
+    ConfigurationHealth,
     HealthResponse,
     StatusResponse,
     Vocabulary,
@@ -168,7 +169,9 @@ async def health() -> HealthResponse:
 )
 async def ready(db: DbDep, request: Request) -> HealthResponse:
     """Readiness: 503 while the database does not answer. While the broker is unreachable
-    referrals are still accepted durably (and published once it is back): `degraded`."""
+    referrals are still accepted durably (and published once it is back): `degraded`; so
+    too while the configuration files fail to load (the old version still serves, and
+    `configuration` says which, since when, and the problems by file and field)."""
     try:
         async with reading(db) as unit:
             await ping(unit)
@@ -180,12 +183,22 @@ async def ready(db: DbDep, request: Request) -> HealthResponse:
             "The database is unreachable.",
             headers={"Retry-After": "1"},
         ) from None
-    broker_ok = intake_state(request).broker_healthy
-    if broker_ok is None:
-        return HealthResponse(status="ready", database="ok")
-    if broker_ok():
-        return HealthResponse(status="ready", database="ok", broker="ok")
-    return HealthResponse(status="degraded", database="ok", broker="unavailable")
+    state = intake_state(request)
+    failure = state.reload_failure()
+    configuration = (
+        None if failure is None else ConfigurationHealth.model_validate(failure.as_json())
+    )
+    broker_ok = state.broker_healthy
+    broker: Literal["ok", "unavailable"] | None = None
+    if broker_ok is not None:
+        broker = "ok" if broker_ok() else "unavailable"
+    degraded = broker == "unavailable" or configuration is not None
+    return HealthResponse(
+        status="degraded" if degraded else "ready",
+        database="ok",
+        broker=broker,
+        configuration=configuration,
+    )
 
 
 def _today() -> date:

@@ -233,17 +233,35 @@ class Vocabulary(BaseModel):
     codes: dict[str, str]
 
 
+class ConfigurationHealth(BaseModel):
+    """The configuration files changed but failed to load; the old version stays in force."""
+
+    status: Literal["reload-failed"]
+    files: list[str] = Field(description="The files the problems name.")
+    failed_at: datetime
+    problems: list[str] = Field(
+        description="The first problems, each naming file, line and field (never a value)."
+    )
+    more_problems: int = Field(description="Problems beyond those listed.")
+    version: str = Field(description="The configuration version still in force.")
+    since: datetime = Field(description="When this process put that version in force.")
+
+
 class HealthResponse(BaseModel):
     """The process (or its database) answers."""
 
     model_config = _example({"status": "ready", "database": "ok", "broker": "ok"})
     status: str = Field(
         description="ok (liveness); ready, or degraded while the broker is unreachable "
-        "(referrals are still accepted durably and published when it is back)."
+        "(referrals are still accepted durably and published when it is back) or while the "
+        "configuration files fail to load (the old version still serves)."
     )
     database: Literal["ok"] | None = Field(default=None, description="Readiness only.")
     broker: Literal["ok", "unavailable"] | None = Field(
         default=None, description="Readiness in the Kafka deployment only."
+    )
+    configuration: ConfigurationHealth | None = Field(
+        default=None, description="Readiness only, and only while a reload has failed."
     )
 
 

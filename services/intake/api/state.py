@@ -13,6 +13,7 @@ from services.intake.api.hashing import PasswordChecks
 from services.intake.api.limits import InFlight, RateLimiter, Slots
 from services.intake.api.lockout import Lockout
 from services.intake.auth.keys import AuthCache
+from vrp.configuration_watch import ReloadFailure
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.metrics import Metrics
 from vrp.settings import Settings
@@ -40,6 +41,9 @@ class IntakeState:
     """Sign-ins in progress per typed name: no more than the lockout allows."""
     broker_healthy: Callable[[], bool] | None
     """The relay's view of the broker (None: no broker in this deployment)."""
+    reload_failure: Callable[[], ReloadFailure | None] = lambda: None
+    """Why the configuration files on disk failed to load while the old version stays in
+    force (None: the files loaded, or nothing watches them)."""
 
     @classmethod
     def of(
@@ -49,6 +53,7 @@ class IntakeState:
         config: Callable[[], RoutingConfiguration],
         metrics: Metrics,
         broker_healthy: Callable[[], bool] | None = None,
+        reload_failure: Callable[[], ReloadFailure | None] | None = None,
     ) -> IntakeState:
         """The state for these resources (the composition root owns and closes them), with
         this process's limits, lockouts and caches built from settings."""
@@ -73,6 +78,7 @@ class IntakeState:
             ),
             sign_in_slots=Slots(settings.console_lockout_after),
             broker_healthy=broker_healthy,
+            reload_failure=reload_failure or (lambda: None),
         )
 
 

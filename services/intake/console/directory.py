@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from services.intake.api.state import intake_state
 from services.intake.console import data, web
 from vrp.domain.configuration import Agreement, RoutingConfiguration
 from vrp.domain.geography import AREAS
@@ -132,6 +133,7 @@ async def directory(request: Request, session: web.SessionDep) -> HTMLResponse:
         areas=AREAS,
         soon_days=SOON_DAYS,
         disclosures_shown=ig,
+        reload_failure=intake_state(request).reload_failure(),
     )
 
 
