@@ -53,7 +53,7 @@ def _rows(config: RoutingConfiguration, today: date) -> list[dict[str, str]]:
                 continue
             e, _ = effective_eligibility(i, rule.eligibility)  # as the rule adjusts it
             lo, hi = max(e.min_age, w.min_age or 0), min(e.max_age, w.max_age or 130)
-            risks = [r.value for r in (e.risks or w.risks) if not w.risks or r in w.risks]
+            risks = [r for r in (e.risks or w.risks) if not w.risks or r in w.risks]
             areas = (
                 sorted(set(e.areas) & set(w.areas)) if e.areas and w.areas else (e.areas or w.areas)
             )
@@ -157,7 +157,7 @@ def zen_input(f: Facts) -> dict[str, Any]:
     """The facts as the table's input document."""
     return {
         "reasons": sorted(f.reasons),
-        "risk": f.risk.value,
+        "risk": f.risk,
         "age": f.age,
         "area": f.area,
         "source": f.source_org,

@@ -32,7 +32,8 @@ class DeliveryFailed(Exception):
 @dataclass(frozen=True)
 class Alert:
     """One alert to one address on one channel. Never carries personal data: a reference,
-    the intervention, the urgency, the respond-by time, a status code and a link."""
+    the intervention, the urgency and risk level, the respond-by time, a status code and a
+    link."""
 
     id: str
     """The notification id: the Message-ID, Notify reference and webhook-id, so a resend after
@@ -49,6 +50,9 @@ class Alert:
     intervention: str | None = None
     intervention_title: str | None = None
     urgency: str | None = None
+    """routine, urgent or immediate: what the partnership gives the risk level."""
+    risk: str | None = None
+    """The referrer's coded risk level."""
     respond_by: datetime | None = None
     status: str | None = None
     """For status updates and escalations: routed, held, accepted, declined, ..."""
@@ -64,6 +68,7 @@ class Alert:
             "organisation": self.organisation_name,
             "intervention": self.intervention_title or self.intervention or "",
             "urgency": self.urgency or "",
+            "risk": self.risk or "",
             "respond_by": self.respond_by.isoformat(timespec="minutes") if self.respond_by else "",
             "status": self.status or "",
             "reason": self.reason or "",

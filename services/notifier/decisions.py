@@ -55,9 +55,11 @@ class DecisionHandler:
         # The first decision's alerts are timed from the referral's receipt when they are
         # sent (vrp_referral_alert_seconds); a fallback's or the hub's later offer is not.
         timed = {FROM_RECEIPT: True} if d.cause == "received" else {}
+        # The urgency the partnership gives the risk level, and the risk code itself.
+        urgent = {"urgency": config.codes.urgency_of(d.urgency or ""), "risk": d.urgency}
         if d.outcome == "held":
             hub = config.organisation(config.hub)
-            detail = {"intervention": HUB_TRIAGE, "urgency": d.urgency, "status": "held", **timed}
+            detail = {"intervention": HUB_TRIAGE, **urgent, "status": "held", **timed}
             key = f"{d.referral_id}:{config.hub}:{HUB_TRIAGE}"
             channels = hub.channels if hub else EMAIL_ONLY
             alerts += staging.alerts(
@@ -72,7 +74,7 @@ class DecisionHandler:
             detail = {
                 "intervention": r.intervention,
                 "intervention_title": intervention.title if intervention else None,
-                "urgency": d.urgency,
+                **urgent,
                 "respond_by": respond_by.isoformat(),
                 **timed,
             }

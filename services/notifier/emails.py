@@ -17,7 +17,8 @@ def wording(alert: Alert) -> tuple[str, str]:
     """Subject and first paragraph for an alert: codes, times and the reference only."""
     ref, what = alert.reference, alert.intervention_title or alert.intervention or ""
     by = f" by {alert.respond_by:%d %b %Y %H:%M} UTC" if alert.respond_by else ""
-    urgency = f" Risk level: {alert.urgency}." if alert.urgency else ""
+    risk = f" (risk level {alert.risk})" if alert.risk else ""
+    urgency = f" Urgency: {alert.urgency}{risk}." if alert.urgency else ""
     if alert.kind == "new-referral" and alert.status == "held":
         return (
             f"Referral {ref} is held for hub triage",

@@ -70,6 +70,7 @@ def alert_of(row: Any, config: RoutingConfiguration, public_url: str) -> Alert:
         intervention=d.get("intervention"),
         intervention_title=d.get("intervention_title"),
         urgency=d.get("urgency"),
+        risk=d.get("risk"),
         respond_by=datetime.fromisoformat(respond_by) if respond_by else None,
         status=d.get("status"),
         reason=d.get("reason"),

@@ -12,10 +12,11 @@ from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.decision import Decision
 from vrp.domain.index import HUB_TRIAGE
 from vrp.domain.referral import Referral
-from vrp.events.commands import OfferReferral
+from vrp.events.commands import OfferReferral, OfferReferralV1
 from vrp.events.models import (
     ReferralCancelled,
     ReferralReceived,
+    ReferralReceivedV1,
     ReferralReoffered,
     ReferralResponded,
 )
@@ -42,6 +43,8 @@ class RouterHandler:
         return {
             ReferralReceived.TYPE: self.received,
             OfferReferral.TYPE: self.offer,
+            ReferralReceivedV1.TYPE: self.received,
+            OfferReferralV1.TYPE: self.offer,
             ReferralReoffered.TYPE: self.reoffered,
             ReferralCancelled.TYPE: self.cancelled,
             ReferralResponded.TYPE: self.responded,
@@ -50,7 +53,7 @@ class RouterHandler:
     async def received(self, unit: Unit, run: list[Delivery]) -> None:
         """Route a run of received referrals together: a handful of statements for all."""
         batch = RoutingBatch(unit, self._configuration(), self._key)
-        referrals = [d.envelope.payload(ReferralReceived).referral for d in run]
+        referrals = [_received(d) for d in run]
         await batch.prepare(referrals)
         for d, referral in zip(run, referrals, strict=True):
             with d.current():  # its events carry its own referral's trace
@@ -61,7 +64,7 @@ class RouterHandler:
         """Offer each referral where the hub or an escalation asked."""
         for d in run:
             with d.current():
-                command = d.envelope.payload(OfferReferral)
+                command = _offer(d)
                 await offer_as_asked(unit, self._configuration(), self._key, command)
 
     async def reoffered(self, unit: Unit, run: list[Delivery]) -> None:
@@ -99,3 +102,18 @@ class RouterHandler:
             received = received.replace(tzinfo=UTC)
         seconds = (datetime.now(UTC) - received).total_seconds()
         unit.after_commit(lambda: metrics.decided(decision, seconds))
+
+
+def _received(d: Delivery) -> Referral:
+    """The referral of a received event, v2 or a retired v1 one still on the topic."""
+    if d.envelope.type == ReferralReceivedV1.TYPE:
+        return d.envelope.payload(ReferralReceivedV1).referral
+    return d.envelope.payload(ReferralReceived).referral
+
+
+def _offer(d: Delivery) -> OfferReferral:
+    """An offer command, v2 or a retired v1 one still on the topic."""
+    if d.envelope.type == OfferReferralV1.TYPE:
+        old = d.envelope.payload(OfferReferralV1)
+        return OfferReferral(**dict(old))
+    return d.envelope.payload(OfferReferral)

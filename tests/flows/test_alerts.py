@@ -128,7 +128,8 @@ async def _channels_deliver(sinks: Sinks, reference: str) -> None:
     assert request.body["phone_number"] == TEAM_PHONE
     fields = request.body["personalisation"]
     assert fields["intervention"].startswith("A&E youth violence navigators")
-    assert fields["urgency"] == "high" and fields["respond_by"] and fields["link"]
+    assert fields["urgency"] == "immediate" and fields["risk"] == "high"
+    assert fields["respond_by"] and fields["link"]
     (hook,) = hooks(sinks.hooks.deliveries())
     assert hook.type == "referral.new-referral"  # verified by the receiver with its secret
     assert not sinks.hooks.rejections()

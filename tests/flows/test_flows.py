@@ -204,7 +204,7 @@ async def test_cancel_before_acceptance_reaches_the_receiver_then_accept_is_409(
     assert inbox["items"][0]["status"] == "cancelled"
     received = await on_topic(system, topics.RECEIVED, rid, count=2)
     assert [e.value["type"] for e in received] == [
-        "uk.vrp.referral.received.v1",
+        "uk.vrp.referral.received.v2",
         "uk.vrp.referral.cancelled.v1",
     ]
     # The router tells the receiver on its topic and the sender on its status topic.

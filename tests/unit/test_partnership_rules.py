@@ -82,11 +82,12 @@ def test_a_code_stored_referrals_use_is_a_warning_naming_the_vocabulary(tmp_path
     )
 
 
-def test_risk_levels_may_only_be_relabelled() -> None:
-    with pytest.raises(ValueError, match=r"vocabularies\.risk_levels: these codes are fixed"):
+def test_a_risk_level_added_without_an_urgency_is_refused_and_relabelling_still_works() -> None:
+    with pytest.raises(ValueError, match=r"risk level 'critical' needs an urgency"):
         config(vocabularies={"risk_levels": {"add": {"critical": "Critical"}}})
     c = config(vocabularies={"risk_levels": {"add": {"high": "High (MARAC threshold)"}}})
     assert c.codes.by_api_name()["risk-levels"]["high"] == "High (MARAC threshold)"
+    assert c.codes.urgency_of("high") == "immediate"
 
 
 # Consent

@@ -109,7 +109,7 @@ def eligibility_blocks(i: Intervention, e: Eligibility, f: Facts) -> list[Block]
             Block(Rejection.REASON, "none of the referral reasons is accepted", DataItem.REASONS)
         )
     if e.risks and f.risk not in e.risks:
-        out.append(Block(Rejection.RISK, f"risk {f.risk.value} not accepted", DataItem.RISK))
+        out.append(Block(Rejection.RISK, f"risk {f.risk} not accepted", DataItem.RISK))
     if i.capacity is not None and f.load.get(i.id, 0) >= i.capacity:
         taken = f.load.get(i.id, 0)
         out.append(Block(Rejection.CAPACITY, f"{taken} of {i.capacity} places taken"))

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from vrp.domain.index import HUB_TRIAGE, latest_agreements
-from vrp.domain.vocabularies import FIXED_CODES, NATIONAL
+from vrp.domain.vocabularies import NATIONAL, NATIONAL_URGENCY, URGENCIES
 from vrp.domain.vocabulary import AgreementStatus, DataItem, Treatment
 
 if TYPE_CHECKING:  # types only: the configuration runs these checks when it is built
@@ -118,18 +118,34 @@ def _code_problems(
 
 
 def vocabulary_problems(config: RoutingConfiguration) -> list[Problem]:
-    """Changes the program cannot honour: codes it relies on (risk levels) may only be
-    relabelled."""
+    """Changes the program cannot honour: a risk level without an urgency, an urgency for a
+    code not in force, urgencies outside risk_levels, no risk level at all."""
     out: list[Problem] = []
-    for kind in FIXED_CODES:
-        change = getattr(config.vocabularies, kind)
-        added = set(change.add) - set(NATIONAL[kind])
-        if change.replace is not None or change.remove or added:
+    v = config.vocabularies
+    for kind in NATIONAL:
+        if kind != "risk_levels" and getattr(v, kind).urgency:
+            where = ("vocabularies", kind, "urgency")
+            out.append(Problem(where, f"vocabularies.{kind}.urgency: only risk levels have one"))
+    risks = config.codes.codes["risk_levels"]
+    at: Path = ("vocabularies", "risk_levels")
+    if not risks:
+        out.append(Problem(at, "vocabularies.risk_levels: at least one risk level is needed"))
+    choices = ", ".join(URGENCIES)
+    for code in risks:
+        if code not in v.risk_levels.urgency and code not in NATIONAL_URGENCY:
             out.append(
                 Problem(
-                    ("vocabularies", kind),
-                    f"vocabularies.{kind}: these codes are fixed ({', '.join(NATIONAL[kind])}); "
-                    "only their labels may change (with add)",
+                    (*at, "add", code),
+                    f"vocabularies.risk_levels: risk level {code!r} needs an urgency "
+                    f"(under vocabularies.risk_levels.urgency: {choices})",
+                )
+            )
+    for code in v.risk_levels.urgency:
+        if code not in risks:
+            out.append(
+                Problem(
+                    (*at, "urgency", code),
+                    f"vocabularies.risk_levels.urgency: {code!r} is not a risk level in force",
                 )
             )
     return out
@@ -142,6 +158,8 @@ def _consent_and_eligibility_codes(config: RoutingConfiguration) -> list[Problem
         at: Path = ("interventions", n)
         reasons = i.eligibility.reasons
         out += _code_problems(config, "reasons", reasons, (*at, "eligibility", "reasons"), where)
+        risks = list(i.eligibility.risks)
+        out += _code_problems(config, "risk_levels", risks, (*at, "eligibility", "risks"), where)
         grounds = i.consent.override_grounds
         at = (*at, "consent", "override_grounds")
         out += _code_problems(config, "override_grounds", grounds, at, where)
@@ -149,9 +167,13 @@ def _consent_and_eligibility_codes(config: RoutingConfiguration) -> list[Problem
         where = f"rule {r.id!r}"
         at = ("rules", n, "when", "reasons_any")
         out += _code_problems(config, "reasons", r.when.reasons_any, at, where)
+        at = ("rules", n, "when", "risks")
+        out += _code_problems(config, "risk_levels", list(r.when.risks), at, where)
         if r.eligibility is not None:
             at = ("rules", n, "eligibility", "reasons")
             out += _code_problems(config, "reasons", r.eligibility.reasons or [], at, where)
+            at = ("rules", n, "eligibility", "risks")
+            out += _code_problems(config, "risk_levels", list(r.eligibility.risks or []), at, where)
     for n, a in enumerate(config.agreements):
         for k, f in enumerate(a.flows):
             out += _code_problems(

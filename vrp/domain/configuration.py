@@ -20,7 +20,6 @@ from vrp.domain.vocabulary import (
     ConsentState,
     DataItem,
     OrgKind,
-    RiskLevel,
     Treatment,
 )
 
@@ -100,7 +99,7 @@ class Eligibility(_Model):
     max_age: int = Field(default=130, ge=0, le=130)
     areas: list[AreaCode] = []
     reasons: list[Code] = []
-    risks: list[RiskLevel] = []
+    risks: list[Code] = Field(default=[], description="Codes from the risk-levels vocabulary.")
 
 
 class EligibilityOverride(_Model):
@@ -112,7 +111,7 @@ class EligibilityOverride(_Model):
     max_age: int | None = Field(default=None, ge=0, le=130)
     areas: list[AreaCode] | None = None
     reasons: list[Code] | None = None
-    risks: list[RiskLevel] | None = None
+    risks: list[Code] | None = None
 
 
 class ConsentRule(_Model):
@@ -210,7 +209,7 @@ class Match(_Model):
     """Conditions on coded fields; all given conditions must hold."""
 
     reasons_any: list[Code] = []
-    risks: list[RiskLevel] = []
+    risks: list[Code] = []
     min_age: int | None = None
     max_age: int | None = None
     areas: list[AreaCode] = []

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from vrp.domain.referral import Referral, age_on
-from vrp.domain.vocabulary import ConsentState, OrgKind, RiskLevel
+from vrp.domain.vocabulary import ConsentState, OrgKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class Facts:
     source_org: str
     source_kind: OrgKind
     reasons: frozenset[str]
-    risk: RiskLevel
+    risk: str
     age: int
     area: str | None
     consent: ConsentState
@@ -67,7 +67,7 @@ class Facts:
             "source_org": self.source_org,
             "source_kind": self.source_kind.value,
             "reasons": sorted(self.reasons),
-            "risk": self.risk.value,
+            "risk": self.risk,
             "age": self.age,
             "area": self.area,
             "consent": self.consent.value,
@@ -85,7 +85,7 @@ class Facts:
             source_org=data["source_org"],
             source_kind=OrgKind(data["source_kind"]),
             reasons=frozenset(data["reasons"]),
-            risk=RiskLevel(data["risk"]),
+            risk=str(data["risk"]),
             age=int(data["age"]),
             area=data["area"],
             consent=ConsentState(data["consent"]),

@@ -61,7 +61,7 @@ _VALUES: dict[DataItem, Callable[[Referral], Any]] = {
     DataItem.REFERRER_PHONE: lambda r: r.submission.referrer.contact.phone,
     DataItem.REFERRER_EMAIL: lambda r: r.submission.referrer.contact.email,
     DataItem.REASONS: lambda r: list(r.submission.reasons),
-    DataItem.RISK: lambda r: r.submission.risk.value,
+    DataItem.RISK: lambda r: r.submission.risk,
     DataItem.CONSENT: _consent,
     DataItem.SUMMARY: lambda r: r.submission.summary,
 }

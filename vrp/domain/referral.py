@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from vrp.domain.geography import normalise_postcode
 from vrp.domain.identifiers import nhs_number_is_valid
 from vrp.domain.vocabularies import NATIONAL_VOCABULARIES, Code, Vocabularies
-from vrp.domain.vocabulary import ConsentState, RiskLevel
+from vrp.domain.vocabulary import ConsentState
 
 
 def _nhs_number(value: str) -> str:
@@ -125,7 +125,10 @@ class ReferralSubmission(_Model):
     referrer: Referrer
     subject: Subject
     reasons: Annotated[list[ReasonCode], Field(min_length=1, max_length=12)]
-    risk: RiskLevel
+    risk: Code = Field(
+        description="A code from the risk-levels vocabulary of the configuration in force "
+        "(nationally standard, medium or high; a partnership may add its own)."
+    )
     consent: Consent
     summary: Annotated[str, Field(min_length=1, max_length=4000)]
     requested_intervention: Annotated[str, Field(max_length=100)] | None = None
@@ -150,6 +153,8 @@ class ReferralSubmission(_Model):
             for n, code in enumerate(self.reasons)
             if not vocabularies.has("reasons", code)
         ]
+        if not vocabularies.has("risk_levels", self.risk):
+            problems.append(("risk", "is not a code in the 'risk-levels' vocabulary"))
         override = self.consent.override
         if override is not None and not vocabularies.has("override_grounds", override.ground):
             problems.append(

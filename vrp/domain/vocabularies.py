@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,9 +39,17 @@ NATIONAL: dict[str, dict[str, str]] = {
 API_NAMES: dict[str, str] = {k: k.replace("_", "-") for k in NATIONAL}
 """Configuration key -> the name /v1/vocabularies serves it under."""
 
-FIXED_CODES = frozenset({"risk_levels"})
-"""Vocabularies whose codes the program relies on (alert urgency, rule matching): a
-partnership may relabel them but not add or remove codes."""
+Urgency = Literal["routine", "urgent", "immediate"]
+"""How soon a referral at a risk level needs attention: what alerts say, and how the hub's
+triage list orders held referrals."""
+URGENCIES: tuple[Urgency, ...] = ("routine", "urgent", "immediate")
+
+NATIONAL_URGENCY: dict[str, Urgency] = {
+    RiskLevel.STANDARD: "routine",
+    RiskLevel.MEDIUM: "urgent",
+    RiskLevel.HIGH: "immediate",
+}
+"""The urgency of each national risk level; a partnership sets its own codes'."""
 
 
 class VocabularyChange(BaseModel):
@@ -55,6 +63,11 @@ class VocabularyChange(BaseModel):
     )
     add: dict[Code, Label] = Field(default={}, description="Codes added (or relabelled).")
     remove: list[Code] = Field(default=[], description="National codes this partnership drops.")
+    urgency: dict[Code, Urgency] = Field(
+        default={},
+        description="risk_levels only: each code's urgency (routine, urgent or immediate); "
+        "required for a code the partnership adds, optional to change a national one's.",
+    )
 
 
 class VocabularySettings(BaseModel):
@@ -79,7 +92,11 @@ class VocabularySettings(BaseModel):
             for code in change.remove:
                 codes.pop(code, None)
             out[kind] = codes
-        return Vocabularies(out)
+        urgency = {
+            code: self.risk_levels.urgency.get(code) or NATIONAL_URGENCY.get(code, "routine")
+            for code in out["risk_levels"]
+        }
+        return Vocabularies(out, urgency)
 
     def removed(self, kind: str) -> set[str]:
         """National codes of this vocabulary that the partnership no longer has."""
@@ -89,8 +106,17 @@ class VocabularySettings(BaseModel):
 class Vocabularies:
     """Resolved vocabularies: for each kind, code -> label (read-only)."""
 
-    def __init__(self, codes: Mapping[str, dict[str, str]]) -> None:
+    def __init__(
+        self, codes: Mapping[str, dict[str, str]], urgency: Mapping[str, Urgency] | None = None
+    ) -> None:
         self.codes: dict[str, dict[str, str]] = {k: dict(v) for k, v in codes.items()}
+        self.urgency: dict[str, Urgency] = dict(urgency or NATIONAL_URGENCY)
+        """Risk level -> its urgency."""
+
+    def urgency_of(self, risk: str) -> Urgency | None:
+        """The urgency of a risk level in force (None: not a code in force, e.g. one a
+        reload removed while its referral was in flight)."""
+        return self.urgency.get(risk)
 
     def has(self, kind: str, code: str) -> bool:
         """True when the code is in that vocabulary."""
@@ -101,8 +127,10 @@ class Vocabularies:
         return {API_NAMES[k]: dict(v) for k, v in self.codes.items()}
 
     def canonical(self) -> dict[str, dict[str, str]]:
-        """A stable form for the configuration's content hash."""
-        return {k: dict(sorted(v.items())) for k, v in sorted(self.codes.items())}
+        """A stable form for the configuration's content hash (urgencies included)."""
+        out = {k: dict(sorted(v.items())) for k, v in sorted(self.codes.items())}
+        out["risk_urgency"] = {k: str(v) for k, v in sorted(self.urgency.items())}
+        return out
 
 
 NATIONAL_VOCABULARIES = VocabularySettings().resolve()

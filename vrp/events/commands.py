@@ -10,6 +10,7 @@ from typing import Literal
 
 from vrp.domain.referral import Referral
 from vrp.events.envelope import EventData
+from vrp.events.legacy import ReferralV1
 
 OfferRequester = Literal["hub", "escalation"]
 
@@ -23,11 +24,22 @@ class OfferReferral(EventData):
     and minimises the referral again for the new receiver, hence the whole referral here.
     """
 
-    TYPE = "uk.vrp.command.offer-referral.v1"
+    TYPE = "uk.vrp.command.offer-referral.v2"
     referral: Referral
     intervention: str
     requested_by: OfferRequester
     instead_of: str | None = None
 
 
-ALL_COMMANDS: tuple[type[EventData], ...] = (OfferReferral,)
+class OfferReferralV1(EventData):
+    """Retired: v1 allowed only the national risk levels (v2 takes the partnership's risk
+    codes). The router still acts on the ones left on the topic."""
+
+    TYPE = "uk.vrp.command.offer-referral.v1"
+    referral: ReferralV1
+    intervention: str
+    requested_by: OfferRequester
+    instead_of: str | None = None
+
+
+ALL_COMMANDS: tuple[type[EventData], ...] = (OfferReferral, OfferReferralV1)

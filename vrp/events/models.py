@@ -10,13 +10,23 @@ from pydantic import BaseModel, ConfigDict
 from vrp.domain.referral import Referral
 from vrp.domain.vocabulary import AlertKind, Channel, DataItem
 from vrp.events.envelope import EventData
+from vrp.events.legacy import ReferralV1
 
 
 class ReferralReceived(EventData):
-    """Intake stored a new referral (internal topic; full personal data)."""
+    """Intake stored a new referral (internal topic; full personal data). v2: the risk is a
+    code of the partnership's risk-levels vocabulary, no longer only a national level."""
+
+    TYPE = "uk.vrp.referral.received.v2"
+    referral: Referral
+
+
+class ReferralReceivedV1(EventData):
+    """Retired: v1 allowed only the national risk levels. The router still routes the ones
+    left on the topic."""
 
     TYPE = "uk.vrp.referral.received.v1"
-    referral: Referral
+    referral: ReferralV1
 
 
 class RecipientSummary(BaseModel):
@@ -180,7 +190,7 @@ class ReferralReoffered(EventData):
     on the topic ('previous' = 'hub-triage' meant the hub asked, else an escalation)."""
 
     TYPE = "uk.vrp.referral.reoffered.v1"
-    referral: Referral
+    referral: ReferralV1
     intervention: str
     previous: str
 
@@ -214,6 +224,7 @@ class DeadLetter(EventData):
 
 ALL_EVENTS: tuple[type[EventData], ...] = (
     ReferralReceived,
+    ReferralReceivedV1,
     ReferralCancelled,
     ReferralDecided,
     PartnerReferral,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vrp.events import topics
-from vrp.events.commands import OfferReferral
+from vrp.events.commands import OfferReferral, OfferReferralV1
 from vrp.events.models import (
     AlertSent,
     DeadLetter,
@@ -24,6 +24,7 @@ from vrp.events.models import (
     ReferralDecided,
     ReferralEscalated,
     ReferralReceived,
+    ReferralReceivedV1,
     ReferralReoffered,
     ReferralResponded,
     ReferrerUpdate,
@@ -117,7 +118,10 @@ ROUTER = Role(
             accepts=(
                 ReferralReceived.TYPE,
                 OfferReferral.TYPE,
-                ReferralReoffered.TYPE,  # retired: the ones still on the topic
+                # Retired: the ones still on the topic.
+                ReferralReceivedV1.TYPE,
+                OfferReferralV1.TYPE,
+                ReferralReoffered.TYPE,
                 ReferralCancelled.TYPE,
                 ReferralResponded.TYPE,
             ),

@@ -16,6 +16,7 @@ from vrp.settings import Settings
 
 FIELDS: dict[tuple[str, str], str] = {
     ("ReferralSubmission", "reasons"): "reasons",
+    ("ReferralSubmission", "risk"): "risk_levels",
     ("ConsentOverride", "ground"): "override_grounds",
     ("CancelRequest", "reason"): "cancel_reasons",
     ("Decline", "reason"): "decline_reasons",
