@@ -16,6 +16,17 @@ def check_sender(config: RoutingConfiguration, organisation: str) -> None:
         raise UnknownOrganisation(organisation)
 
 
+def check_consent(
+    config: RoutingConfiguration | None, organisation: str, submission: ReferralSubmission
+) -> None:
+    """Consent refused or withdrawn without an override ground: refused (422, as without a
+    configuration) unless the sender's configuration holds such referrals for the hub."""
+    choice = "refuse" if config is None else config.index.refused_consent.get(organisation, "")
+    problems = submission.check_consent(choice)
+    if problems:
+        raise InvalidFields(problems)
+
+
 def check_codes(config: RoutingConfiguration, submission: ReferralSubmission) -> None:
     """Every code must be in the configuration's vocabularies."""
     problems = submission.check_codes(config.codes)

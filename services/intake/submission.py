@@ -56,6 +56,7 @@ async def accept(
     if config is not None:
         screening.check_sender(config, partner.organisation)
         screening.check_codes(config, submission)
+    screening.check_consent(config, partner.organisation, submission)
     area = await _local_authority(areas or Areas(db), submission)
     fingerprint = request_hash(submission)
     now = datetime.now(UTC)

@@ -374,3 +374,58 @@ def test_same_referral_and_configuration_version_give_the_same_decision(
     assert [r.organisation for r in replayed.recipients] == [
         r.organisation for r in first.recipients
     ]
+
+
+@st.composite
+def refusals(draw: st.DrawFn) -> tuple[RoutingConfiguration, Referral]:
+    """A perturbed configuration whose hub-triage flows may hold refusals for the hub, and a
+    referral whose consent was refused or withdrawn with no override ground."""
+    config = draw(configurations())
+    data = config.model_dump(mode="json")
+    data["consent"] = {"refused": draw(st.sampled_from(["refuse", "hold-for-hub"]))}
+    for a in data["agreements"]:
+        for f in a["flows"]:
+            if f["purposes"] == ["hub-triage"]:
+                f["consent"]["refused"] = draw(st.sampled_from([None, "refuse", "hold-for-hub"]))
+    config = RoutingConfiguration.model_validate(data)
+    states = st.sampled_from([ConsentState.REFUSED, ConsentState.WITHDRAWN])
+    referral = draw(referrals(config, states))
+    consent = referral.submission.consent.model_copy(update={"override": None})
+    submission = referral.submission.model_copy(update={"consent": consent})
+    return config, referral.model_copy(update={"submission": submission})
+
+
+REFUSAL_CASES: Counter[str] = Counter()  # event -> examples; read by the test below
+HUB_READS = "hub reads its flow's items"
+
+
+@SETTINGS
+@given(case=refusals())
+def refusal_without_an_override_is_held_for_the_hub(
+    case: tuple[RoutingConfiguration, Referral],
+) -> None:
+    config, referral = case
+    d = decide(facts_of(referral, config, {}), config, KEY, referral)
+    assert d.outcome == "held" and d.recipients == [] and d.candidates == []
+    state = referral.submission.consent.state.value
+    assert d.hub_reasons == [f"consent-{state}"]
+    label = HUB_READS if d.hub is not None else "hub reads ids and codes"
+    event(label)
+    REFUSAL_CASES[label] += 1
+    if d.hub is not None:
+        a = newest(config, d.hub.agreement_id)
+        assert a.status is AgreementStatus.ACTIVE and a.valid_from <= TODAY
+        assert a.valid_to is None or a.valid_to >= TODAY
+        [flow] = [f for f in a.flows if f.id == d.hub.flow_id]
+        assert flow.purposes == ["hub-triage"] and referral.source_org in flow.from_orgs
+        # Only a flow that took the choice itself, or needs no consent, covers a refusal.
+        assert flow.consent.refused == "hold-for-hub" or not flow.consent.required
+        permitted = {i.value for i, t in flow.items.items() if t is not Treatment.OMIT}
+        assert set(d.hub.payload) <= permitted
+
+
+def test_a_refusal_without_an_override_is_held_for_the_hub_and_never_offered() -> None:
+    REFUSAL_CASES.clear()
+    refusal_without_an_override_is_held_for_the_hub()
+    # The hub's copy was checked against its flow in a fair share of the examples.
+    assert REFUSAL_CASES[HUB_READS] >= sum(REFUSAL_CASES.values()) // 10 > 0, dict(REFUSAL_CASES)

@@ -117,12 +117,20 @@ def eligibility_blocks(i: Intervention, e: Eligibility, f: Facts) -> list[Block]
 
 
 def consent_holds(rule: ConsentRule, f: Facts) -> bool:
-    """Consent given, or not needed, or overridden on a ground the rule permits."""
+    """Consent given, or not needed, or overridden on a ground the rule permits; or (a
+    hub-triage flow's `refused: hold-for-hub`) refused or withdrawn with no override, for
+    the hub to decide whether another lawful basis applies."""
     return (
         not rule.required
         or f.consent is ConsentState.GIVEN
         or (f.override_ground is not None and f.override_ground in rule.override_grounds)
+        or (rule.refused == "hold-for-hub" and refused_without_override(f))
     )
+
+
+def refused_without_override(f: Facts) -> bool:
+    """Consent refused or withdrawn, and no override ground recorded."""
+    return f.consent in (ConsentState.REFUSED, ConsentState.WITHDRAWN) and not f.override_ground
 
 
 def consent_block(rule: ConsentRule, f: Facts, code: Rejection, whose: str) -> Block | None:

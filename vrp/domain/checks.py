@@ -151,6 +151,12 @@ def vocabulary_problems(config: RoutingConfiguration) -> list[Problem]:
     return out
 
 
+_REFUSED_WHERE = (
+    f"consent.refused belongs on a flow whose only purpose is {HUB_TRIAGE} (or the "
+    "partnership's consent.refused): no receiver is ever offered such a referral"
+)
+
+
 def _consent_and_eligibility_codes(config: RoutingConfiguration) -> list[Problem]:
     out: list[Problem] = []
     for n, i in enumerate(config.interventions):
@@ -160,6 +166,8 @@ def _consent_and_eligibility_codes(config: RoutingConfiguration) -> list[Problem
         out += _code_problems(config, "reasons", reasons, (*at, "eligibility", "reasons"), where)
         risks = list(i.eligibility.risks)
         out += _code_problems(config, "risk_levels", risks, (*at, "eligibility", "risks"), where)
+        if i.consent.refused is not None:
+            out.append(Problem((*at, "consent", "refused"), f"{where}: {_REFUSED_WHERE}"))
         grounds = i.consent.override_grounds
         at = (*at, "consent", "override_grounds")
         out += _code_problems(config, "override_grounds", grounds, at, where)
@@ -176,6 +184,10 @@ def _consent_and_eligibility_codes(config: RoutingConfiguration) -> list[Problem
             out += _code_problems(config, "risk_levels", list(r.eligibility.risks or []), at, where)
     for n, a in enumerate(config.agreements):
         for k, f in enumerate(a.flows):
+            if f.consent.refused is not None and f.purposes != [HUB_TRIAGE]:
+                where = f"agreement {a.id!r} v{a.version} flow {f.id!r}"
+                at = ("agreements", n, "flows", k, "consent", "refused")
+                out.append(Problem(at, f"{where}: {_REFUSED_WHERE}"))
             out += _code_problems(
                 config,
                 "override_grounds",

@@ -26,6 +26,9 @@ from vrp.domain.vocabulary import (
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 AreaCode = Annotated[str, Field(pattern=r"^[ENSW][0-9]{8}$")]
 """An ONS local authority code (E08000025 is Birmingham)."""
+RefusedConsent = Literal["refuse", "hold-for-hub"]
+"""What becomes of a referral whose consent was refused or withdrawn with no override
+ground: refused at intake (422), or accepted and held for the hub to decide."""
 
 
 class _Model(BaseModel):
@@ -122,6 +125,13 @@ class ConsentRule(_Model):
         default=[],
         description="Codes from the override-grounds vocabulary; a referral without consent "
         "goes ahead only if its recorded override names one of them.",
+    )
+    refused: RefusedConsent | None = Field(
+        default=None,
+        description="A hub-triage flow only: `hold-for-hub` accepts a referral from its senders "
+        "whose consent was refused or withdrawn with no override ground, holds it for the hub "
+        "and lets the hub read of it what this flow permits; `refuse` refuses it at intake "
+        "whatever the partnership's `consent.refused` says. Unset: the partnership's choice.",
     )
 
 
@@ -241,6 +251,18 @@ class Rule(_Model):
     )
 
 
+class ConsentPolicy(_Model):
+    """The partnership's choices about consent."""
+
+    refused: RefusedConsent = Field(
+        default="refuse",
+        description="A referral whose consent was refused or withdrawn with no override ground: "
+        "`refuse` (422 at intake) or `hold-for-hub` (accepted, held for the hub, never offered "
+        "to a receiver automatically). A hub-triage flow's `consent.refused` decides for its "
+        "senders.",
+    )
+
+
 class RoutingConfiguration(_Model):
     """Everything the router needs; its content hash versions every decision."""
 
@@ -250,6 +272,7 @@ class RoutingConfiguration(_Model):
     agreements: list[Agreement]
     rules: list[Rule]
     notify: Notify = Notify()
+    consent: ConsentPolicy = ConsentPolicy()
     vocabularies: VocabularySettings = Field(
         default=VocabularySettings(),
         description="Changes to the packaged national vocabularies (reasons, risk levels, "

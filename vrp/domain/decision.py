@@ -30,6 +30,10 @@ class Rejection(StrEnum):
     ITEM_NOT_PERMITTED = "required-item-not-permitted"
     NOT_SELECTED = "not-selected"
     SOURCE_UNKNOWN = "source-not-in-configuration"
+    CONSENT_REFUSED = "consent-refused"
+    """Consent refused, no override ground: held for the hub (`consent.refused`)."""
+    CONSENT_WITHDRAWN = "consent-withdrawn"
+    """Consent withdrawn, no override ground: held for the hub (`consent.refused`)."""
 
 
 @dataclass(frozen=True, slots=True)

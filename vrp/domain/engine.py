@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from vrp.domain.assessment import Verdict, assess, lawful_flow
+from vrp.domain.assessment import Verdict, assess, lawful_flow, refused_without_override
 from vrp.domain.configuration import Intervention, Match, RoutingConfiguration, Rule
 from vrp.domain.decision import Block, Candidate, Decision, Recipient, Rejection
 from vrp.domain.facts import Facts
@@ -12,6 +12,7 @@ from vrp.domain.hub_view import hub_reasons
 from vrp.domain.index import HUB_TRIAGE, ConfigIndex
 from vrp.domain.minimise import minimise
 from vrp.domain.referral import Referral
+from vrp.domain.vocabulary import ConsentState
 
 
 def matches(when: Match, f: Facts) -> bool:
@@ -62,9 +63,13 @@ def decide(
 ) -> Decision:
     """Apply the rules in order; deny by default; explain every candidate.
 
-    Payloads are minimised from `referral` when given; simulations pass only facts.
+    Payloads are minimised from `referral` when given; simulations pass only facts. A
+    referral whose consent was refused or withdrawn with no override ground is held for the
+    hub before any rule: it is never offered to a receiver automatically.
     """
     idx = config.index
+    if refused_without_override(f):
+        return _held_without_consent(idx, f, key, referral)
     matched: list[str] = []
     candidates: list[Candidate] = []
     recipients: list[Recipient] = []
@@ -127,6 +132,29 @@ def _held(
         held_reasons=held,
         hub=hub,
         hub_reasons=hub_reasons(candidates, permitted) or ["no rule matched"],
+    )
+
+
+def _held_without_consent(
+    idx: ConfigIndex, f: Facts, key: bytes, referral: Referral | None
+) -> Decision:
+    """Held for the hub to decide whether another lawful basis (a safeguarding ground, say)
+    applies; the hub reads what its triage flow permits (ids and codes without one)."""
+    refused = f.consent is ConsentState.REFUSED
+    code = Rejection.CONSENT_REFUSED if refused else Rejection.CONSENT_WITHDRAWN
+    v = lawful_flow(idx, f, idx.hub, HUB_TRIAGE, [])
+    hub = None if v.lawful is None else _recipient(idx.hub, HUB_TRIAGE, v, f, key, referral)
+    detail = f"consent {f.consent.value}, no override ground: held for the hub to decide"
+    return Decision(
+        referral_id=f.referral_id,
+        config_version=idx.version,
+        outcome="held",
+        matched_rules=[],
+        candidates=[],
+        recipients=[],
+        held_reasons=[f"{code} ({detail})"],
+        hub=hub,
+        hub_reasons=[str(code)],
     )
 
 

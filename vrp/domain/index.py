@@ -69,6 +69,22 @@ class ConfigIndex:
                     for dst in f.to_orgs:
                         for purpose in f.purposes:
                             self.flows.setdefault((src, dst, purpose), []).append(ref)
+        self.refused_consent: dict[str, str] = {
+            o.id: self._refused_consent(o.id) for o in config.organisations
+        }
+        """Sender -> `refuse` or `hold-for-hub` (see `consent.refused`)."""
+
+    def _refused_consent(self, sender: str) -> str:
+        # A hub-triage flow from the sender that decides wins (refuse, if flows disagree);
+        # else the partnership's choice.
+        said = {
+            ref.flow.consent.refused
+            for ref in self.flows_for(sender, self.hub, HUB_TRIAGE)
+            if ref.flow.consent.refused is not None
+        }
+        if said:
+            return "refuse" if "refuse" in said else "hold-for-hub"
+        return self.config.consent.refused
 
     def flows_for(self, source: str, target: str, purpose: str) -> list[FlowRef]:
         """Every flow (of the newest agreement versions) covering this sharing."""

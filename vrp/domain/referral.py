@@ -102,6 +102,14 @@ class ConsentOverride(_Model):
     decision_maker: Text
 
 
+OVERRIDE_REQUIRED = (
+    "consent.override is required when consent is not given "
+    "(ground, legal_condition, justification, decision_maker)"
+)
+REFUSALS = frozenset({ConsentState.REFUSED, ConsentState.WITHDRAWN})
+"""Consent states a partnership may choose to hold for the hub without an override."""
+
+
 class Consent(_Model):
     """The person's consent to sharing, or a recorded override."""
 
@@ -111,12 +119,16 @@ class Consent(_Model):
 
     @model_validator(mode="after")
     def _override_when_not_given(self) -> Self:
-        if self.state is not ConsentState.GIVEN and self.override is None:
-            raise ValueError(
-                "consent.override is required when consent is not given "
-                "(ground, legal_condition, justification, decision_maker)"
-            )
+        # Refused or withdrawn without an override is the configuration's call (check_consent).
+        missing = self.state is not ConsentState.GIVEN and self.override is None
+        if missing and self.state not in REFUSALS:
+            raise ValueError(OVERRIDE_REQUIRED)
         return self
+
+    @property
+    def refused_without_override(self) -> bool:
+        """Refused or withdrawn, and no override ground recorded."""
+        return self.state in REFUSALS and self.override is None
 
 
 class ReferralSubmission(_Model):
@@ -143,6 +155,13 @@ class ReferralSubmission(_Model):
         if self.consent.recorded_on is not None and self.consent.recorded_on > today:
             problems.append(("consent.recorded_on", "is in the future"))
         return problems
+
+    def check_consent(self, refused: str) -> list[tuple[str, str]]:
+        """Consent refused or withdrawn without an override, where the sender's configuration
+        says `refuse` (not `hold-for-hub`), as a (field path, message) pair."""
+        if self.consent.refused_without_override and refused != "hold-for-hub":
+            return [("consent", OVERRIDE_REQUIRED)]
+        return []
 
     def check_codes(
         self, vocabularies: Vocabularies = NATIONAL_VOCABULARIES

@@ -153,13 +153,16 @@ def apply(document: dict[str, Any]) -> dict[str, Any]:
             "How to reach a person: a phone number, an email address or both."
         )
     if "Consent" in schemas:
-        schemas["Consent"]["anyOf"] = [
+        base: list[dict[str, Any]] = [
             {"properties": {"state": {"enum": ["given"]}}},
             {
                 "required": ["override"],
                 "properties": {"override": {"$ref": "#/components/schemas/ConsentOverride"}},
             },
         ]
+        # An alternative the configuration in force adds (vocabulary_schema.consent_rule).
+        added = [a for a in schemas["Consent"].get("anyOf", []) if a not in base]
+        schemas["Consent"]["anyOf"] = base + added
     _own_patterns(schemas)
     for model in REQUEST_MODELS:
         for name, prop in schemas.get(model, {}).get("properties", {}).items():

@@ -1,5 +1,6 @@
 """The OpenAPI document lists the codes of the vocabularies in force, which a partnership
-extends or replaces in its configuration (the models check only a code's shape)."""
+extends or replaces in its configuration (the models check only a code's shape), and says
+when a refused or withdrawn consent needs no override (`consent.refused: hold-for-hub`)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,28 @@ def apply(document: dict[str, Any], codes: Vocabularies) -> dict[str, Any]:
     return document
 
 
+HOLD_FOR_HUB = {
+    "properties": {"state": {"enum": ["refused", "withdrawn"]}},
+    "description": "Refused or withdrawn with no override: accepted from the senders the "
+    "configuration in force holds such referrals for (`consent.refused: hold-for-hub`), "
+    "for the hub to decide; refused (422, naming consent) from the others.",
+}
+
+
+def consent_rule(document: dict[str, Any], config: RoutingConfiguration) -> dict[str, Any]:
+    """Admit refused or withdrawn consent without an override when some sender's
+    configuration holds such referrals for the hub; idempotent."""
+    consent = document.get("components", {}).get("schemas", {}).get("Consent")
+    if consent is None:
+        return document
+    # contract.py writes the other alternatives (given, or an override) beside this one.
+    alternatives = [a for a in consent.get("anyOf", []) if a != HOLD_FOR_HUB]
+    if "hold-for-hub" in config.index.refused_consent.values():
+        alternatives.append(HOLD_FOR_HUB)
+    consent["anyOf"] = alternatives
+    return document
+
+
 def install(
     app: FastAPI, settings: Settings, config: Callable[[], RoutingConfiguration] | None
 ) -> None:
@@ -58,6 +81,7 @@ def install(
     def openapi() -> dict[str, Any]:
         running = getattr(app.state, "intake", None)  # set by the lifespan, once started
         live = config or (running.config if running is not None else from_settings)
-        return apply(generate(), live().codes)
+        loaded = live()
+        return consent_rule(apply(generate(), loaded.codes), loaded)
 
     app.openapi = openapi  # type: ignore[method-assign]
