@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vrp.events import topics
-from vrp.events.commands import OfferReferral
+from vrp.events.commands import OfferReferral, WithdrawOffer
 from vrp.events.models import (
     AlertSent,
     DeadLetter,
@@ -118,6 +118,7 @@ ROUTER = Role(
                 ReferralReceived.TYPE,
                 OfferReferral.TYPE,
                 ReferralReoffered.TYPE,  # retired: the ones still on the topic
+                WithdrawOffer.TYPE,
                 ReferralCancelled.TYPE,
                 ReferralResponded.TYPE,
             ),

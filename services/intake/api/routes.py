@@ -31,6 +31,7 @@ from services.intake.submission import accept
 from vrp.domain.errors import NotFound
 from vrp.domain.lifecycle import RecipientState, ReferralState
 from vrp.domain.referral import ReferralSubmission
+from vrp.domain.sla import demo_clock_banner
 from vrp.domain.vocabulary import ConsentState
 from vrp.store.database import DATABASE_ERRORS
 from vrp.store.health import ping
@@ -180,12 +181,14 @@ async def ready(db: DbDep, request: Request) -> HealthResponse:
             "The database is unreachable.",
             headers={"Retry-After": "1"},
         ) from None
-    broker_ok = intake_state(request).broker_healthy
+    state = intake_state(request)
+    clock = demo_clock_banner(state.settings.demo_speed)
+    broker_ok = state.broker_healthy
     if broker_ok is None:
-        return HealthResponse(status="ready", database="ok")
+        return HealthResponse(status="ready", database="ok", demo_clock=clock)
     if broker_ok():
-        return HealthResponse(status="ready", database="ok", broker="ok")
-    return HealthResponse(status="degraded", database="ok", broker="unavailable")
+        return HealthResponse(status="ready", database="ok", broker="ok", demo_clock=clock)
+    return HealthResponse(status="degraded", database="ok", broker="unavailable", demo_clock=clock)
 
 
 def _today() -> date:

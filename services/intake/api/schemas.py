@@ -245,6 +245,11 @@ class HealthResponse(BaseModel):
     broker: Literal["ok", "unavailable"] | None = Field(
         default=None, description="Readiness in the Kafka deployment only."
     )
+    demo_clock: str | None = Field(
+        default=None,
+        description="Readiness, only while a demo clock runs the SLA timers faster.",
+        examples=["Demo clock: timers run 60\N{MULTIPLICATION SIGN} faster"],
+    )
 
 
 class TokenResponse(BaseModel):
