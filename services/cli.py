@@ -51,11 +51,16 @@ def _settings(**overrides: Any) -> Settings:
 
 
 async def _run(settings: Settings, roles: tuple[str, ...], banner: Callable[[], None]) -> int:
+    from services.demo import DemoClockRefused
     from services.runtime import build
     from vrp import telemetry
 
     telemetry.configure("vrp" if len(roles) > 1 else f"vrp-{roles[0]}")
-    runtime = await build(settings, roles)
+    try:
+        runtime = await build(settings, roles)
+    except DemoClockRefused as refused:
+        print(f"vrp: refused to start: {refused}", file=sys.stderr)
+        return 2
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, runtime.stopping.set)
@@ -83,7 +88,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     from vrp.settings import TransportKind
 
     settings = _settings(
-        host=args.host, port=args.port, demo_partners=True, transport=TransportKind.EMBEDDED
+        host=args.host,
+        port=args.port,
+        demo_partners=True,
+        transport=TransportKind.EMBEDDED,
+        demo_speed=args.speed,
     )
     # Without VRP_PUBLIC_URL, links (banner, status_url, alerts) follow the host and port
     # (--port or VRP_PORT): Settings derives the default from them.
@@ -92,6 +101,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         from services.demo import demo_key
         from services.runtime import mailer
         from vrp.demo_configuration import is_demo_configuration
+        from vrp.domain.sla import demo_clock_banner
 
         url = settings.public_url
         if not is_demo_configuration(settings):
@@ -107,6 +117,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             )
             return
         example = Path("deploy/examples/referral.json")
+        running = demo_clock_banner(settings.demo_speed)
+        clock = f"{running} (respond-by, reminders, escalations).\n" if running else ""
         print(
             f"\nVRP referral routing is running (embedded: one process, {settings.database_url}).\n"
             f"  Intake API      {url}/v1/referrals   (OpenAPI docs: {url}/docs)\n"
@@ -122,6 +134,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             "       -H 'Idempotency-Key: demo-0001' -H 'Content-Type: application/json' \\\n"
             f"       --data @{example}\n"
             "then GET the status_url it returns with the same Authorization header.\n"
+            f"{clock}"
             "Stop with Ctrl-C.\n",
             flush=True,
         )
@@ -237,6 +250,13 @@ def _partners(args: argparse.Namespace) -> int:
     return _async(cmd_partners)(args)
 
 
+def _speed(text: str) -> int:
+    """A demo clock speed: a whole number from 1 (real time) to 3600."""
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 3600:
+        raise argparse.ArgumentTypeError("give a whole number from 1 (real time) to 3600")
+    return int(text)
+
+
 def _register(sub: argparse._SubParsersAction[argparse.ArgumentParser], group: str) -> None:
     """Add one command group's parser from its module (importing the module)."""
     module = importlib.import_module(GROUPS[group][0])
@@ -251,6 +271,12 @@ def parser(argv: list[str] | None = None, every_group: bool = False) -> argparse
     up = sub.add_parser("up", help=cmd_up.__doc__)
     up.add_argument("--host")
     up.add_argument("--port", type=int)
+    up.add_argument(
+        "--speed",
+        type=_speed,
+        help="demo clock: SLA timers run this many times faster (demo configuration only; "
+        "VRP_DEMO_SPEED for the separate services)",
+    )
     up.set_defaults(fn=cmd_up)
     for role in ("intake", "router", "notifier"):
         sp = sub.add_parser(role, help=f"run the {role} service alone (Kafka mode)")

@@ -73,3 +73,25 @@ async def seed_demo_partners(db: Database) -> None:
             key_id = DEMO_KEY_PREFIX + org
             if key_id not in existing:
                 await issue(unit, org, key_id=key_id, secret=DEMO_SECRET, actor="demo")
+
+
+class DemoClockRefused(Exception):
+    """The demo clock was asked for where it must never run; the message says why."""
+
+
+def check_demo_clock(speed: int, environment: str, demo_configuration: bool) -> None:
+    """Refuse a demo clock (speed other than 1) outside a demo: with any configuration but
+    the packaged demo partnership (the rule that gates the published demo keys), or when
+    VRP_ENVIRONMENT says production."""
+    if speed == 1:
+        return
+    if environment.strip().lower() == "production":
+        raise DemoClockRefused(
+            f"the demo clock (speed {speed}) never runs in production (VRP_ENVIRONMENT="
+            "production): unset VRP_DEMO_SPEED or set it to 1"
+        )
+    if not demo_configuration:
+        raise DemoClockRefused(
+            f"the demo clock (speed {speed}) runs only with the packaged demo configuration, "
+            "and VRP_CONFIG_DIR is another partnership's: unset VRP_DEMO_SPEED or set it to 1"
+        )

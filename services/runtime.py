@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from services.demo import (
+    check_demo_clock,
     retire_demo_accounts,
     retire_demo_keys,
     seed_demo_accounts,
@@ -234,7 +235,7 @@ class Runtime:
     def _start_router(self) -> None:
         """The routing consumer."""
         key = self.settings.pseudonym_key.get_secret_value().encode()
-        handler = RouterHandler(self.config, key, self.metrics)
+        handler = RouterHandler(self.config, key, self.metrics, self.settings.demo_speed)
         self._workers(wiring.ROUTER, {topics.ROUTER_GROUP: handler.handlers()})
 
     def _start_notifier(self) -> None:
@@ -256,7 +257,9 @@ class Runtime:
         self._workers(
             wiring.NOTIFIER,
             {
-                topics.NOTIFIER_GROUP: DecisionHandler(self.config, sender.wake).handlers(),
+                topics.NOTIFIER_GROUP: DecisionHandler(
+                    self.config, sender.wake, self.settings.demo_speed
+                ).handlers(),
                 topics.NOTIFIER_UPDATES_GROUP: StatusUpdateHandler(
                     self.config, sender.wake
                 ).handlers(),
@@ -360,14 +363,17 @@ async def build(
     mail: Mailer | None = None,
     clock: Clock = system_clock,
 ) -> Runtime:
-    """Create the runtime; embedded mode migrates the schema itself."""
+    """Create the runtime; embedded mode migrates the schema itself. Raises DemoClockRefused
+    (before touching the database) for a demo clock outside a demo."""
+    config = LiveConfiguration(settings.config_dir)  # loaded once, here
+    demo = is_demo_configuration(config())
+    check_demo_clock(settings.demo_speed, settings.environment, demo)
     db = Database(settings.database_url, settings.database_pool_size, settings.database_pre_ping)
     if settings.transport is TransportKind.EMBEDDED:
         await upgrade(db)
-    config = LiveConfiguration(settings.config_dir)  # loaded once, here
     # Published demo credentials exist only with the packaged demo partnership: with any
     # other configuration they are never seeded, and ones left from a demo run are revoked.
-    if not is_demo_configuration(config()):
+    if not demo:
         await retire_demo_keys(db)
         await retire_demo_accounts(db)
         if settings.demo_partners:

@@ -125,6 +125,20 @@ class Settings(BaseSettings):
     demo_partners: bool = Field(
         default=False, description="Seed the demo partners' published API keys (demo only)."
     )
+    demo_speed: int = Field(
+        default=1,
+        ge=1,
+        le=3600,
+        description="Demo and training clock: SLA timers (respond-by, reminder, escalation) "
+        "run this many times faster. Anything but 1 is refused unless the configuration is "
+        "the packaged demo's and VRP_ENVIRONMENT is not production.",
+    )
+    environment: str = Field(
+        default="",
+        max_length=40,
+        description="What this deployment is (e.g. production, staging, demo); production "
+        "refuses the demo clock.",
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="Logs on stderr: text for people, json for one object per line (time, "

@@ -15,6 +15,7 @@ from typing import Any
 from services.commands.resources import resources
 from services.commands.verdict import judge, unreachable_database
 from vrp.config_files import ConfigurationError, load_configuration
+from vrp.domain.sla import demo_clock_banner
 from vrp.domain.vocabulary import AgreementStatus
 from vrp.events.wiring import ROLES, Consumer
 from vrp.settings import Settings, TransportKind
@@ -62,6 +63,8 @@ async def gather(now: datetime, settings: Settings | None = None) -> dict[str, A
             decided = await queries.latest_decision(unit)
             loads = await queries.configuration_loads(unit)  # last: it may fail (no table)
     report: dict[str, Any] = {"generated_at": _iso(now), "transport": settings.transport.value}
+    # This environment's VRP_DEMO_SPEED: the services' own, when run with the same settings.
+    report["demo_clock"] = demo_clock_banner(settings.demo_speed)
     if producers is not None:
         report["outbox"] = [_backlog(b, now, "producer", "unpublished") for b in producers]
         lag, problem = await kafka_lag(settings)
@@ -211,6 +214,8 @@ def render(report: dict[str, Any]) -> str:
     if "transport" not in report:  # the database could not be read: nothing else to show
         return "\n".join(lines)
     lines += [f"Transport: {report['transport']}", ""]
+    if report.get("demo_clock"):
+        lines += [f"{report['demo_clock']} (VRP_DEMO_SPEED)", ""]
     if "outbox" in report:
         lines.append("Outbox (unpublished, per producer)")
         lines += [

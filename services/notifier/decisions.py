@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from services.notifier import staging
 from services.notifier.staging import EMAIL_ONLY, FROM_RECEIPT
+from vrp.domain import sla
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.index import HUB_TRIAGE
 from vrp.events.models import ReferralDecided
@@ -25,9 +26,11 @@ class DecisionHandler:
         self,
         configuration: Callable[[], RoutingConfiguration],
         wake_sender: Callable[[], None],
+        speed: int = 1,
     ) -> None:
         self._configuration = configuration
         self._wake_sender = wake_sender
+        self._speed = speed
 
     def handlers(self) -> dict[str, EventHandler]:
         """The decisions group's table: event type -> handler."""
@@ -68,9 +71,8 @@ class DecisionHandler:
             return
         for r in d.recipients:
             intervention = config.intervention(r.intervention)
-            respond_by = r.respond_by or d.decided_at + timedelta(
-                hours=intervention.acceptance_sla_hours if intervention else 48
-            )
+            # The router set respond_by (at its clock's speed); older decisions lack it.
+            respond_by = r.respond_by or sla.respond_by(d.decided_at, intervention, self._speed)
             detail = {
                 "intervention": r.intervention,
                 "intervention_title": intervention.title if intervention else None,
@@ -89,13 +91,13 @@ class DecisionHandler:
                     r.organisation,
                     r.intervention,
                     "reminder",
-                    respond_by,
+                    sla.reminder_at(respond_by, intervention, self._speed),
                     detail,
                     now,
                 )
             )
-            if intervention and intervention.escalate_after_hours:
-                at = respond_by + timedelta(hours=intervention.escalate_after_hours)
+            at = sla.escalation_at(respond_by, intervention, self._speed)
+            if at is not None:
                 due.append(
                     NewTimer(
                         d.referral_id, r.organisation, r.intervention, "escalation", at, detail, now

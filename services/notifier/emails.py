@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.charset import QP, Charset
 from email.message import Message
 from email.utils import formatdate
@@ -31,9 +32,12 @@ def wording(alert: Alert) -> tuple[str, str]:
             f"and awaits a response{by}.{urgency}",
         )
     if alert.kind == "reminder":
+        # An intervention's remind_after may remind a team before its respond-by time.
+        ahead = alert.respond_by is not None and alert.respond_by > datetime.now(UTC)
+        due = "it is due" if ahead else "it was due"
         return (
             f"Reminder: referral {ref} still awaits your team",
-            f"Referral {ref} for {what} has not been accepted; it was due{by}.{urgency}",
+            f"Referral {ref} for {what} has not been accepted; {due}{by}.{urgency}",
         )
     if alert.kind == "escalation":
         return (

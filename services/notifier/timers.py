@@ -129,8 +129,10 @@ class TimerService:
             )
             return
         fallback = intervention.fallback if intervention else None
+        original = intervention.on_escalation if intervention else "keep"
         hub = config.organisation(config.hub)
-        detail.update(status="escalated", reason=f"not accepted by {row.organisation}")
+        withdrawn = "; their offer is withdrawn" if original == "withdraw" else ""
+        detail.update(status="escalated", reason=f"not accepted by {row.organisation}{withdrawn}")
         key = f"{row.referral_id}:{config.hub}:{row.intervention}"
         channels = hub.channels if hub else EMAIL_ONLY
         alerts += staging.alerts(
@@ -144,6 +146,7 @@ class TimerService:
             intervention=row.intervention,
             fallback=fallback,
             escalated_at=now,
+            original_offer=original,
         )
         envelope = Envelope.wrap(event, "/vrp/notifier", row.referral_id)
         unit.event(wiring.NOTIFIER.name, topics.ALERTS, row.referral_id, envelope)

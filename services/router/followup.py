@@ -8,6 +8,7 @@ from services.router.routing import PRODUCER, SOURCE
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.identifiers import reference
 from vrp.events import topics
+from vrp.events.commands import WithdrawOffer
 from vrp.events.envelope import Envelope, EventData
 from vrp.events.models import (
     PartnerReferralCancelled,
@@ -45,6 +46,20 @@ async def cancel(unit: Unit, config: RoutingConfiguration, c: ReferralCancelled)
             cancelled_at=c.cancelled_at,
         )
         _emit(unit, topics.partner_referrals(organisation), c.referral_id, event)
+
+
+async def withdraw_offer(unit: Unit, w: WithdrawOffer) -> None:
+    """Free an escalated offer's place and tell its organisation it was withdrawn (a
+    redelivered command tells it again; its inbox ignores a second one)."""
+    await decisions.withdraw_one(unit, w.referral_id, w.intervention, w.organisation)
+    event = PartnerReferralCancelled(
+        referral_id=w.referral_id,
+        reference=reference(uuid.UUID(w.referral_id)),
+        intervention=w.intervention,
+        reason=w.reason,
+        cancelled_at=w.withdrawn_at,
+    )
+    _emit(unit, topics.partner_referrals(w.organisation), w.referral_id, event)
 
 
 async def record_response(unit: Unit, r: ReferralResponded) -> None:

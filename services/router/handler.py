@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from services.router.followup import cancel, record_response
+from services.router.followup import cancel, record_response, withdraw_offer
 from services.router.routing import RoutingBatch, offer_as_asked
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.decision import Decision
 from vrp.domain.index import HUB_TRIAGE
 from vrp.domain.referral import Referral
-from vrp.events.commands import OfferReferral, OfferReferralV1
+from vrp.events.commands import OfferReferral, OfferReferralV1, WithdrawOffer
 from vrp.events.models import (
     ReferralCancelled,
     ReferralReceived,
@@ -33,10 +33,12 @@ class RouterHandler:
         configuration: Callable[[], RoutingConfiguration],
         key: bytes,
         metrics: Metrics | None = None,
+        speed: int = 1,
     ) -> None:
         self._configuration = configuration
         self._key = key
         self._metrics = metrics
+        self._speed = speed
 
     def handlers(self) -> dict[str, EventHandler]:
         """Event or command type -> handler."""
@@ -46,13 +48,14 @@ class RouterHandler:
             ReferralReceivedV1.TYPE: self.received,
             OfferReferralV1.TYPE: self.offer,
             ReferralReoffered.TYPE: self.reoffered,
+            WithdrawOffer.TYPE: self.withdraw,
             ReferralCancelled.TYPE: self.cancelled,
             ReferralResponded.TYPE: self.responded,
         }
 
     async def received(self, unit: Unit, run: list[Delivery]) -> None:
         """Route a run of received referrals together: a handful of statements for all."""
-        batch = RoutingBatch(unit, self._configuration(), self._key)
+        batch = RoutingBatch(unit, self._configuration(), self._key, self._speed)
         referrals = [_received(d) for d in run]
         await batch.prepare(referrals)
         for d, referral in zip(run, referrals, strict=True):
@@ -65,7 +68,7 @@ class RouterHandler:
         for d in run:
             with d.current():
                 command = _offer(d)
-                await offer_as_asked(unit, self._configuration(), self._key, command)
+                await offer_as_asked(unit, self._configuration(), self._key, command, self._speed)
 
     async def reoffered(self, unit: Unit, run: list[Delivery]) -> None:
         """The retired form of the offer command, still on the topic from before it."""
@@ -78,7 +81,13 @@ class RouterHandler:
                     requested_by="hub" if old.previous == HUB_TRIAGE else "escalation",
                     instead_of=None if old.previous == HUB_TRIAGE else old.previous,
                 )
-                await offer_as_asked(unit, self._configuration(), self._key, command)
+                await offer_as_asked(unit, self._configuration(), self._key, command, self._speed)
+
+    async def withdraw(self, unit: Unit, run: list[Delivery]) -> None:
+        """Withdraw each offer an escalation asked to."""
+        for d in run:
+            with d.current():
+                await withdraw_offer(unit, d.envelope.payload(WithdrawOffer))
 
     async def cancelled(self, unit: Unit, run: list[Delivery]) -> None:
         """Tell everyone holding each referral that it was withdrawn."""

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
+from vrp.domain import sla
 from vrp.domain.audit import DISCLOSURE, Entry
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.decision import Decision, Recipient
@@ -38,10 +39,13 @@ class RoutingBatch:
     """Routes many referrals with a handful of statements: look up, decide, stage (the unit
     of work writes each table's rows with one statement)."""
 
-    def __init__(self, unit: Unit, config: RoutingConfiguration, key: bytes) -> None:
+    def __init__(
+        self, unit: Unit, config: RoutingConfiguration, key: bytes, speed: int = 1
+    ) -> None:
         self.unit = unit
         self.config = config
         self.key = key
+        self.speed = speed
         self._decided: set[str] = set()
         self._priors: dict[str, list[date]] = {}
         self._load: dict[str, int] = {}
@@ -86,15 +90,20 @@ class RoutingBatch:
         )
         for r in decision.recipients:
             self._load[r.intervention] = self._load.get(r.intervention, 0) + 1
-        _publish(self.unit, self.config, decision, referral, received_at, subject)
+        _publish(self.unit, self.config, decision, referral, received_at, subject, self.speed)
         return decision
 
 
 async def route(
-    unit: Unit, config: RoutingConfiguration, key: bytes, referral: Referral, cause: str
+    unit: Unit,
+    config: RoutingConfiguration,
+    key: bytes,
+    referral: Referral,
+    cause: str,
+    speed: int = 1,
 ) -> Decision | None:
     """Route one referral unless it was decided (or cancelled) already."""
-    batch = RoutingBatch(unit, config, key)
+    batch = RoutingBatch(unit, config, key, speed)
     await batch.prepare([referral])
     decision = batch.route(referral, cause)
     await unit.flush()
@@ -102,7 +111,7 @@ async def route(
 
 
 async def offer_as_asked(
-    unit: Unit, config: RoutingConfiguration, key: bytes, command: OfferReferral
+    unit: Unit, config: RoutingConfiguration, key: bytes, command: OfferReferral, speed: int = 1
 ) -> Decision | None:
     """Offer a referral to the intervention the command names, unless it was withdrawn or
     offered there already: the same checks as routing, and a new minimised disclosure."""
@@ -114,7 +123,7 @@ async def offer_as_asked(
         return None  # a redelivered offer, or a fallback chain that loops back
     # The hub routing by hand is recorded as such; an escalation's offer as its fallback.
     rule = HUB_TRIAGE if command.requested_by == "hub" else FALLBACK
-    return await offer_to(unit, config, key, referral, command.intervention, rule)
+    return await offer_to(unit, config, key, referral, command.intervention, rule, speed)
 
 
 async def offer_to(
@@ -124,6 +133,7 @@ async def offer_to(
     referral: Referral,
     intervention_id: str,
     rule: str = FALLBACK,
+    speed: int = 1,
 ) -> Decision:
     """Offer a referral to one named intervention, in the caller's transaction: checked by
     eligibility, both consent rules and an agreement flow (`engine.offer`), minimised for
@@ -139,7 +149,7 @@ async def offer_to(
         decision = offer(facts, config, key, referral, intervention_id, rule)
     decisions.stage_offers(unit, referral.id, decision.recipients)
     subject = subject_pseudonym(key, referral)
-    _publish(unit, config, decision, referral, now, subject, cause="fallback")
+    _publish(unit, config, decision, referral, now, subject, speed, cause="fallback")
     await unit.flush()
     return decision
 
@@ -151,13 +161,18 @@ def _publish(
     referral: Referral,
     received_at: datetime,
     subject: str,
+    speed: int,
     cause: Literal["received", "fallback"] = "received",
 ) -> None:
     """Stage what a decision publishes: disclosures, the decision, the sender's updates."""
     ref = reference(uuid.UUID(referral.id))
     # Decided before anything is published: timelines show "routed", then "delivered".
     decided_at = datetime.now(UTC)
-    due = _disclose_to_recipients(w, config, decision, referral, ref, received_at, subject)
+    # Respond-by counts from the offer, never from an earlier receipt: a referral routed
+    # late (a router backlog, a short demo-clock allowance) is never due before it arrives.
+    received = received_at if received_at.tzinfo else received_at.replace(tzinfo=UTC)
+    offered_at = max(received, decided_at)
+    due = _disclose_to_recipients(w, config, decision, referral, ref, offered_at, subject, speed)
     if decision.outcome == "held" and cause == "received":
         _disclose_to_hub(w, config, decision, referral, ref, received_at, subject)
     decided = _decided(decision, referral, ref, due, decided_at, cause)
@@ -177,15 +192,17 @@ def _disclose_to_recipients(
     decision: Decision,
     referral: Referral,
     ref: str,
-    received_at: datetime,
+    offered_at: datetime,
     subject: str,
+    speed: int,
 ) -> dict[str, datetime]:
-    """Each recipient's minimised copy; when each must respond by."""
+    """Each recipient's minimised copy; when each must respond by (the demo clock's speed
+    shortens the allowance)."""
     due: dict[str, datetime] = {}
     for r in decision.recipients:
         intervention = config.intervention(r.intervention)
         assert intervention is not None
-        due[r.intervention] = received_at + timedelta(hours=intervention.acceptance_sla_hours)
+        due[r.intervention] = sla.respond_by(offered_at, intervention, speed)
         _disclose(w, decision, referral, ref, r, intervention.title, due[r.intervention], subject)
     return due
 

@@ -104,8 +104,8 @@ async def test_a_batch_of_referrals_moves_each_series_by_what_happened(tmp_path:
             # Past the acceptance SLA (but before any escalation): each routed referral's
             # reminder fires once, one breach for its intervention.
             config = served.runtime.config()
-            sla = {i.id: i.acceptance_sla_hours for i in config.interventions}
-            offset = timedelta(hours=max(sla.values()), minutes=30)
+            sla = {i.id: i.acceptance_sla for i in config.interventions}
+            offset = max(sla.values()) + timedelta(minutes=30)
             assert served.runtime.timers is not None
             served.runtime.timers.wake()
 

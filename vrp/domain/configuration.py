@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from vrp.domain.checks import reference_problems
+from vrp.domain.durations import Duration
 from vrp.domain.index import ConfigIndex
 from vrp.domain.vocabularies import Code, Vocabularies, VocabularySettings
 from vrp.domain.vocabulary import AgreementStatus as AgreementStatus  # re-exported
@@ -149,14 +150,42 @@ class Intervention(_Model):
         "(`consent_required: true|false` is still read, as `consent: {required: ...}`.)",
     )
     capacity: int | None = Field(default=None, ge=0, description="Open referrals it can hold.")
-    acceptance_sla_hours: int = Field(
-        default=48, ge=1, description="Not accepted by then: the team is reminded."
+    acceptance_sla: Duration = Field(
+        default=timedelta(hours=48),
+        description="How long the team has to respond: an offer's respond-by time is this "
+        "long after it was made. (`acceptance_sla_hours: N` is still read, as N hours.)",
+    )
+    remind_after: Duration | None = Field(
+        default=None,
+        description="Not accepted this long after the offer: the team is reminded. None: "
+        "at the respond-by time.",
+    )
+    escalate_after: Duration | None = Field(
+        default=timedelta(hours=24),
+        description="Still not accepted this long after the respond-by time: escalated to the "
+        "hub (and offered to the fallback, if any). None: never escalated. "
+        "(`escalate_after_hours: N` is still read, as N hours.)",
+    )
+    # The whole-hour keys of older files: a valid value is read as the duration (and
+    # removed) before validation; one left here is invalid, and reported at its own line.
+    acceptance_sla_hours: int | None = Field(
+        default=None,
+        ge=1,
+        exclude=True,
+        description="Deprecated: read as acceptance_sla (whole hours).",
+        json_schema_extra={"deprecated": True},
     )
     escalate_after_hours: int | None = Field(
-        default=24,
+        default=None,
         ge=1,
-        description="Still not accepted this long after the reminder: escalated to the hub "
-        "(and offered to the fallback, if any). None: never escalated.",
+        exclude=True,
+        description="Deprecated: read as escalate_after (whole hours; null: never).",
+        json_schema_extra={"deprecated": True},
+    )
+    on_escalation: Literal["withdraw", "keep"] = Field(
+        default="keep",
+        description="What an escalation does to this intervention's offer: `keep` leaves it "
+        "open (the team may still accept), `withdraw` cancels it (reason `escalated`).",
     )
     fallback: Slug | None = Field(
         default=None, description="Offered the referral on escalation, through the router."
@@ -164,6 +193,31 @@ class Intervention(_Model):
     required_items: list[DataItem] = []
     channels: list[Channel] = ["email"]
     status: Literal["active", "paused"] = "active"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_hours(cls, data: Any) -> Any:
+        # Configurations written before minute durations said `*_hours: N`.
+        if isinstance(data, dict):
+            for legacy, field in _LEGACY_HOURS.items():
+                if legacy not in data:
+                    continue
+                if field in data:
+                    raise ValueError(f"give {field} or {legacy}, not both")
+                duration = _legacy_duration(legacy, data[legacy])
+                if duration is not False:  # else left for its field to report
+                    data = {k: v for k, v in data.items() if k != legacy}
+                    data[field] = duration
+        return data
+
+    @model_validator(mode="after")
+    def _reminder_before_escalation(self) -> Self:
+        escalation = self.acceptance_sla + (self.escalate_after or timedelta(0))
+        if self.remind_after and self.escalate_after and self.remind_after >= escalation:
+            raise ValueError(
+                "remind_after must come before the escalation (acceptance_sla + escalate_after)"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -176,6 +230,20 @@ class Intervention(_Model):
             data = {k: v for k, v in data.items() if k != "consent_required"}
             data["consent"] = {"required": required}
         return data
+
+
+_LEGACY_HOURS = {"acceptance_sla_hours": "acceptance_sla", "escalate_after_hours": "escalate_after"}
+"""The whole-hour keys of older configurations, and the duration each now sets."""
+
+
+def _legacy_duration(key: str, hours: object) -> timedelta | Literal[False] | None:
+    """An older `*_hours` value as a duration (escalate_after_hours may be null: never);
+    False when it is not a valid one."""
+    if hours is None and key == "escalate_after_hours":
+        return None
+    if isinstance(hours, bool) or not isinstance(hours, int) or hours < 1:
+        return False
+    return timedelta(hours=hours)
 
 
 class Flow(_Model):

@@ -50,6 +50,9 @@ _TAKEN_ON = frozenset(
     {RecipientState.ACCEPTED, RecipientState.IN_PROGRESS, RecipientState.COMPLETED}
 )
 _CANCELLABLE = frozenset({ReferralState.RECEIVED, ReferralState.ROUTED, ReferralState.HELD})
+ESCALATED = "escalated"
+"""The reason code of an offer withdrawn by its escalation (`on_escalation: withdraw`): not
+accepted in time, it was passed to the hub and the fallback."""
 
 
 class LifecycleViolation(Exception):
@@ -73,6 +76,11 @@ def respond(
     """Check a receiver's response against its current state."""
     if target in (RecipientState.AWAITING, RecipientState.CANCELLED):
         raise LifecycleViolation(f"a receiver cannot set a referral to '{target}'")
+    if current is RecipientState.CANCELLED and current_code == ESCALATED:
+        raise LifecycleViolation(
+            "this offer was withdrawn when the referral was escalated to the hub (it was not "
+            f"accepted by its respond-by time), so it can no longer be {target}"
+        )
     if current is RecipientState.CANCELLED:
         raise LifecycleViolation(
             f"the referrer cancelled this referral, so it can no longer be {target}"
@@ -103,7 +111,9 @@ def referral_state(base: ReferralState, recipients: Iterable[RecipientState]) ->
     """The referral's status from its routing outcome and its recipients' states."""
     if base is ReferralState.CANCELLED:
         return base
-    states = list(recipients)
+    # An offer cancelled while the referral is not is one withdrawn by an escalation: it
+    # no longer counts (the others decide, e.g. the fallback declining makes it declined).
+    states = [s for s in recipients if s is not RecipientState.CANCELLED]
     taken = [s for s in states if s in _TAKEN_ON]
     if taken:
         if all(s is RecipientState.COMPLETED for s in taken):
@@ -114,6 +124,15 @@ def referral_state(base: ReferralState, recipients: Iterable[RecipientState]) ->
     if states and all(s is RecipientState.DECLINED for s in states):
         return ReferralState.DECLINED
     return base
+
+
+def after_withdrawal(recipients: Iterable[RecipientState]) -> ReferralState:
+    """A routed referral's status once an escalation withdrew an offer: held for the hub
+    when no other offer stands (a fallback's offer reopens it), else as the others say."""
+    standing = [s for s in recipients if s is not RecipientState.CANCELLED]
+    if not standing:
+        return ReferralState.HELD
+    return referral_state(ReferralState.ROUTED, standing)
 
 
 _CLOSABLE = frozenset({ReferralState.HELD, ReferralState.DECLINED})

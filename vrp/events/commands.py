@@ -6,6 +6,7 @@ a consumer lists the command types it accepts beside its event types (vrp/events
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from vrp.domain.referral import Referral
@@ -42,4 +43,18 @@ class OfferReferralV1(EventData):
     instead_of: str | None = None
 
 
-ALL_COMMANDS: tuple[type[EventData], ...] = (OfferReferral, OfferReferralV1)
+class WithdrawOffer(EventData):
+    """Withdraw one unaccepted offer (on RECEIVED, from intake to the router): asked by an
+    escalation whose intervention says `on_escalation: withdraw`. The router frees the
+    offer's place and tells the receiving organisation on its partner topic (ids and a
+    reason code only)."""
+
+    TYPE = "uk.vrp.command.withdraw-offer.v1"
+    referral_id: str
+    organisation: str
+    intervention: str
+    reason: str
+    withdrawn_at: datetime
+
+
+ALL_COMMANDS: tuple[type[EventData], ...] = (OfferReferral, OfferReferralV1, WithdrawOffer)

@@ -182,6 +182,9 @@ class ReferralEscalated(EventData):
     intervention: str
     fallback: str | None
     escalated_at: datetime
+    original_offer: Literal["keep", "withdraw"] = "keep"
+    """What the escalation does to the unaccepted offer (the intervention's `on_escalation`):
+    keep it open, or withdraw it (intake cancels it with reason `escalated`)."""
 
 
 class ReferralReoffered(EventData):

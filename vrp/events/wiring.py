@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vrp.events import topics
-from vrp.events.commands import OfferReferral, OfferReferralV1
+from vrp.events.commands import OfferReferral, OfferReferralV1, WithdrawOffer
 from vrp.events.models import (
     AlertSent,
     DeadLetter,
@@ -122,6 +122,7 @@ ROUTER = Role(
                 ReferralReceivedV1.TYPE,
                 OfferReferralV1.TYPE,
                 ReferralReoffered.TYPE,
+                WithdrawOffer.TYPE,
                 ReferralCancelled.TYPE,
                 ReferralResponded.TYPE,
             ),

@@ -125,6 +125,20 @@ async def withdraw_open(unit: Unit, referral_id: str) -> list[tuple[str, str]]:
     return holders
 
 
+async def withdraw_one(unit: Unit, referral_id: str, intervention: str, organisation: str) -> None:
+    """Cancel one open offer (an escalation withdrew it), freeing its place."""
+    await unit.conn.execute(
+        update(routed)
+        .where(
+            routed.c.referral_id == referral_id,
+            routed.c.intervention == intervention,
+            routed.c.organisation == organisation,
+            routed.c.status.in_(OPEN),
+        )
+        .values(status="cancelled")
+    )
+
+
 async def set_offer_status(
     unit: Unit, referral_id: str, intervention: str, organisation: str, status: str
 ) -> None:

@@ -142,3 +142,31 @@ async def cancel_copy(
         )
         .values(status=RecipientState.CANCELLED, updated_at=now)
     )
+
+
+async def withdraw_offer(
+    unit: Unit, referral_id: str, intervention: str, organisation: str, reason: str, now: datetime
+) -> bool:
+    """Cancel a receiver's offer with a coded reason if it still awaits an answer; whether
+    it did (False: answered or withdrawn already)."""
+    result = await unit.conn.execute(
+        update(received_referrals)
+        .where(
+            received_referrals.c.referral_id == referral_id,
+            received_referrals.c.intervention == intervention,
+            received_referrals.c.organisation == organisation,
+            received_referrals.c.status == RecipientState.AWAITING,
+            OFFERS,
+        )
+        .values(status=RecipientState.CANCELLED, reason=reason, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def move_routed(unit: Unit, referral_id: str, status: str, now: datetime) -> None:
+    """A referral still 'routed' takes this status (an escalation withdrew an offer)."""
+    await unit.conn.execute(
+        update(referrals)
+        .where(referrals.c.id == referral_id, referrals.c.status == ReferralState.ROUTED)
+        .values(status=status, updated_at=now)
+    )

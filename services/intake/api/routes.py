@@ -32,6 +32,7 @@ from services.intake.submission import accept
 from vrp.domain.errors import NotFound
 from vrp.domain.lifecycle import RecipientState, ReferralState
 from vrp.domain.referral import ReferralSubmission
+from vrp.domain.sla import demo_clock_banner
 from vrp.domain.vocabulary import ConsentState
 from vrp.store.database import DATABASE_ERRORS
 from vrp.store.health import ping
@@ -188,6 +189,7 @@ async def ready(db: DbDep, request: Request) -> HealthResponse:
     configuration = (
         None if failure is None else ConfigurationHealth.model_validate(failure.as_json())
     )
+    clock = demo_clock_banner(state.settings.demo_speed)
     broker_ok = state.broker_healthy
     broker: Literal["ok", "unavailable"] | None = None
     if broker_ok is not None:
@@ -198,6 +200,7 @@ async def ready(db: DbDep, request: Request) -> HealthResponse:
         database="ok",
         broker=broker,
         configuration=configuration,
+        demo_clock=clock,
     )
 
 

@@ -263,6 +263,11 @@ class HealthResponse(BaseModel):
     configuration: ConfigurationHealth | None = Field(
         default=None, description="Readiness only, and only while a reload has failed."
     )
+    demo_clock: str | None = Field(
+        default=None,
+        description="Readiness, only while a demo clock runs the SLA timers faster.",
+        examples=["Demo clock: timers run 60\N{MULTIPLICATION SIGN} faster"],
+    )
 
 
 class TokenResponse(BaseModel):

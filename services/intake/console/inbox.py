@@ -17,7 +17,7 @@ from services.intake.console.views import record_view
 from services.intake.console.vocab import codes
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.errors import Conflict, InvalidField, NotFound
-from vrp.domain.lifecycle import RecipientState
+from vrp.domain.lifecycle import ESCALATED, RecipientState
 from vrp.domain.people import Permission
 from vrp.store.accounts import Session
 from vrp.store.offers import Copy
@@ -46,6 +46,7 @@ def entry(row: Copy, now: datetime) -> dict[str, Any]:
         "received_at": row.received_at,
         "respond_by": due,
         "overdue": due is not None and due < now and row.status == RecipientState.AWAITING,
+        "withdrawn": row.status == RecipientState.CANCELLED and row.reason == ESCALATED,
         "urgency": (payload.get("data") or {}).get("risk"),
     }
 

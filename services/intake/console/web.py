@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from services.intake.api.state import intake_state
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.people import ROLE_LABELS, Permission, may
+from vrp.domain.sla import demo_clock_banner
 from vrp.settings import Settings
 from vrp.store import accounts
 from vrp.store.accounts import Session
@@ -61,6 +62,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         csrf=session.csrf if session else "",
         may=(lambda p: session is not None and may(session.person.role, Permission(p))),
         prefix=PREFIX,
+        demo_clock=demo_clock_banner(settings_of(request).demo_speed),
         **context,
     )
     response = HTMLResponse(html, status_code=status_code)

@@ -13,7 +13,7 @@ from vrp.domain import lifecycle
 from vrp.domain.lifecycle import RecipientState, ReferralState
 from vrp.domain.referral import Referral
 from vrp.events import topics
-from vrp.events.commands import OfferReferral
+from vrp.events.commands import OfferReferral, WithdrawOffer
 from vrp.events.envelope import Envelope
 from vrp.events.models import AlertSent, ReferralDecided, ReferralEscalated
 from vrp.store import timeline
@@ -50,9 +50,14 @@ def _escalated(envelope: Envelope) -> Entry:
         "organisation": e.organisation,
         "intervention": e.intervention,
         "fallback": e.fallback,
+        # "withdraw" is settled by _withdraw: "withdrawn", or "kept" if it was answered first.
+        "original": "kept" if e.original_offer == "keep" else WITHDRAW,
     }
     return _row(envelope, e.referral_id, "escalated", e.escalated_at, detail), None, False
 
+
+WITHDRAW = "withdraw"
+"""An escalation entry's `original` until its offer is withdrawn (or found answered)."""
 
 ENTRIES: dict[str, Callable[[Envelope], Entry]] = {
     ReferralDecided.TYPE: _decided,
@@ -89,6 +94,33 @@ async def _offer_fallback(unit: Unit, referral_id: str, detail: dict[str, Any]) 
     unit.event(PRODUCER, topics.RECEIVED, referral_id, Envelope.wrap(command, SOURCE, referral_id))
 
 
+async def _withdraw(unit: Unit, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Cancel the unaccepted offers these escalations withdraw (reason `escalated`), unless
+    the team answered first; the referral awaits the hub (held) unless other offers stand,
+    and a fallback's routed decision reopens it. Each entry says which happened."""
+    for row in rows:
+        d = row["detail"]
+        rid = row["referral_id"]
+        done = await timeline.withdraw_offer(
+            unit, rid, d["intervention"], d["organisation"], lifecycle.ESCALATED, now
+        )
+        d["original"] = "withdrawn" if done else "kept"
+        if done:
+            # The router frees its place and tells the organisation on its partner topic.
+            command = WithdrawOffer(
+                referral_id=rid,
+                organisation=d["organisation"],
+                intervention=d["intervention"],
+                reason=lifecycle.ESCALATED,
+                withdrawn_at=now,
+            )
+            envelope = Envelope.wrap(command, SOURCE, rid)
+            unit.event(PRODUCER, topics.RECEIVED, rid, envelope)
+            states = (await timeline.offer_states(unit, [rid])).get(rid, {})
+            status = lifecycle.after_withdrawal(states.values())
+            await timeline.move_routed(unit, rid, status, now)
+
+
 async def _reopen(unit: Unit, routed: dict[str, list[dict[str, str]]], now: datetime) -> None:
     """A later routed decision (a fallback, or the hub routing by hand) for a referral held
     or declined by everyone makes it routed again, unless the organisations it names have
@@ -120,14 +152,24 @@ class TimelineHandler:
         for row, outcome, _ in entries:
             if outcome is not None:
                 moves[outcome].append(row["referral_id"])
-        if moves and not unit.db.is_sqlite:
-            await timeline.lock_referrals(unit, (i for ids in moves.values() for i in ids))
+        withdrawals = [
+            row
+            for row, _, _ in entries
+            if row["type"] == "escalated" and row["detail"]["original"] == WITHDRAW
+        ]
+        locked = [i for ids in moves.values() for i in ids] + [
+            r["referral_id"] for r in withdrawals
+        ]
+        if locked and not unit.db.is_sqlite:
+            await timeline.lock_referrals(unit, locked)
+        now = datetime.now(UTC)
+        if withdrawals:  # rare (escalations only): no cost for the others
+            await _withdraw(unit, withdrawals, now)
         new = await timeline.add_entries(unit, [row for row, _, _ in entries])
         for (row, _, _), d in zip(entries, run, strict=True):
             if row["type"] == "escalated" and row["event_id"] in new and row["detail"]["fallback"]:
                 with d.current():  # the command continues the referral's trace
                     await _offer_fallback(unit, row["referral_id"], row["detail"])
-        now = datetime.now(UTC)
         for outcome, ids in moves.items():
             await timeline.move_received(unit, ids, outcome, now)
         # Only a later decision can find its referral held or declined: first decisions
