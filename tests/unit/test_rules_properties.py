@@ -386,7 +386,8 @@ def refusals(draw: st.DrawFn) -> tuple[RoutingConfiguration, Referral]:
     choices = st.sampled_from([None, "refuse", "hold-for-hub", "hold-for-hub", "hold-for-hub"])
     for a in data["agreements"]:
         triage = [f for f in a["flows"] if f["purposes"] == ["hub-triage"]]
-        if triage and draw(st.integers(0, 3)):
+        in_force = draw(st.integers(0, 3)) > 0
+        if triage and in_force:
             # Mostly in force, so that the hub's copy is checked often.
             a["status"], a["valid_to"] = "active", None
         for f in triage:
