@@ -57,8 +57,13 @@ def test_postcode_is_normalised_and_mapped_to_its_area() -> None:
 
 def test_consent_refused_without_override_is_rejected_naming_the_field() -> None:
     with pytest.raises(ValidationError) as err:
-        ReferralSubmission.model_validate(example(consent={"state": "refused"}))
+        ReferralSubmission.model_validate(example(consent={"state": "not-sought"}))
     assert "consent" in str(err.value.errors()[0]["loc"])
+    # Refused (or withdrawn): the configuration decides (consent.refused), by default refuse.
+    refused = ReferralSubmission.model_validate(example(consent={"state": "refused"}))
+    [(field, message)] = refused.check_consent("refuse")
+    assert field == "consent" and message.startswith("consent.override is required")
+    assert refused.check_consent("hold-for-hub") == []
 
 
 def test_a_and_e_referral_goes_to_local_navigators_with_minimised_data() -> None:

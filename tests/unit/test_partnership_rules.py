@@ -117,9 +117,14 @@ def _with_intervention_consent(grounds: list[str]) -> dict[str, Any]:
 
 
 def test_withdrawn_consent_is_reported_as_withdrawn() -> None:
-    f = facts(consent=ConsentState.WITHDRAWN, override_ground=None)
+    f = facts(consent=ConsentState.WITHDRAWN, override_ground="vital-interests")
     [candidate] = decide(f, config(), b"k").candidates
-    assert candidate.detail.startswith("consent withdrawn, no override, but flow ae-to-svc")
+    assert candidate.detail.startswith(
+        "consent withdrawn, override ground vital-interests, but flow ae-to-svc"
+    )
+    # With no override ground at all, no rule is tried: it is held for the hub.
+    held = decide(facts(consent=ConsentState.WITHDRAWN, override_ground=None), config(), b"k")
+    assert (held.outcome, held.candidates, held.hub_reasons) == ("held", [], ["consent-withdrawn"])
 
 
 # Rule-level eligibility

@@ -383,10 +383,15 @@ def refusals(draw: st.DrawFn) -> tuple[RoutingConfiguration, Referral]:
     config = draw(configurations())
     data = config.model_dump(mode="json")
     data["consent"] = {"refused": draw(st.sampled_from(["refuse", "hold-for-hub"]))}
+    choices = st.sampled_from([None, "refuse", "hold-for-hub", "hold-for-hub", "hold-for-hub"])
     for a in data["agreements"]:
-        for f in a["flows"]:
-            if f["purposes"] == ["hub-triage"]:
-                f["consent"]["refused"] = draw(st.sampled_from([None, "refuse", "hold-for-hub"]))
+        triage = [f for f in a["flows"] if f["purposes"] == ["hub-triage"]]
+        in_force = draw(st.integers(0, 3)) > 0
+        if triage and in_force:
+            # Mostly in force, so that the hub's copy is checked often.
+            a["status"], a["valid_to"] = "active", None
+        for f in triage:
+            f["consent"]["refused"] = draw(choices)
     config = RoutingConfiguration.model_validate(data)
     states = st.sampled_from([ConsentState.REFUSED, ConsentState.WITHDRAWN])
     referral = draw(referrals(config, states))
