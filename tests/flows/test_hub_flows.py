@@ -40,6 +40,7 @@ from vrp.store.database import Database
 from vrp.store.tables import audit_log, disabled_endpoints, notifications
 
 HUB_PERSON = "org:wm-vru/user:hub.coordinator"
+NAVIGATORS_NAME = "Hospital Youth Violence Navigators (fictional charity)"
 
 
 def hub(served: Served) -> httpx.AsyncClient:
@@ -89,7 +90,8 @@ async def test_an_escalation_link_opens_the_hub_page_and_the_hub_chases_the_team
         assert "University Hospitals Birmingham" in queue.text and "waiting " in queue.text
         page = await browser.get(path_of(link, s))
         assert page.status_code == 200, page.text
-        assert "Escalated to the hub: not accepted by navigators" in page.text
+        team, title = NAVIGATORS_NAME, "A&amp;E youth violence navigators, Birmingham and Solihull"
+        assert f"Escalated to the hub: {team} did not accept {title} in time" in page.text
         assert "Send Hospital Youth Violence Navigators (fictional charity) a reminder" in page.text
         assert "Close the referral" not in page.text  # routed: only a held one is closed
         reminders = len(smtp.mailbox.for_reference(ref, "reminder"))

@@ -145,17 +145,19 @@ class Case:
         for a in self.alerts:
             who = org_name(config, a.organisation)
             if a.organisation == hub and a.kind == "escalation":
-                out.append((a.created_at, f"Escalated to the hub: {a.detail.get('reason', '')}"))
+                x = str(a.detail.get("intervention") or "")
+                i = config.intervention(x)
+                team = org_name(config, i.provider) if i else "the team"
+                text = f"Escalated to the hub: {team} did not accept {_title(config, x)} in time"
             elif a.organisation == hub and a.kind == "delivery-failed":
-                out.append(
-                    (a.created_at, f"An alert could not be delivered: {a.detail.get('reason', '')}")
-                )
+                text = "An alert could not be delivered, and the hub was alerted"
             elif a.kind == "reminder" and a.detail.get("status") == "chased":
-                out.append((a.created_at, f"The hub chased {who} ({a.channel}): {a.status}"))
+                text = f"The hub chased {who} ({a.channel}): {a.status}"
             elif a.status == "failed":
-                out.append(
-                    (a.created_at, f"Alert to {who} by {a.channel} failed: {a.last_error or ''}")
-                )
+                text = f"An alert to {who} by {a.channel} failed for good: {a.last_error or ''}"
+            else:
+                continue
+            out.append((a.created_at, text))
         return sorted(out, key=lambda e: e[0])
 
 
