@@ -121,7 +121,7 @@ class Case:
                 if e.type == "held" and held and str(held[0]).startswith(f"{x}: "):
                     outcome = "held"
                     # Only what the hub may read; older decisions carry the codes alone.
-                    shown = e.detail.get("hub_reasons") or [_codes_only(str(held[0]))]
+                    shown = e.detail.get("hub_reasons") or [codes_only(str(held[0]))]
                     reasons = [reason_text(str(r), config) for r in shown]
                     break
             if outcome == "waiting" and any(o.intervention == x for o in self.copies.offers):
@@ -161,7 +161,7 @@ class Case:
         return sorted(out, key=lambda e: e[0])
 
 
-def _codes_only(line: str) -> str:
+def codes_only(line: str) -> str:
     """A held reason with its details dropped (they may quote what the hub may not read)."""
     head, _, rest = line.partition(": ")
     codes = [b.partition(" (")[0] for b in rest.split("; ")]
