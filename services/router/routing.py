@@ -28,7 +28,7 @@ from vrp.events.models import (
     ReferrerUpdate,
 )
 from vrp.store import decisions
-from vrp.store.routing_state import earlier_referrals, open_load, repeat_window
+from vrp.store.routing_state import earlier_referrals, offer_facts, open_load, repeat_window
 from vrp.store.unit import Unit
 
 PRODUCER = wiring.ROUTER.name
@@ -140,12 +140,11 @@ async def offer_to(
     the provider, and published with its disclosure records; `rule` names who offered it
     (an escalation's fallback, or the hub routing by hand). The caller checks the referral
     is still open and not offered there already."""
-    source = config.organisation(referral.source_org)
     now = datetime.now(UTC)
-    if source is None:
+    facts = await offer_facts(unit, config, referral, now.date())
+    if facts is None:
         decision = unknown_source(referral.id, referral.source_org, config)
     else:
-        facts = Facts.of(referral, source.kind, now.date(), (), await open_load(unit, config))
         decision = offer(facts, config, key, referral, intervention_id, rule)
     decisions.stage_offers(unit, referral.id, decision.recipients)
     subject = subject_pseudonym(key, referral)
@@ -269,6 +268,7 @@ def _decided(
             for r in decision.recipients
         ],
         held_reasons=decision.held_reasons,
+        hub_reasons=decision.hub_reasons,
         decided_at=decided_at,
         urgency=referral.submission.risk,
         cause=cause,

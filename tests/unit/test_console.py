@@ -243,7 +243,7 @@ async def test_the_hub_routes_a_held_referral_only_where_an_agreement_permits(
         queue = await hub.get("/console/triage")
         assert held["reference"] in queue.text
         page = await hub.get(f"/console/triage/{rid}")
-        assert "no-agreement-flow" in page.text
+        assert "no agreement permits sharing with it" in page.text
         form = {"justification": "professional-judgement", "csrf_token": csrf_of(page.text)}
         refused = await hub.post(
             f"/console/triage/{rid}/route",
@@ -345,7 +345,7 @@ async def test_the_hub_reads_reasons_only_as_its_triage_agreement_permits(
     assert refused.status_code == 422
     for shown in (page.text, refused.text):
         # The demo's hub-triage flow shares an age band, never the age or date of birth.
-        assert "ineligible-age (age band 25-34 outside 11-25)" in shown
+        assert "outside its age range (age band 25-34 outside 11-25)" in shown
         assert "age 30" not in shown and "1996" not in shown
 
 

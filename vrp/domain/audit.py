@@ -15,6 +15,9 @@ READ = "read"
 CONFIG_LOADED = "config-loaded"
 CONSENT_OVERRIDE = "consent-override"
 MANUAL_ROUTING = "manual-routing"
+HUB_ACTION = "hub-action"
+"""The hub acting on a referral from its console: closing it, chasing a team, enabling a
+team's webhook again (`detail.action` says which; routing by hand is MANUAL_ROUTING)."""
 CREDENTIAL = "credential"
 RETENTION = "retention"
 SIGN_IN = "sign-in"
@@ -29,6 +32,7 @@ KINDS = (
     CONFIG_LOADED,
     CONSENT_OVERRIDE,
     MANUAL_ROUTING,
+    HUB_ACTION,
     CREDENTIAL,
     RETENTION,
     *ACCESS,

@@ -8,7 +8,7 @@ from vrp.domain.assessment import Verdict, assess, lawful_flow, refused_without_
 from vrp.domain.configuration import Intervention, Match, RoutingConfiguration, Rule
 from vrp.domain.decision import Block, Candidate, Decision, Recipient, Rejection
 from vrp.domain.facts import Facts
-from vrp.domain.hub_view import hub_reasons
+from vrp.domain.hub_view import for_the_hub, hub_reasons
 from vrp.domain.index import HUB_TRIAGE, ConfigIndex
 from vrp.domain.minimise import minimise
 from vrp.domain.referral import Referral
@@ -205,6 +205,8 @@ def offer(
         recipients=recipients,
         held_reasons=[] if recipients else [candidate.reasons_line()],
         hub=None,
+        # What the hub may read of a refusal, e.g. of its own routing by hand.
+        hub_reasons=[] if recipients else for_the_hub([candidate], f, config),
     )
 
 

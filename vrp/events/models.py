@@ -58,6 +58,8 @@ class ReferralDecided(EventData):
     """The referrer's coded risk level, so alerts can say how urgent it is."""
     cause: Literal["received", "fallback"] = "received"
     """Why this decision: a new referral, or an escalated one offered to a fallback."""
+    hub_reasons: list[str] = []
+    """The held reasons as the hub may read them (only what its triage flow permits)."""
 
 
 class PartnerReferral(EventData):

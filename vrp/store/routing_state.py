@@ -9,7 +9,9 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 
 from vrp.domain.configuration import RoutingConfiguration
+from vrp.domain.facts import Facts
 from vrp.domain.lifecycle import RecipientState
+from vrp.domain.referral import Referral
 from vrp.store.tables import routed, subject_index
 from vrp.store.unit import Unit
 
@@ -28,6 +30,19 @@ async def open_load(unit: Unit, config: RoutingConfiguration) -> dict[str, int]:
         .group_by(routed.c.intervention)
     )
     return {r[0]: int(r[1]) for r in rows}
+
+
+async def offer_facts(
+    unit: Unit, config: RoutingConfiguration, referral: Referral, today: date
+) -> Facts | None:
+    """The facts an offer to one named intervention is checked on (`engine.offer`): the
+    referral's, and the places taken now, so capacity counts. The router offering a referral
+    (hand routing, a fallback) and the hub's console checking it beforehand both call this;
+    None when the sender is no longer in the configuration."""
+    source = config.organisation(referral.source_org)
+    if source is None:
+        return None
+    return Facts.of(referral, source.kind, today, (), await open_load(unit, config))
 
 
 async def earlier_referrals(

@@ -32,6 +32,7 @@ def _decided(envelope: Envelope) -> Entry:
             {"organisation": r.organisation, "intervention": r.intervention} for r in d.recipients
         ],
         "held_reasons": d.held_reasons,
+        "hub_reasons": d.hub_reasons,
         "config_version": d.config_version,
     }
     row = _row(envelope, d.referral_id, d.outcome, d.decided_at, detail)
