@@ -36,6 +36,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "audit": ("services.commands.audit", "the audit chain"),
     "users": ("services.commands.users", "people's console accounts"),
     "geography": ("services.commands.geography", "postcode directory (areas)"),
+    "demo": ("services.commands.demo", "the demo partnership: seed a year of fictional history"),
     "ready": (
         "services.commands.ready",
         "Wait until a service answers /ready (exit 0), or say why not by --timeout (exit 1).",
@@ -85,6 +86,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     settings = _settings(
         host=args.host, port=args.port, demo_partners=True, transport=TransportKind.EMBEDDED
     )
+    if args.demo_history:
+        from services.commands.demo import seed_history
+
+        # Seeded before serving; a database seeded before is served as it is.
+        if asyncio.run(seed_history(settings, seeded_is_fine=True)):
+            return 2
     # Without VRP_PUBLIC_URL, links (banner, status_url, alerts) follow the host and port
     # (--port or VRP_PORT): Settings derives the default from them.
 
@@ -251,6 +258,11 @@ def parser(argv: list[str] | None = None, every_group: bool = False) -> argparse
     up = sub.add_parser("up", help=cmd_up.__doc__)
     up.add_argument("--host")
     up.add_argument("--port", type=int)
+    up.add_argument(
+        "--demo-history",
+        action="store_true",
+        help="first seed a year of fictional history (`vrp demo seed`; demo configuration only)",
+    )
     up.set_defaults(fn=cmd_up)
     for role in ("intake", "router", "notifier"):
         sp = sub.add_parser(role, help=f"run the {role} service alone (Kafka mode)")
