@@ -49,7 +49,8 @@ class HistoryRouter:
         self._frees: list[tuple[datetime, str]] = []
         self.outcomes: dict[str, int] = {}
 
-    def _event_id(self, at: datetime) -> str:
+    def event_id(self, at: datetime) -> str:
+        """A new event id at a past time (drawn, so the same seed gives the same ids)."""
         return str(referral_id(self.rng, at))
 
     def _release(self, now: datetime) -> None:
@@ -118,7 +119,7 @@ class _Story:
     ) -> None:
         self.rows.timeline.append(
             {
-                "event_id": event_id or self.router._event_id(at),
+                "event_id": event_id or self.router.event_id(at),
                 "referral_id": self.referral.id,
                 "type": kind,
                 "at": at,
@@ -129,7 +130,7 @@ class _Story:
     def write(self, facts: Facts, offers: list[OfferLife], withdrawal: Withdrawal | None) -> None:
         """Every row of this referral, in the order the services would have written them."""
         r, d = self.referral, self.decision
-        received_event = self.router._event_id(self.at)
+        received_event = self.router.event_id(self.at)
         base = ReferralState.ROUTED if offers else ReferralState.HELD
         status = referral_state(base, [o.state for o in offers])
         if withdrawal is not None:
@@ -259,7 +260,7 @@ class _Story:
         self._timeline("delivered", self.decided_at, detail, event_id)
 
     def _offer(self, o: OfferLife, r: Recipient) -> None:
-        event_id = self.router._event_id(self.decided_at)
+        event_id = self.router.event_id(self.decided_at)
         intervention = self.router.config.intervention(r.intervention)
         assert intervention is not None
         offer = PartnerReferral(
@@ -296,7 +297,7 @@ class _Story:
         """The hub's copy of a held referral (what its hub-triage flow permits)."""
         d, config = self.decision, self.router.config
         hub = d.hub or Recipient(config.hub, HUB_TRIAGE, "", 0, "", [], {})
-        event_id = self.router._event_id(self.decided_at)
+        event_id = self.router.event_id(self.decided_at)
         copy = HeldForTriage(
             referral_id=self.referral.id,
             reference=self.ref,
