@@ -36,6 +36,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "audit": ("services.commands.audit", "the audit chain"),
     "users": ("services.commands.users", "people's console accounts"),
     "geography": ("services.commands.geography", "postcode directory (areas)"),
+    "demo": ("services.commands.demo", "the demo partnership: seed a year of fictional history"),
     "ready": (
         "services.commands.ready",
         "Wait until a service answers /ready (exit 0), or say why not by --timeout (exit 1).",
@@ -94,6 +95,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         transport=TransportKind.EMBEDDED,
         demo_speed=args.speed,
     )
+    if args.demo_history:
+        from services.commands.demo import seed_history
+
+        # Seeded before serving; a database seeded before is served as it is.
+        if asyncio.run(seed_history(settings, seeded_is_fine=True)):
+            return 2
     # Without VRP_PUBLIC_URL, links (banner, status_url, alerts) follow the host and port
     # (--port or VRP_PORT): Settings derives the default from them.
 
@@ -276,6 +283,11 @@ def parser(argv: list[str] | None = None, every_group: bool = False) -> argparse
         type=_speed,
         help="demo clock: SLA timers run this many times faster (demo configuration only; "
         "VRP_DEMO_SPEED for the separate services)",
+    )
+    up.add_argument(
+        "--demo-history",
+        action="store_true",
+        help="first seed a year of fictional history (`vrp demo seed`; demo configuration only)",
     )
     up.set_defaults(fn=cmd_up)
     for role in ("intake", "router", "notifier"):

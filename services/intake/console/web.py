@@ -40,6 +40,7 @@ def environment() -> Environment:
     )
     env.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
     env.filters["when"] = _when
+    env.filters["span"] = _span
     return env
 
 
@@ -49,6 +50,19 @@ def _when(value: datetime | str | None) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.astimezone(UTC).strftime("%d %b %Y %H:%M UTC")
+
+
+def _span(value: timedelta | None) -> str:
+    """A duration as a person says it: 30 min, 4 h, 1 h 30 min, 2 days."""
+    if value is None:
+        return "never"
+    minutes = int(value // timedelta(minutes=1))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{mins} min"] if mins else []
+    return " ".join(parts) or "0 min"
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

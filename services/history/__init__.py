@@ -1,0 +1,1 @@
+"""A year of fictional history for the demo partnership (`vrp demo seed`)."""
