@@ -5,7 +5,11 @@ pages read without a code book."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -163,3 +167,25 @@ async def test_the_teams_pages_read_without_a_code_book(system: Served) -> None:
         assert r.status_code == 303
         after = (await browser.get(f"/console/referrals/{rid}")).text
         assert f"Accepted by {NAV}" in after
+
+
+async def test_an_administrator_adds_a_referrer_who_starts_at_what_they_sent(
+    system: Served,
+) -> None:
+    env = os.environ | {"VRP_DATABASE_URL": system.runtime.settings.database_url}
+    command = [sys.executable, "-m", "services.cli", "users", "add", "wmp.referrer"]
+    command += ["--org", "wmp", "--role", "referrer", "--name", "Wyn Referrer"]
+    # In a thread: the system runs on this event loop, and SQLite's lock must not stall it.
+    added = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert added.returncode == 0, added.stderr
+    assert "Referrer" in added.stdout
+    password = re.search(r"password \(shown once\): (\S+)", added.stdout)
+    assert password, added.stdout
+    theirs = await submit(system.client, WMP)
+    ours = await submit(system.client, UHB)
+    async with person(system) as browser:
+        assert (await signed_in(browser, "wmp.referrer", password.group(1))).endswith("/sent")
+        listed = (await browser.get("/console/sent")).text
+        assert theirs["reference"] in listed and ours["reference"] not in listed
