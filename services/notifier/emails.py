@@ -67,8 +67,10 @@ def _status(alert: Alert) -> str:
         text = "is held for the hub's triage"
     else:
         text = f"is now {alert.status}"
-    if alert.reason:
-        text += f" (reason: {alert.reason_label or alert.reason})"
+    if alert.reason_label:  # the words, and the code the partner API shows
+        text += f" (reason: {alert.reason_label}, code {alert.reason})"
+    elif alert.reason:
+        text += f" (reason: {alert.reason})"
     return text
 
 

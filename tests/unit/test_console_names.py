@@ -189,6 +189,8 @@ def test_a_declined_status_alert_says_why_in_words(config: RoutingConfiguration)
     label = names.label(config, "decline-reasons", "no-capacity")
     assert alert.reason == "no-capacity"  # systems keep the code
     assert alert.reason_label == label
+    body = render(alert, "vrp@example").data.decode().replace("=\n", "")
+    assert f"(reason: {label}, code no-capacity)." in body
 
 
 def test_receiving_teams_and_the_hub_keep_their_own_links(
