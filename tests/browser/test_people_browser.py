@@ -49,7 +49,7 @@ async def test_the_referrer_follows_their_status_email_to_the_timeline(
     rid, ref = sent["id"], sent["reference"]
     theirs = await submit(system.client, WMP)
     await inbox_entry(system.client, rid, NAVIGATORS)
-    await wait_status(system.client, sent["status_url"], UHB, ["alert-sent"])
+    await wait_status(system.client, sent["status_url"], UHB, ["routed", "alert-sent"])
     base = str(system.client.base_url)
     async with confined(browser, base) as box:
         page = await box.context.new_page()

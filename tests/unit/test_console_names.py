@@ -16,10 +16,14 @@ from services.intake.console.figures import Line
 from services.notifier.emails import render
 from services.notifier.sender import alert_of
 from vrp.config_files import load_configuration
+from vrp.domain.audit import READ, Entry
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.settings import DEMO_CONFIG_DIR
+from vrp.store import audit, reads
+from vrp.store.database import Database
 from vrp.store.reads import Read
 from vrp.store.referrals import Happened
+from vrp.store.unit import snapshot
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 NAV = {"organisation": "navigators", "intervention": "navigators-birmingham"}
@@ -210,3 +214,30 @@ def test_receiving_teams_and_the_hub_keep_their_own_links(
         "https://vrp.example",
     )
     assert hub.link == f"https://vrp.example/console/triage/{rid}" and hub.api == ""
+
+
+async def views_chained_or_pending(db: Database) -> None:
+    """A referral's reads are found both chained and still pending, and only its own."""
+    rid = str(uuid.UUID(int=9))
+    seen = [Entry(READ, f"org:navigators/user:u{n}", rid, None, {"via": "console"}) for n in (1, 2)]
+    other = Entry(READ, "org:navigators/user:u3", str(uuid.UUID(int=10)), None, {})
+    async with db.transaction() as conn:
+        await audit.append_many(conn, [seen[0], other])
+    async with db.transaction() as conn:
+        await audit.seal(conn)  # the first is chained now, the second still waits
+    async with db.transaction() as conn:
+        await audit.append_many(conn, [seen[1]])
+    async with snapshot(db) as unit:
+        found = await reads.of_referral(unit, rid)
+    assert [r.actor for r in found] == ["org:navigators/user:u1", "org:navigators/user:u2"]
+
+
+async def test_views_are_read_whether_chained_or_still_pending(sqlite_db: Database) -> None:
+    await views_chained_or_pending(sqlite_db)
+
+
+@pytest.mark.postgres
+async def test_views_are_read_whether_chained_or_still_pending_on_postgres(
+    pg_db: Database,
+) -> None:
+    await views_chained_or_pending(pg_db)
