@@ -36,6 +36,7 @@ DEMO_ACCOUNTS = (
     ("navigators.lead", "Lee Lead (demo)", "navigators", PersonRole.TEAM_LEAD),
     ("hub.coordinator", "Hana Coordinator (demo)", "wm-vru", PersonRole.HUB_COORDINATOR),
     ("ig.lead", "Ivan Governance (demo)", "wm-vru", PersonRole.IG_LEAD),
+    ("uhb.referrer", "Rhea Referrer (demo)", "uhb", PersonRole.REFERRER),
 )
 """Console accounts of the demo configuration, all with the published DEMO_SECRET."""
 

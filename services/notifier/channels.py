@@ -58,6 +58,13 @@ class Alert:
     """For status updates and escalations: routed, held, accepted, declined, ..."""
     reason: str | None = None
     """A coded reason or outcome (decline reason, completion outcome, failure code)."""
+    api: str = ""
+    """Where a system follows the referral in the partner API ('' for the hub's alerts);
+    `link` is the console page a person opens."""
+    receiver_name: str | None = None
+    """For status updates: the organisation the referral was routed to, or that responded."""
+    reason_label: str | None = None
+    """The coded reason's label in the vocabularies in force (for the words of an email)."""
 
     def fields(self) -> dict[str, str]:
         """Every field as text (Notify personalisation, webhook data); empty when not set."""
@@ -73,6 +80,8 @@ class Alert:
             "status": self.status or "",
             "reason": self.reason or "",
             "link": self.link,
+            "api": self.api,
+            "receiver": self.receiver_name or "",
         }
 
 

@@ -45,16 +45,38 @@ def wording(alert: Alert) -> tuple[str, str]:
             f"Referral {ref} for {what} was not accepted in time ({alert.reason}).{urgency}",
         )
     if alert.kind == "status":
-        reason = f" ({alert.reason})" if alert.reason else ""
-        to = f" by {what}" if what else ""
-        return (
-            f"Referral {ref}: {alert.status}",
-            f"Your referral {ref} was {alert.status}{to}{reason}.",
-        )
+        return f"Referral {ref}: {alert.status}", f"Your referral {ref} {_status(alert)}."
     return (
         f"Alert for referral {ref} could not be delivered",
         f"An alert about referral {ref} could not be delivered: {alert.reason}.",
     )
+
+
+_STATUS_WORDS = {
+    "routed": "was routed to",
+    "accepted": "was accepted for",
+    "declined": "was declined for",
+    "in-progress": "is in progress for",
+    "completed": "was completed for",
+}
+
+
+def _status(alert: Alert) -> str:
+    """What happened, with whom ('was routed to <intervention> at <organisation>'), and
+    the coded reason's label."""
+    what = alert.intervention_title or alert.intervention or ""
+    if alert.status in _STATUS_WORDS and what:
+        at = f" at {alert.receiver_name}" if alert.receiver_name else ""
+        text = f"{_STATUS_WORDS[alert.status]} {what}{at}"
+    elif alert.status == "held":
+        text = "is held for the hub's triage"
+    else:
+        text = f"is now {alert.status}"
+    if alert.reason_label:  # the words, and the code the partner API shows
+        text += f" (reason: {alert.reason_label}, code {alert.reason})"
+    elif alert.reason:
+        text += f" (reason: {alert.reason})"
+    return text
 
 
 def render(alert: Alert, sender: str) -> Mail:

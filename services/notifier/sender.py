@@ -49,14 +49,16 @@ def alert_of(row: Any, config: RoutingConfiguration, public_url: str) -> Alert:
     org = config.organisation(row.organisation)
     d = row.detail or {}
     respond_by = d.get("respond_by")
-    # Referrers' systems follow their referral in the API; people in receiving teams open
-    # it in the console's inbox, and the hub in its triage (after signing in).
+    # People open the console after signing in: referrers their organisation's view of what
+    # they sent, receiving teams the referral in their inbox, the hub its triage. Systems
+    # follow the API instead: the alert names both (webhook data: `link` and `api`).
     if row.kind == "status":
-        path = f"v1/referrals/{row.referral_id}"
+        path, api = f"console/sent/{row.referral_id}", f"v1/referrals/{row.referral_id}"
     elif row.organisation == config.hub:
-        path = f"console/triage/{row.referral_id}"
+        path, api = f"console/triage/{row.referral_id}", ""
     else:
-        path = f"console/referrals/{row.referral_id}"
+        path, api = f"console/referrals/{row.referral_id}", f"v1/inbox/{row.referral_id}"
+    receiver = config.organisation(d["receiver"]) if d.get("receiver") else None
     return Alert(
         id=row.id,
         kind=row.kind,
@@ -67,6 +69,7 @@ def alert_of(row: Any, config: RoutingConfiguration, public_url: str) -> Alert:
         referral_id=row.referral_id,
         reference=reference(uuid.UUID(row.referral_id)),
         link=f"{public_url}/{path}",
+        api=f"{public_url}/{api}" if api else "",
         intervention=d.get("intervention"),
         intervention_title=d.get("intervention_title"),
         urgency=d.get("urgency"),
@@ -74,7 +77,21 @@ def alert_of(row: Any, config: RoutingConfiguration, public_url: str) -> Alert:
         respond_by=datetime.fromisoformat(respond_by) if respond_by else None,
         status=d.get("status"),
         reason=d.get("reason"),
+        receiver_name=receiver.name if receiver else None,
+        reason_label=_reason_label(config, d) if row.kind == "status" else None,
     )
+
+
+_VOCABULARIES = {"completed": "outcomes", "cancelled": "cancel_reasons"}
+"""The vocabulary of a status update's coded reason (decline reasons otherwise)."""
+
+
+def _reason_label(config: RoutingConfiguration, detail: dict[str, Any]) -> str | None:
+    reason = detail.get("reason")
+    if not reason:
+        return None
+    vocabulary = _VOCABULARIES.get(str(detail.get("status")), "decline_reasons")
+    return config.codes.codes[vocabulary].get(reason)
 
 
 class AlertSender:

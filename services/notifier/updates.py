@@ -65,6 +65,7 @@ class StatusUpdateHandler:
             "reason": (s.outcome or s.reason) if s.status in CODED else None,
             "intervention": s.intervention,
             "intervention_title": intervention.title if intervention else None,
+            "receiver": s.organisation,
         }
         key = f"{envelope.id}:{referrer}"
         alerts += staging.alerts(

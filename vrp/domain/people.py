@@ -13,6 +13,7 @@ class Role(StrEnum):
     TEAM_LEAD = "team-lead"
     HUB_COORDINATOR = "hub-coordinator"
     IG_LEAD = "ig-lead"
+    REFERRER = "referrer"
 
 
 class Permission(StrEnum):
@@ -23,6 +24,7 @@ class Permission(StrEnum):
     DASHBOARD = "dashboard"  # partnership-wide counts, small numbers suppressed
     DIRECTORY = "directory"  # interventions and agreements as loaded
     DISCLOSURES = "disclosures"  # what was shared under each agreement flow
+    SENT = "sent"  # referrals their organisation sent: status, timeline, responses
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -32,6 +34,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
         {Permission.TRIAGE, Permission.DASHBOARD, Permission.DIRECTORY}
     ),
     Role.IG_LEAD: frozenset({Permission.DASHBOARD, Permission.DIRECTORY, Permission.DISCLOSURES}),
+    Role.REFERRER: frozenset({Permission.SENT, Permission.DIRECTORY}),
 }
 
 ROLE_LABELS: dict[Role, str] = {
@@ -39,6 +42,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.TEAM_LEAD: "Team lead",
     Role.HUB_COORDINATOR: "Hub coordinator",
     Role.IG_LEAD: "Information-governance lead",
+    Role.REFERRER: "Referrer",
 }
 
 

@@ -284,6 +284,17 @@ async def sent_by(unit: Unit, source_org: str, referral_id: str) -> Summary | No
     return None if row is None else Summary(*row)
 
 
+async def sent_list(unit: Unit, source_org: str, limit: int) -> list[Summary]:
+    """The referrals source_org sent, newest first (at most limit of them)."""
+    rows = await unit.conn.execute(
+        select(*_SUMMARY)
+        .where(referrals.c.source_org == source_org)
+        .order_by(referrals.c.created_at.desc(), referrals.c.id)
+        .limit(limit)
+    )
+    return [Summary(*r) for r in rows]
+
+
 async def timeline(unit: Unit, referral_id: str) -> list[Happened]:
     """A referral's timeline, in the order things happened."""
     rows = await unit.conn.execute(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vrp.domain.geography import AREAS
+
 _LABELS = {
     "subject.name": "Name",
     "subject.date_of_birth": "Date of birth",
@@ -46,14 +48,22 @@ def text(value: Any) -> str:
 _ORDER = {item: n for n, item in enumerate(_LABELS)}
 
 
-def rows(data: dict[str, Any], reasons: dict[str, str] | None = None) -> list[tuple[str, str]]:
+def rows(
+    data: dict[str, Any],
+    reasons: dict[str, str] | None = None,
+    risks: dict[str, str] | None = None,
+) -> list[tuple[str, str]]:
     """(label, text) for each item shared: the person first, then the referrer and the
-    referral; reason codes with their labels."""
+    referral; reason and risk codes with their labels, local authorities by name."""
     out = []
     for k in sorted(data, key=lambda item: _ORDER.get(item, len(_ORDER))):
         v = data[k]
         if k == "reasons" and reasons and isinstance(v, list):
             v = [reasons.get(str(code), code) for code in v]
+        if k == "risk" and risks and isinstance(v, str):
+            v = risks.get(v, v)
+        if k == "subject.local_authority" and isinstance(v, str):
+            v = AREAS.get(v, v)
         if k == "subject.date_of_birth" and isinstance(v, str) and len(v) < 8:
             out.append(("Age band", v))  # shared as an age band, not the date itself
             continue

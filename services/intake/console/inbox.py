@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from services.intake import changes, offers, screening
 from services.intake.api.schemas import Accept, Complete, Decline, InProgress
 from services.intake.auth.keys import Partner
-from services.intake.console import data, web
+from services.intake.console import data, history, web
 from services.intake.console.views import record_view
 from services.intake.console.vocab import codes
 from vrp.domain.configuration import RoutingConfiguration
@@ -117,7 +117,11 @@ async def _page(
     parts = [
         entry(r, now)
         | {
-            "data": data.rows((r.payload or {}).get("data") or {}, codes(config, "reasons")),
+            "data": data.rows(
+                (r.payload or {}).get("data") or {},
+                codes(config, "reasons"),
+                codes(config, "risk-levels"),
+            ),
             "from": _name(config, (r.payload or {}).get("from_organisation")),
             "reduced": r.reduced_at is not None,
         }
@@ -132,6 +136,12 @@ async def _page(
         parts=parts,
         decline_reasons=codes(config, "decline-reasons"),
         outcomes=codes(config, "outcomes"),
+        history=await history.history(
+            web.db_of(request),
+            config,
+            referral_id,
+            history.Scope(session.person.organisation, views=True),
+        ),
         done=done,
         error=error,
     )

@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from services.intake.console import dashboard, directory, inbox, signin, triage, web
+from services.intake.console import dashboard, directory, inbox, sent, signin, triage, web
 
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
@@ -29,6 +29,7 @@ def mount(app: FastAPI) -> None:
     app.state.console_templates = web.environment()
     app.include_router(signin.router)
     app.include_router(inbox.router)
+    app.include_router(sent.router)
     app.include_router(triage.router)
     app.include_router(dashboard.router)
     app.include_router(directory.router)

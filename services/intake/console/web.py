@@ -11,9 +11,11 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from services.intake.api.state import intake_state
+from services.intake.console import names
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.people import ROLE_LABELS, Permission, may
 from vrp.domain.sla import demo_clock_banner
@@ -41,7 +43,29 @@ def environment() -> Environment:
     env.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
     env.filters["when"] = _when
     env.filters["span"] = _span
+    _names(env)
     return env
+
+
+def _names(env: Environment) -> None:
+    """Filters that put names to codes (`_names.html` has the tags built on them). Those
+    needing the configuration read it from the page's request, so a macro using them is
+    imported `with context`."""
+
+    def config(ctx: Context) -> RoutingConfiguration:
+        return config_of(ctx["request"])
+
+    env.filters["area"] = names.area
+    env.filters["state_label"] = names.state
+    env.filters["org_name"] = pass_context(lambda ctx, org: names.organisation(config(ctx), org))
+    env.filters["intervention_name"] = pass_context(
+        lambda ctx, i: names.intervention(config(ctx), i)
+    )
+    env.filters["vocab_label"] = pass_context(
+        lambda ctx, code, vocabulary: names.label(config(ctx), vocabulary, code)
+    )
+    env.filters["due"] = lambda when: names.due(when, now())
+    env.globals["risk_class"] = names.risk_class
 
 
 def _when(value: datetime | str | None) -> str:
