@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.intake import triage
-from services.intake.console import hub_case, web
+from services.intake.console import history, hub_case, web
 from services.intake.console.inbox import not_found
 from services.intake.console.views import record_view
 from services.intake.console.vocab import JUSTIFICATIONS, codes
@@ -154,6 +154,10 @@ async def _page(
         error=error,
         refused=(title.title if title else refused[0], refused[1]) if refused else None,
         status_code=422 if refused else status_code,
+        # The hub coordinates the whole referral: its history in full, views included.
+        history=await history.history(
+            web.db_of(request), config, ref.id, history.Scope(None, views=True)
+        ),
     )
 
 
