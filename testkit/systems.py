@@ -15,12 +15,9 @@ import os
 import signal
 import time
 import uuid
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +39,7 @@ from testkit.ports import free_port
 from testkit.production import Production, production
 from testkit.runtime import runtime_settings, sqlite_url, started
 from testkit.smtp import SmtpServer
+from testkit.system import TIMEOUT, Record, SeenSpan, System, Until
 from vrp import telemetry
 from vrp.events import topics
 from vrp.events.asyncapi import CONTENT_TYPE
@@ -51,100 +49,7 @@ from vrp.store.database import Database
 from vrp.store.tables import outbox
 from vrp.store.unit import unit_of_work
 
-TIMEOUT = 30.0
-"""How long a flow waits for something the system does asynchronously."""
-
-
-@dataclass(frozen=True)
-class Record:
-    """One event on a topic, as a consumer of that topic receives it."""
-
-    key: str | None
-    value: dict[str, Any]
-    """The CloudEvent (JSON, structured mode): id, type, subject, data, ..."""
-    payload: bytes
-    """The bytes as stored or sent."""
-    headers: dict[str, str]
-    raw: KafkaMessage
-    """What a partner's CloudEvents tooling reads (embedded: what the relay would send)."""
-
-
-@dataclass(frozen=True)
-class SeenSpan:
-    """A finished span: which service made it, its name, trace and referral."""
-
-    service: str
-    name: str
-    trace_id: str
-    referral_id: str | None
-    messaging_system: str | None = None
-
-
-Until = Callable[[list[Record]], object]
-
-
-class System(ABC):
-    """A running deployment a flow test drives as partners would.
-
-    `client` talks to intake; `uhb` (an originator), `navigators` (a receiver) and `wmp`
-    (an organisation with nothing to do with the flows) are Authorization headers."""
-
-    kind: str
-    client: httpx.AsyncClient
-    smtp: SmtpServer
-    uhb: dict[str, str]
-    navigators: dict[str, str]
-    wmp: dict[str, str]
-    alert_within: float
-    """Seconds from POST to the alert-sent status the system promises."""
-
-    @property
-    @abstractmethod
-    def db(self) -> Database:
-        """The system's database (to count decisions)."""
-
-    @abstractmethod
-    async def read(self, topic: str, until: Until, timeout: float = TIMEOUT) -> list[Record]:
-        """Every event on `topic` from the beginning, read until `until(records)` is true
-        or `timeout` passes (the caller asserts on what it got)."""
-
-    @abstractmethod
-    async def inject(self, records: list[tuple[str, bytes]]) -> None:
-        """Put (key, raw bytes) records on vrp.referral.received in one go, as a broken or
-        hostile producer could (the router has to survive them)."""
-
-    @abstractmethod
-    async def restart_router(self) -> None:
-        """Kill the router and start it again; returns once it runs again."""
-
-    @abstractmethod
-    def router_down(self) -> AbstractAsyncContextManager[None]:
-        """The router is dead inside the block (intake still accepts referrals) and runs
-        again after it."""
-
-    @abstractmethod
-    def router_starts(self) -> int:
-        """How many times a router has started in this system."""
-
-    @abstractmethod
-    def spans(self) -> list[SeenSpan]:
-        """The finished spans received so far from every service."""
-
-    @abstractmethod
-    def explain(self, role: str) -> str:
-        """What to show when a role did not do what a flow waited for (its log's tail)."""
-
-    async def dead_letters(self, until: Until, timeout: float = TIMEOUT) -> list[Record]:
-        """What was dead-lettered (the vrp.dead-letter topic)."""
-        return await self.read(topics.DEAD_LETTER, until, timeout)
-
-    async def alerts(self, reference: str, timeout: float = TIMEOUT) -> list[Message]:
-        """The receiving team's new-referral alerts for a referral, once there is at least
-        one (or none after `timeout`); the referrer's status updates are not among them."""
-        await self.smtp.mailbox.until(
-            lambda _: bool(self.smtp.mailbox.for_reference(reference)), timeout
-        )
-        return self.smtp.mailbox.for_reference(reference)
+__all__ = ["TIMEOUT", "EmbeddedSystem", "KafkaSystem", "Record", "SeenSpan", "System"]
 
 
 class EmbeddedSystem(System):
