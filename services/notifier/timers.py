@@ -133,6 +133,9 @@ class TimerService:
         hub = config.organisation(config.hub)
         withdrawn = "; their offer is withdrawn" if original == "withdraw" else ""
         detail.update(status="escalated", reason=f"not accepted by {row.organisation}{withdrawn}")
+        # The team's respond-by is past; the hub's copy of the alert has no deadline of its own
+        # (an SMS or webhook reading `respond_by` would show one earlier than its own receipt).
+        detail.pop("respond_by", None)
         key = f"{row.referral_id}:{config.hub}:{row.intervention}"
         channels = hub.channels if hub else EMAIL_ONLY
         alerts += staging.alerts(

@@ -155,6 +155,16 @@ async def test_unaccepted_is_reminded_then_escalated_and_offered_to_the_fallback
                 .scalars()
                 .all()
             )
+            escalations = (
+                await conn.execute(
+                    select(notifications.c.detail).where(
+                        notifications.c.referral_id == rid, notifications.c.kind == "escalation"
+                    )
+                )
+            ).scalars()
+            # The team's respond-by is past: the hub's alert carries no deadline earlier than
+            # its own receipt (an SMS or webhook would show it as the hub's).
+            assert [d.get("respond_by") for d in escalations] == [None]
         assert sorted(disclosed) == sorted(["navigators-birmingham", FALLBACK])
         status = await wait_status(
             s.client, accepted["status_url"], bearer(demo_key("uhb")), ["escalated"], timeout=WAIT
