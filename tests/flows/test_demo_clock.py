@@ -16,13 +16,17 @@ import pytest
 import yaml
 
 from services.demo import demo_key
+from services.intake.auth.keys import issue
 from testkit.console import signed_in
+from testkit.kafka import KafkaEnv
 from testkit.partner import bearer, inbox_entry, respond, submit, wait_status
 from testkit.ports import free_port
+from testkit.production import production
 from testkit.runtime import runtime_settings, serving
 from testkit.smtp import SmtpServer
 from vrp.settings import DEMO_CONFIG_DIR
 from vrp.store.database import Database
+from vrp.store.unit import unit_of_work
 
 pytestmark = pytest.mark.postgres
 
@@ -172,3 +176,44 @@ async def test_an_escalation_that_keeps_the_offer_lets_the_team_still_accept(
         team = bearer(demo_key("navigators"))
         r = await respond(s.client, team, rid, status="accepted", intervention=FIRST)
         assert r.status_code == 200, r.text
+
+
+@pytest.mark.kafka
+async def test_on_the_three_processes_the_escalation_withdraws_the_offer_over_kafka(
+    postgres_url: str, kafka: KafkaEnv, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """The production mode: the notifier's escalation, intake's withdrawal and the router's
+    WithdrawOffer and fallback offer travel between three OS processes on the real broker."""
+    config = _configuration(tmp_path, "PT30M", "PT15M", "withdraw")
+    env = {"VRP_CONFIG_DIR": str(config), "VRP_DEMO_SPEED": str(SPEED)}
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    async with production(postgres_url, kafka, smtp, logs, env) as run:
+        async with unit_of_work(run.db) as unit:
+            team = bearer(await issue(unit, "navigators"))
+        async with httpx.AsyncClient(base_url=run.cluster.intake_url, timeout=10) as client:
+            started = time.monotonic()
+            accepted = await submit(client, run.auth)
+            ref, rid = accepted["reference"], accepted["id"]
+            await inbox_entry(client, rid, team, timeout=30)
+            assert await smtp.mailbox.until(lambda _: bool(_mail(smtp, ref, "reminder", TEAM)), 90)
+            assert await smtp.mailbox.until(lambda _: bool(_mail(smtp, ref, "escalation", HUB)), 90)
+            assert await smtp.mailbox.until(
+                lambda _: len(_mail(smtp, ref, "new-referral", TEAM)) == 2, 60
+            )
+            assert time.monotonic() - started < 150
+            status = await wait_status(
+                client,
+                accepted["status_url"],
+                run.auth,
+                ["escalated"],
+                until=lambda st: st["status"] == "routed" and len(st["recipients"]) == 2,
+                timeout=30,
+            )
+            assert _escalated(status)["original"] == "withdrawn"
+            r = await client.get(f"/v1/inbox/{rid}", headers=team)
+            offers = {i["intervention"]: i for i in r.json()["items"]}
+            assert (offers[FIRST]["status"], offers[FIRST]["reason"]) == ("cancelled", "escalated")
+            assert offers[FALLBACK]["status"] == "awaiting"
+            refused = await respond(client, team, rid, status="accepted", intervention=FIRST)
+            assert refused.status_code == 409, refused.text

@@ -103,13 +103,21 @@ def _text(value: object) -> str:
 
 
 async def settled(db: Database) -> None:
-    """Wait until the alert is sent and every consumer has read every row."""
+    """Wait until every alert is sent (the team's and the referrer's: the first alone left the
+    second to change rows under the snapshots) and every consumer has read every row."""
     deadline = time.monotonic() + 10
     while True:
         async with db.engine.connect() as conn:
             sent = (
                 await conn.execute(
                     select(notifications.c.id).where(notifications.c.status == "sent")
+                )
+            ).first()
+            waiting = (
+                await conn.execute(
+                    select(notifications.c.id).where(
+                        notifications.c.status.in_(("pending", "sending"))
+                    )
                 )
             ).first()
             told = (
@@ -119,7 +127,7 @@ async def settled(db: Database) -> None:
             ).first()
             read = await consumed(conn, datetime.now(UTC) + timedelta(days=1))
             unread = (await conn.execute(select(outbox.c.id).where(~read))).first()
-        if sent is not None and told is not None and unread is None:
+        if sent is not None and waiting is None and told is not None and unread is None:
             return
         assert time.monotonic() < deadline, "the referral was not routed, alerted and read"
         await asyncio.sleep(0.05)

@@ -164,7 +164,9 @@ async def test_unaccepted_is_reminded_then_escalated_and_offered_to_the_fallback
             ).scalars()
             # The team's respond-by is past: the hub's alert carries no deadline earlier than
             # its own receipt (an SMS or webhook would show it as the hub's).
-            assert [d.get("respond_by") for d in escalations] == [None]
+            # (The fallback's own escalation may have fired too: this notifier's clock is ahead.)
+            details = list(escalations)
+            assert details and all("respond_by" not in d for d in details), details
         assert sorted(disclosed) == sorted(["navigators-birmingham", FALLBACK])
         status = await wait_status(
             s.client, accepted["status_url"], bearer(demo_key("uhb")), ["escalated"], timeout=WAIT

@@ -161,6 +161,18 @@ async def _page(
     )
 
 
+async def _acting(
+    request: Request, session: Session, csrf_token: str, referral_id: str
+) -> str | None:
+    """Check a hub action's form (CSRF, role) and return the referral's hub page, or None
+    when the referral is not the hub's business (answered as if it did not exist)."""
+    web.check_csrf(session, csrf_token)
+    web.allowed(session, Permission.TRIAGE)
+    if await _case(request, referral_id) is None:
+        return None
+    return f"{web.PREFIX}/triage/{referral_id}"
+
+
 def _actor(session: Session) -> triage.Actor:
     return triage.Actor(session.person.organisation, session.person.actor)
 
@@ -175,11 +187,9 @@ async def route(
     justification: Annotated[str, Form(max_length=64)] = "",
 ) -> HTMLResponse | RedirectResponse:
     """Ask the router to offer the referral to an intervention the router would take it for."""
-    web.check_csrf(session, csrf_token)
-    web.allowed(session, Permission.TRIAGE)
-    if await _case(request, referral_id) is None:
+    page = await _acting(request, session, csrf_token, referral_id)
+    if page is None:
         return not_found(request)
-    page = f"{web.PREFIX}/triage/{referral_id}"
     if justification not in JUSTIFICATIONS:
         return web.redirect(web.with_error(page, "choose-justification"))
     settings = web.settings_of(request)
@@ -214,12 +224,10 @@ async def close(
     reason: Annotated[str, Form(max_length=64)] = "",
 ) -> HTMLResponse | RedirectResponse:
     """Close a held or declined referral with a coded reason."""
-    web.check_csrf(session, csrf_token)
-    web.allowed(session, Permission.TRIAGE)
-    config = web.config_of(request)
-    if await _case(request, referral_id) is None:
+    page = await _acting(request, session, csrf_token, referral_id)
+    if page is None:
         return not_found(request)  # as elsewhere: never "it is routed" about another's
-    page = f"{web.PREFIX}/triage/{referral_id}"
+    config = web.config_of(request)
     if reason not in codes(config, "cancel-reasons"):
         return web.redirect(web.with_error(page, "choose-reason"))
     try:
@@ -241,11 +249,9 @@ async def chase(
     click: Annotated[str, Form(max_length=64)] = "",
 ) -> HTMLResponse | RedirectResponse:
     """Remind the team that has not answered, now (one reminder per button press)."""
-    web.check_csrf(session, csrf_token)
-    web.allowed(session, Permission.TRIAGE)
-    if await _case(request, referral_id) is None:
+    page = await _acting(request, session, csrf_token, referral_id)
+    if page is None:
         return not_found(request)
-    page = f"{web.PREFIX}/triage/{referral_id}"
     if not _CLICK.match(click):
         return await _refusal(request, session, referral_id, InvalidField("click", "is not ours"))
     try:
