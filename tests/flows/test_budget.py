@@ -76,7 +76,10 @@ async def test_a_handler_a_few_milliseconds_slower_per_event_breaks_the_budget(
 ) -> None:
     slower = tmp_path / "slower"
     slower.mkdir()
-    (slower / "sitecustomize.py").write_text(SLOWER_ROUTER.replace("MS_PER_EVENT", "8"))
+    # 16 ms: the router's budget is 6.4 ms with 25 % margin, and a machine whose calibration
+    # runs slow may loosen it by half again (CI's 2-core runner: x1.43, where 8 ms went
+    # unnoticed because the router itself spent only 3 ms there).
+    (slower / "sitecustomize.py").write_text(SLOWER_ROUTER.replace("MS_PER_EVENT", "16"))
     code, output, figures = budget(tmp_path, kafka, "--env", f"PYTHONPATH={slower}")
     assert code == 1, output[-4000:]
     over = [line for line in figures["checks"] if line.startswith("OVER")]

@@ -258,6 +258,9 @@ def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+RETRY_SECONDS = 5.0  # after a failed run, the next try
+
+
 class ReferralRetention:
     """Runs retention every `every` seconds until stopped (intake's schedule)."""
 
@@ -269,8 +272,10 @@ class ReferralRetention:
         *,
         embedded: bool,
         clock: Callable[[], datetime] = utc_now,
+        retry: float = RETRY_SECONDS,
     ) -> None:
         self._db = db
+        self._retry = retry
         self._periods = periods
         self._every = every
         self._embedded = embedded
@@ -278,7 +283,7 @@ class ReferralRetention:
         self.last: Report | None = None
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Run now, then every interval; a database outage waits for the next turn."""
+        """Run now, then every interval; a failed run is tried again after a few seconds."""
         while not stopping.is_set():
             try:
                 self.last = await run_retention(
@@ -286,7 +291,11 @@ class ReferralRetention:
                 )
                 if any(self.last.counts().values()):
                     log.info("referral retention: %s", self.last.counts())
-            except DATABASE_ERRORS as exc:  # the next turn tries again
+                wait = self._every
+            except DATABASE_ERRORS as exc:
+                # A busy or restarting database should not put personal data off by a
+                # whole interval: try again soon.
                 log.warning("referral retention failed: %s", type(exc).__name__)
+                wait = min(self._every, self._retry)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=self._every)
+                await asyncio.wait_for(stopping.wait(), timeout=wait)
