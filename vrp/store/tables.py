@@ -1,54 +1,27 @@
-"""SQLAlchemy tables. Each service owns its tables; outbox and processed_events are plumbing."""
+"""SQLAlchemy tables. Each service owns its tables; outbox and processed_events are plumbing.
+The evidence tables are defined beside, in vrp/store/evidence_tables.py, on the same metadata."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC timestamps on every backend (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Store in UTC."""
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(UTC)
-            if dialect.name == "sqlite":
-                value = value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        """Read back as aware UTC."""
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value  # type: ignore[no-any-return]
-
-
-metadata = MetaData()
-
-# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a log.
-_Serial = BigInteger().with_variant(Integer(), "sqlite")
-_Time = UTCDateTime()
+from vrp.store.columns import Serial as _Serial
+from vrp.store.columns import Time as _Time
+from vrp.store.columns import metadata as metadata
+from vrp.store.evidence_tables import deprivation as deprivation
+from vrp.store.evidence_tables import populations as populations
+from vrp.store.evidence_tables import referral_facts as referral_facts
 
 outbox = Table(
     "outbox",
@@ -265,6 +238,11 @@ received_referrals = Table(
     Column("received_at", _Time, nullable=False),
     Column("updated_at", _Time, nullable=False),
     Column("reduced_at", _Time),  # retention emptied payload
+    # When the receiver accepted, first made contact with the person, and declined or
+    # completed (the evaluation's funnel and its times; kept after retention).
+    Column("accepted_at", _Time),
+    Column("first_contact_at", _Time),
+    Column("closed_at", _Time),
     # 'offer': an intervention's offer to its organisation; 'triage': the hub's copy of a
     # held referral (its intervention column holds the hub-triage purpose).
     Column("kind", String(10), nullable=False, server_default="offer"),
@@ -380,4 +358,5 @@ postcode_areas = Table(
     metadata,
     Column("postcode", String(8), primary_key=True),
     Column("local_authority", String(9), nullable=False),
+    Column("lsoa", String(9)),  # Lower-layer Super Output Area, when the directory has it
 )
