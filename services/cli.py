@@ -37,6 +37,10 @@ GROUPS: dict[str, tuple[str, str]] = {
     "users": ("services.commands.users", "people's console accounts"),
     "geography": ("services.commands.geography", "postcode directory (areas)"),
     "demo": ("services.commands.demo", "the demo partnership: seed a year of fictional history"),
+    "evidence": (
+        "services.commands.evidence",
+        "the evidence for the partnership: export it for analysts",
+    ),
     "ready": (
         "services.commands.ready",
         "Wait until a service answers /ready (exit 0), or say why not by --timeout (exit 1).",
