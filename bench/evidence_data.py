@@ -7,7 +7,6 @@ Fictional throughout: seeded random draws over the demo configuration's codes.""
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -82,8 +81,7 @@ class Generator:
         self.reasons = [str(r) for r in vocab["reasons"]]
         self.declines = [str(r) for r in vocab["decline-reasons"]]
         self.outcomes = [str(o) for o in vocab["outcomes"]]
-        self.statuses = [s for s, _ in STATUSES]
-        self.weights = [w for _, w in STATUSES]
+        self.statuses = [s for s, weight in STATUSES for _ in range(weight)]
 
     def chunks(self, referrals: int, size: int = 20_000) -> Iterator[Chunk]:
         """Chunks of about `size` referrals, `referrals` in all."""
@@ -99,19 +97,19 @@ class Generator:
 
     def _person(self, chunk: Chunk, room: int) -> int:
         rng = self.rng
-        pseudonym = uuid.UUID(int=rng.getrandbits(128)).hex
+        pseudonym = f"{rng.getrandbits(128):032x}"
         area = rng.choice(self.areas) if rng.random() < 0.95 else None
         lsoa = rng.choice(self.lsoas[area]) if area and rng.random() < 0.9 else None
         age = rng.randint(8, 45) if rng.random() < 0.97 else None
         sex = rng.choice(SEXES)
         at = self.end - timedelta(seconds=rng.uniform(0, self.days * 86400))
-        times = 1 + (rng.random() < 0.25) + (rng.random() < 0.06)
-        for _ in range(min(times, room)):
+        times = min(1 + (rng.random() < 0.25) + (rng.random() < 0.06), room)
+        made = 0
+        while made < times and at <= self.end:
             self._referral(chunk, pseudonym, at, area, lsoa, age, sex)
-            at += timedelta(days=rng.uniform(1, 400))
-            if at > self.end:
-                return min(times, room)
-        return min(times, room)
+            made += 1
+            at += timedelta(days=rng.uniform(1, 400))  # referred again, some time later
+        return made
 
     def _referral(
         self,
@@ -124,8 +122,8 @@ class Generator:
         sex: str | None,
     ) -> None:
         rng = self.rng
-        rid = str(uuid.UUID(int=rng.getrandbits(128)))
-        reasons = rng.sample(self.reasons, rng.choice((1, 1, 2)))
+        rid = _uuid(rng)
+        reasons = [rng.choice(self.reasons)] if rng.random() < 0.7 else rng.sample(self.reasons, 2)
         chunk.facts.append(
             (
                 rid,
@@ -143,15 +141,16 @@ class Generator:
         )
         if rng.random() < 0.1:
             return  # held or never routed: no offer
-        for intervention, provider in rng.sample(self.interventions, 1 + (rng.random() < 0.1)):
-            chunk.offers.append(self._offer(rid, intervention, provider, at))
+        chunk.offers.append(self._offer(rid, *rng.choice(self.interventions), at))
+        if rng.random() < 0.1:  # offered to a second intervention too
+            chunk.offers.append(self._offer(rid, *rng.choice(self.interventions), at))
 
     def _offer(
         self, rid: str, intervention: str, provider: str, at: datetime
     ) -> tuple[object, ...]:
         rng = self.rng
         offered = at + timedelta(minutes=rng.uniform(1, 60))
-        status = rng.choices(self.statuses, self.weights)[0]
+        status = self.statuses[int(rng.random() * len(self.statuses))]
         accepted = contact = closed = None
         reason = outcome = None
         if status in ("accepted", "in-progress", "completed"):
@@ -170,7 +169,7 @@ class Generator:
             intervention,
             provider,
             f"VRP-{rng.getrandbits(40):010X}"[:16],
-            str(uuid.UUID(int=rng.getrandbits(128))),
+            _uuid(rng),
             "{}",
             status,
             reason,
@@ -201,6 +200,12 @@ class Generator:
             for area, lsoas in self.lsoas.items()
             for i, lsoa in enumerate(lsoas)
         ]
+
+
+def _uuid(rng: random.Random) -> str:
+    """A random UUID's text (version bits aside: only its uniqueness matters here)."""
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def end_of_data() -> datetime:

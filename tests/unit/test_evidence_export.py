@@ -263,7 +263,10 @@ async def test_records_are_refused_to_anyone_but_an_active_analyst(
 
 
 async def test_an_analysts_record_export_is_audited_with_its_rows(
-    seeded: tuple[Database, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seeded: tuple[Database, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "out"
     assert (
@@ -286,6 +289,11 @@ async def test_an_analysts_record_export_is_audited_with_its_rows(
     assert record.detail["account"] == "ana.lyst"
     assert (record.detail["from"], record.detail["to"]) == ("2026-01-01", "2026-06-30")
     assert record.detail["rows"] == 54 and record.detail["referrals"] == 54
+    capsys.readouterr()
+    assert cli.main(["audit", "list", "--kind", "evidence-export"]) == 0
+    listed = capsys.readouterr().out
+    assert "evidence export of 54 record rows (2026-01-01 to 2026-06-30, parquet)" in listed
+    assert "org:wm-vru/user:ana.lyst" in listed
 
 
 async def test_no_identifier_appears_in_any_exported_file(
