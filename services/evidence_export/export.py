@@ -75,6 +75,9 @@ def _write_aggregates(
     out: Path, written: list[Aggregate], fmt: Format
 ) -> tuple[dict[Path, int], list[FileEntry]]:
     out.mkdir(parents=True, exist_ok=True)
+    names = [a.entry.name for a in written]
+    if len(set(names)) != len(names):  # two tables would share a file
+        raise ValueError(f"duplicate evidence table names: {sorted(names)}")
     files = {write_file(out, a.entry, fmt, a.rows): len(a.rows) for a in written}
     return files, [a.entry for a in written]
 
@@ -107,7 +110,8 @@ async def export(
             unit, config, period.start, period.end, as_of=datetime.now(UTC)
         )
         needs = await evidence.needs(unit, config, period.start, period.end)
-    files, entries = _write_aggregates(out, aggregates(evaluations, needs, threshold), fmt)
+    tables = aggregates(evaluations, needs, config, period, threshold)
+    files, entries = _write_aggregates(out, tables, fmt)
     count: int | None = None
     if analyst is not None:
         entry = records_entry(_codes(config))

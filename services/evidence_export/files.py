@@ -54,6 +54,7 @@ class CsvSink:
 
 
 _ARROW = {"count": "int64", "integer": "int64", "number": "float64", "rate": "float64"}
+"""Arrow types by dictionary kind; codes and text are strings."""
 
 
 class ParquetSink:
@@ -100,6 +101,7 @@ class Opened:
 
     def __enter__(self) -> Sink:
         """Open the file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         sink: Sink = (
             CsvSink(self.path, self._entry)
             if self._fmt is Format.CSV

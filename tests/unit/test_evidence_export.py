@@ -4,6 +4,7 @@ Parquet, a data dictionary covering every column, the record-level file for anal
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import uuid
 from collections.abc import AsyncIterator
@@ -169,17 +170,28 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _run(url: str, out: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> int:
+async def _vrp(*argv: str) -> int:
+    """`vrp ...` as the console script runs it (its own event loop, so in a thread)."""
+    return await asyncio.to_thread(cli.main, list(argv))
+
+
+async def _run(url: str, out: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> int:
     monkeypatch.setenv("VRP_DATABASE_URL", url)
     monkeypatch.setenv("VRP_CONFIG_DIR", str(DEMO_CONFIG_DIR))
-    argv = ["evidence", "export", "--from", "2026-01-01", "--to", "2026-06-30", "--out", str(out)]
-    return cli.main([*argv, *extra])
+    period = ("--from", "2026-01-01", "--to", "2026-06-30")
+    return await _vrp("evidence", "export", *period, "--out", str(out), *extra)
 
 
 async def _exported(db: Database, out: Path, fmt: Format) -> dict[str, Path]:
+    """Export without records; each file by its path under `out`, without extension."""
     config = load_configuration(DEMO_CONFIG_DIR)
     written = await export(db, config, PERIOD, fmt, out, THRESHOLD)
-    return {p.stem: p for p in written.files}
+    return {p.relative_to(out).with_suffix("").as_posix(): p for p in written.files}
+
+
+def _blank_with(row: dict[str, str], count: str, *derived: str) -> None:
+    if row[count] == "":
+        assert all(row[d] == "" for d in derived), (count, row)
 
 
 async def test_the_aggregates_suppress_small_counts_and_blank_their_rates(
@@ -187,47 +199,59 @@ async def test_the_aggregates_suppress_small_counts_and_blank_their_rates(
 ) -> None:
     files = await _exported(seeded[0], tmp_path / "out", Format.CSV)
     assert "records" not in files, "the record-level file needs --records --as an analyst"
-    counts = _csv(files["counts"])
-    shown = [int(r["count"]) for r in counts if r["count"] != ""]
-    assert shown and all(v == 0 or v >= THRESHOLD for v in shown)
-    # Wolverhampton's 2 referrals are suppressed wherever its row appears by area.
-    by_area = [
-        r for r in _csv(files["rates"]) if r["dimension"] == "area" and r["row"] == WOLVERHAMPTON
-    ]
-    assert by_area and all(r["count"] == "" or r["count"] == "0" for r in by_area)
-    assert any(r["count"] == "" for r in by_area)
-    birmingham = [
-        r for r in _csv(files["rates"]) if r["row"] == BIRMINGHAM and r["grain"] == "year"
-    ]
-    assert birmingham and birmingham[0]["count"] == "40" and birmingham[0]["per_100k"] != ""
-    for name in ("rates", "deprivation"):
-        for row in _csv(files[name]):
-            if row["count"] == "":
-                assert row["per_100k"] == row["low"] == row["high"] == "", (name, row)
-    for row in _csv(files["trends"]):
-        if "" in (row["current"], row["previous"]):
-            assert row["change"] == row["percent"] == "", row
+    area = {r["code"]: r for r in _csv(files["needs/area"])}
+    # Wolverhampton's 2 referrals are suppressed, and Coventry's 12 with them (else the
+    # total of 54 less Birmingham's 40 would give Wolverhampton away); their rates too.
+    assert area[WOLVERHAMPTON]["referrals"] == area[COVENTRY]["referrals"] == ""
+    assert area[WOLVERHAMPTON]["rate"] == area[WOLVERHAMPTON]["rate_ci_lower"] == ""
+    assert area[BIRMINGHAM]["referrals"] == "40" and area["total"]["referrals"] == "54"
+    assert area[BIRMINGHAM]["rate"] != "" and area[BIRMINGHAM]["population"] == "546000"
+    dictionary = _csv(files["data-dictionary"])
+    counts = {(r["file"], r["column"]) for r in dictionary if r["type"] == "count"}
+    checked = 0
+    for name, path in files.items():
+        if name == "data-dictionary":
+            continue
+        for row in _csv(path):
+            for column, value in row.items():
+                counted = (f"{name}.csv", column) in counts
+                if counted and column not in ("change", "population") and value != "":
+                    assert int(value) == 0 or int(value) >= THRESHOLD, (name, column, row)
+                    checked += 1
+            if "referrals" in row and "rate" in row:
+                _blank_with(row, "referrals", "rate", "rate_ci_lower", "rate_ci_upper", "change")
+                _blank_with(row, "referrals_before", "rate_before", "change", "change_percent")
+    assert checked > 100
+    for row in _csv(files["needs/area-year"]):
+        _blank_with(row, "referrals_2026", "rate_2026")
 
 
 async def test_the_dictionary_describes_every_column_of_every_file(
     seeded: tuple[Database, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out"
-    assert _run(seeded[1], out, monkeypatch, "--records", "--as", "ana.lyst") == 0
+    assert await _run(seeded[1], out, monkeypatch, "--records", "--as", "ana.lyst") == 0
     dictionary = _csv(out / "data-dictionary.csv")
     described: dict[str, set[str]] = {}
     for row in dictionary:
         assert row["meaning"], row
         if row["column"]:
             described.setdefault(row["file"], set()).add(row["column"])
-    written = {p.name for p in out.iterdir()} - {"data-dictionary.csv"}
-    assert set(described) == written
-    for name in written:
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*.csv")}
+    assert set(described) == written - {"data-dictionary.csv"}
+    assert {
+        "records.csv",
+        "needs/area.csv",
+        "evaluation/navigators-birmingham/funnel.csv",
+    } <= written
+    for name in described:
         with (out / name).open(newline="", encoding="utf-8") as f:
             header = next(csv.reader(f))
         assert set(header) == described[name], name
     coded = {r["column"]: r["codes"] for r in dictionary if r["file"] == "records.csv"}
     assert "knife-crime" in coded["reason"] and "no-capacity" in coded["decline_reason"]
+    area = {r["column"]: r["codes"] for r in dictionary if r["file"] == "needs/area.csv"}
+    assert f"{WOLVERHAMPTON} = Wolverhampton" in area["code"]
 
 
 async def test_parquet_reads_back_as_the_csv_does(
@@ -242,9 +266,10 @@ async def test_parquet_reads_back_as_the_csv_does(
         table = pq.read_table(path)
         expected = _csv(as_csv[name])
         assert table.num_rows == len(expected), name
-        got = table.to_pylist()
-        for want, row in zip(expected, got, strict=True):
+        for want, row in zip(expected, table.to_pylist(), strict=True):
             assert {k: "" if v is None else str(v) for k, v in row.items()} == want, name
+    funnel = pq.read_table(as_parquet["evaluation/navigators-birmingham/funnel"])
+    assert str(funnel.schema.field("offers").type) == "int64"
 
 
 async def test_records_are_refused_to_anyone_but_an_active_analyst(
@@ -255,7 +280,7 @@ async def test_records_are_refused_to_anyone_but_an_active_analyst(
 ) -> None:
     for who in ("team.member", "gone.analyst", "nobody"):
         out = tmp_path / who
-        assert _run(seeded[1], out, monkeypatch, "--records", "--as", who) == 3
+        assert await _run(seeded[1], out, monkeypatch, "--records", "--as", who) == 3
         assert "analysts only" in capsys.readouterr().err
         assert not out.exists() or not list(out.glob("records.*"))
     async with reading(seeded[0]) as unit:
@@ -270,7 +295,9 @@ async def test_an_analysts_record_export_is_audited_with_its_rows(
 ) -> None:
     out = tmp_path / "out"
     assert (
-        _run(seeded[1], out, monkeypatch, "--records", "--as", "ana.lyst", "--format", "parquet")
+        await _run(
+            seeded[1], out, monkeypatch, "--records", "--as", "ana.lyst", "--format", "parquet"
+        )
         == 0
     )
     records = pq.read_table(out / "records.parquet").to_pylist()
@@ -290,7 +317,7 @@ async def test_an_analysts_record_export_is_audited_with_its_rows(
     assert (record.detail["from"], record.detail["to"]) == ("2026-01-01", "2026-06-30")
     assert record.detail["rows"] == 54 and record.detail["referrals"] == 54
     capsys.readouterr()
-    assert cli.main(["audit", "list", "--kind", "evidence-export"]) == 0
+    assert await _vrp("audit", "list", "--kind", "evidence-export") == 0
     listed = capsys.readouterr().out
     assert "evidence export of 54 record rows (2026-01-01 to 2026-06-30, parquet)" in listed
     assert "org:wm-vru/user:ana.lyst" in listed
@@ -302,9 +329,12 @@ async def test_no_identifier_appears_in_any_exported_file(
     for fmt in ("csv", "parquet"):
         out = tmp_path / fmt
         assert (
-            _run(seeded[1], out, monkeypatch, "--records", "--as", "ana.lyst", "--format", fmt) == 0
+            await _run(
+                seeded[1], out, monkeypatch, "--records", "--as", "ana.lyst", "--format", fmt
+            )
+            == 0
         )
-        for path in out.iterdir():
+        for path in out.rglob("*.*"):
             text = path.read_bytes().decode("utf-8", "replace")
             if path.suffix == ".parquet":
                 text += repr(pq.read_table(path).to_pylist())
@@ -313,7 +343,7 @@ async def test_no_identifier_appears_in_any_exported_file(
             assert "E0100" not in text, (path.name, "an LSOA code")
     async with reading(seeded[0]) as unit:
         ids = [r.referral_id for r in await _facts(unit)]
-    exported = "".join(p.read_text("utf-8", "replace") for p in (tmp_path / "csv").iterdir())
+    exported = "".join(p.read_text("utf-8", "replace") for p in (tmp_path / "csv").rglob("*.csv"))
     assert not any(rid in exported for rid in ids)
 
 
