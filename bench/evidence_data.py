@@ -141,9 +141,11 @@ class Generator:
         )
         if rng.random() < 0.1:
             return  # held or never routed: no offer
-        chunk.offers.append(self._offer(rid, *rng.choice(self.interventions), at))
+        offered = [rng.choice(self.interventions)]
         if rng.random() < 0.1:  # offered to a second intervention too
-            chunk.offers.append(self._offer(rid, *rng.choice(self.interventions), at))
+            offered = rng.sample(self.interventions, 2)
+        for intervention, provider in offered:
+            chunk.offers.append(self._offer(rid, intervention, provider, at))
 
     def _offer(
         self, rid: str, intervention: str, provider: str, at: datetime
