@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.evidence_export.aggregates import Aggregate, aggregates
-from services.evidence_export.files import Format, Opened, write_file
-from services.evidence_export.records import Numbering, records
+from services.evidence_export.files import Format, write_file
+from services.evidence_export.record_file import write_records
 from vrp.domain.audit import EVIDENCE_EXPORT, Entry
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.evidence.periods import Period, partnership_areas
@@ -27,7 +27,6 @@ from vrp.domain.vocabulary import OrgKind
 from vrp.store import evidence
 from vrp.store.accounts import Person
 from vrp.store.database import Database
-from vrp.store.evidence_records import fact_batches
 from vrp.store.unit import reading, unit_of_work
 
 DICTIONARY = "data-dictionary"
@@ -56,19 +55,6 @@ def _codes(config: RoutingConfiguration) -> dict[str, str]:
         "organisation": code_list({o.id: o.name for o in config.organisations}),
         "offer_status": code_list(OFFER_STATUS_CODES),
     }
-
-
-async def _records(
-    db: Database, period: Period, fmt: Format, out: Path, entry: FileEntry, batch: int
-) -> tuple[Path, int, int]:
-    """Stream the record-level file; its path, rows and referrals."""
-    first, last = period.bounds()
-    numbering = Numbering()
-    opened = Opened(out, entry, fmt)
-    with opened as sink:
-        async for rows in fact_batches(db, first, last, batch):
-            sink.write(records(rows, numbering))
-    return opened.path, sink.rows, numbering.count
 
 
 def _write_aggregates(
@@ -115,7 +101,7 @@ async def export(
     count: int | None = None
     if analyst is not None:
         entry = records_entry(_codes(config))
-        path, count, referrals = await _records(db, period, fmt, out, entry, batch)
+        path, count, referrals = await write_records(db, period, fmt, out, entry, batch)
         try:
             async with unit_of_work(db) as unit:
                 unit.audit(_audit(analyst, period, fmt, count, referrals, operator))

@@ -66,9 +66,7 @@ class ParquetSink:
         import pyarrow.parquet as pq
 
         self._pa = pa
-        self._schema = pa.schema(
-            [(c.name, pa.type_for_alias(_ARROW.get(c.kind, "string"))) for c in entry.columns]
-        )
+        self._schema = _schema(entry)
         self._writer = pq.ParquetWriter(str(path), self._schema)
         self.rows = 0
 
@@ -88,6 +86,36 @@ class ParquetSink:
     def close(self) -> None:
         """Finish the file (its footer)."""
         self._writer.close()
+
+
+def _schema(entry: FileEntry) -> Any:
+    import pyarrow as pa  # loaded only when Parquet is asked for
+
+    return pa.schema(
+        [(c.name, pa.type_for_alias(_ARROW.get(c.kind, "string"))) for c in entry.columns]
+    )
+
+
+def parquet_from_csv(source: Path, target: Path, entry: FileEntry) -> int:
+    """Convert a header-less CSV of the entry's columns (blank = missing) to Parquet a
+    block at a time; how many rows."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    schema = _schema(entry)
+    reader = pacsv.open_csv(
+        str(source),
+        read_options=pacsv.ReadOptions(column_names=schema.names, block_size=8 << 20),
+        convert_options=pacsv.ConvertOptions(
+            column_types={f.name: f.type for f in schema}, strings_can_be_null=True
+        ),
+    )
+    rows = 0
+    with pq.ParquetWriter(str(target), schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
 
 
 class Opened:

@@ -17,11 +17,13 @@ import pytest
 from sqlalchemy import Table, select
 
 from services import cli
-from services.evidence_export.export import export
+from services.evidence_export.export import _codes, export
 from services.evidence_export.files import Format
+from services.evidence_export.record_file import _in_batches, write_records
 from vrp.config_files import load_configuration
 from vrp.domain.audit import EVIDENCE_EXPORT
 from vrp.domain.evidence.periods import Period
+from vrp.domain.evidence_dictionary import records_entry
 from vrp.domain.people import Role
 from vrp.settings import DEMO_CONFIG_DIR
 from vrp.store import accounts, audit
@@ -357,3 +359,20 @@ async def test_records_stream_in_batches_on_postgresql(pg_db: Database) -> None:
     first, last = PERIOD.bounds()
     batches = [len(b) async for b in fact_batches(pg_db, first, last, batch=7)]
     assert sum(batches) == 54 and max(batches) == 7 and len(batches) == 8
+
+
+@pytest.mark.postgres
+async def test_postgresql_shapes_the_records_as_python_does(
+    pg_db: Database, tmp_path: Path
+) -> None:
+    """The database's COPY path (PostgreSQL) writes what the batch path (SQLite's) writes."""
+    await _seed(pg_db)
+    entry = records_entry(_codes(load_configuration(DEMO_CONFIG_DIR)))
+    for fmt in Format:
+        copied = await write_records(pg_db, PERIOD, fmt, tmp_path / "copy", entry, 1000)
+        batched = await _in_batches(pg_db, PERIOD, fmt, tmp_path / "batches", entry, 7)
+        assert copied[1:] == batched[1:] == (54, 54)
+        if fmt is Format.CSV:
+            assert copied[0].read_text() == batched[0].read_text()
+        else:
+            assert pq.read_table(copied[0]).equals(pq.read_table(batched[0]))
