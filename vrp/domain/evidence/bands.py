@@ -23,3 +23,8 @@ def band(age: int | None) -> str:
         if age <= BAND_AGES[name][1]:
             return name
     return AGE_BANDS[-1]
+
+
+SEXES = ("female", "male", "indeterminate", "not-known")
+"""The codes of `subject.sex`; rates only for female and male (the ONS denominators)."""
+SEXES_WITH_RATES = ("female", "male")
