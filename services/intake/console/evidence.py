@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.intake.api.problems import invalid
+from services.intake.api.problems import Problem, invalid
 from services.intake.console import web
 from services.intake.console.evidence_cells import EvidenceTable, as_csv, text
 from services.intake.console.evidence_periods import (
@@ -50,7 +50,7 @@ def _period(code: str | None, intervention: Intervention | None = None) -> Choic
         return chosen(code, web.now().date(), intervention)
     except ValueError:
         raise invalid(
-            [{"field": "query.period", "detail": "This intervention has no pilot dates."}]
+            [{"field": "period", "detail": "This intervention has no pilot dates."}]
         ) from None
 
 
@@ -155,7 +155,7 @@ def _summary(e: InterventionEvaluation, config: RoutingConfiguration, threshold:
 
 def _csv(table: EvidenceTable | None, name: str) -> Response:
     if table is None:
-        raise invalid([{"field": "path.table", "detail": "No table of that name."}])
+        raise Problem(404, "not-found", "Not found", "No evidence table of that name.")
     response = Response(as_csv(table), media_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     response.headers["Cache-Control"] = "no-store"

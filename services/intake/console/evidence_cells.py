@@ -20,7 +20,8 @@ from services.intake.console.charts import (
     wrap,
 )
 
-Kind = Literal["count", "rate", "interval", "percent", "hours", "number", "text"]
+Kind = Literal["count", "change", "rate", "interval", "percent", "hours", "number", "text"]
+"""`change`: a difference of two counts (signed; not shown when either is suppressed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,8 @@ def text(value: Value, kind: Kind) -> str:
         return value
     if kind == "count":
         return f"{int(value):,}"
+    if kind == "change":
+        return f"{int(value):+,}"
     if kind == "percent":
         return f"{value:.1f}%"
     if kind in ("rate", "hours"):

@@ -188,7 +188,7 @@ PERIOD_COLUMNS = (
     Column("rate_ci", "95% interval", "interval"),
     Column("referrals_before", "Referrals a year before"),
     Column("rate_before", "Rate a year before", "rate"),
-    Column("change", "Change in referrals"),
+    Column("change", "Change in referrals", "change"),
     Column("change_percent", "Change", "percent"),
 )
 
