@@ -143,9 +143,21 @@ async def report(
     parts = [
         (e.intervention, titles.get(e.intervention, e.intervention), _summary(e, config, threshold))
         for e in evaluations
+        if e.current.funnel.offered
+    ]
+    # Interventions offered nothing in the quarter are named in one line, not a page each.
+    idle = [
+        titles.get(e.intervention, e.intervention)
+        for e in evaluations
+        if not e.current.funnel.offered
     ]
     return web.render(
-        request, "evidence_report.html", needs=needs, parts=parts, **_common(request, choice)
+        request,
+        "evidence_report.html",
+        needs=needs,
+        parts=parts,
+        idle=idle,
+        **_common(request, choice),
     )
 
 

@@ -44,7 +44,7 @@ SEXES = {
 def label(dimension: str, code: str) -> str:
     """A category's name as a person reads it."""
     if code in ("unknown", "other", ""):
-        return "Elsewhere or not known" if dimension == "area" else "Not known"
+        return {"area": "Elsewhere or not known", "sex": "Not recorded"}.get(dimension, "Not known")
     if dimension == "area":
         return AREAS.get(code, code)
     if dimension == "sex":
