@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.intake.api.problems import invalid
+from services.intake.api.problems import Problem, invalid
 from services.intake.console import web
 from services.intake.console.evidence_cells import EvidenceTable, as_csv, text
 from services.intake.console.evidence_periods import (
@@ -50,7 +50,7 @@ def _period(code: str | None, intervention: Intervention | None = None) -> Choic
         return chosen(code, web.now().date(), intervention)
     except ValueError:
         raise invalid(
-            [{"field": "query.period", "detail": "This intervention has no pilot dates."}]
+            [{"field": "period", "detail": "This intervention has no pilot dates."}]
         ) from None
 
 
@@ -143,9 +143,21 @@ async def report(
     parts = [
         (e.intervention, titles.get(e.intervention, e.intervention), _summary(e, config, threshold))
         for e in evaluations
+        if e.current.funnel.offered
+    ]
+    # Interventions offered nothing in the quarter are named in one line, not a page each.
+    idle = [
+        titles.get(e.intervention, e.intervention)
+        for e in evaluations
+        if not e.current.funnel.offered
     ]
     return web.render(
-        request, "evidence_report.html", needs=needs, parts=parts, **_common(request, choice)
+        request,
+        "evidence_report.html",
+        needs=needs,
+        parts=parts,
+        idle=idle,
+        **_common(request, choice),
     )
 
 
@@ -155,7 +167,7 @@ def _summary(e: InterventionEvaluation, config: RoutingConfiguration, threshold:
 
 def _csv(table: EvidenceTable | None, name: str) -> Response:
     if table is None:
-        raise invalid([{"field": "path.table", "detail": "No table of that name."}])
+        raise Problem(404, "not-found", "Not found", "No evidence table of that name.")
     response = Response(as_csv(table), media_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     response.headers["Cache-Control"] = "no-store"

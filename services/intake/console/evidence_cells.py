@@ -20,7 +20,8 @@ from services.intake.console.charts import (
     wrap,
 )
 
-Kind = Literal["count", "rate", "interval", "percent", "hours", "number", "text"]
+Kind = Literal["count", "change", "rate", "interval", "percent", "hours", "number", "text"]
+"""`change`: a difference of two counts (signed; not shown when either is suppressed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,8 @@ def text(value: Value, kind: Kind) -> str:
         return value
     if kind == "count":
         return f"{int(value):,}"
+    if kind == "change":
+        return f"{int(value):+,}"
     if kind == "percent":
         return f"{value:.1f}%"
     if kind in ("rate", "hours"):
@@ -173,9 +176,12 @@ def chart(table: EvidenceTable, chart_id: str) -> Chart | None:
     for row, n in zip(table.rows, numbers, strict=True):
         lines = wrap(row.label)
         height = ROW + LINE * (len(lines) - 1)
-        shown = text(n, kind) if n is not None else "suppressed"
+        # A suppressed count says so (the macro writes it); any other figure left out (a
+        # rate beside a suppressed count, or with no population) is "not shown".
+        hidden = n is None and kind == "count"
+        shown = "not shown" if n is None else text(n, kind)
         length = round(BAR_WIDTH * n / largest) if n and largest else 0
-        bars.append(Bar(row.label, lines, shown, y, height, length, n is None))
+        bars.append(Bar(row.label, lines, shown, y, height, length, hidden))
         y += height
     words = "; ".join(f"{b.label}: {b.text}" for b in bars)
     what = table.columns[at].label

@@ -44,7 +44,7 @@ SEXES = {
 def label(dimension: str, code: str) -> str:
     """A category's name as a person reads it."""
     if code in ("unknown", "other", ""):
-        return "Elsewhere or not known" if dimension == "area" else "Not known"
+        return {"area": "Elsewhere or not known", "sex": "Not recorded"}.get(dimension, "Not known")
     if dimension == "area":
         return AREAS.get(code, code)
     if dimension == "sex":
@@ -188,7 +188,7 @@ PERIOD_COLUMNS = (
     Column("rate_ci", "95% interval", "interval"),
     Column("referrals_before", "Referrals a year before"),
     Column("rate_before", "Rate a year before", "rate"),
-    Column("change", "Change in referrals"),
+    Column("change", "Change in referrals", "change"),
     Column("change_percent", "Change", "percent"),
 )
 

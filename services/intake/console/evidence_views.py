@@ -8,7 +8,7 @@ from datetime import datetime
 
 from services.intake.console.charts import Chart
 from services.intake.console.evidence_cells import EvidenceTable, chart
-from services.intake.console.evidence_needs import Dimension, deprivation_tables
+from services.intake.console.evidence_needs import DIMENSIONS, Dimension, deprivation_tables
 from services.intake.console.evidence_periods import Choice
 from services.intake.console.evidence_protect import (
     ProtectedFunnel,
@@ -92,7 +92,8 @@ def needs_sections(n: NeedsAssessment, threshold: int, period_label: str) -> lis
         tables = [d.period_table(period_label), d.month_table(False), d.month_table(True)]
         if table.dimension in years:
             tables.append(d.year_table(years[table.dimension]))
-        out.append(Section(table.dimension, tables[0].title.split(",")[0], tables))
+        title = f"By {DIMENSIONS[table.dimension]}"
+        out.append(Section(f"by-{table.dimension}", title, tables))
     out.append(
         Section(
             "deprivation",
