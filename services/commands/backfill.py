@@ -63,7 +63,7 @@ async def backfill_facts(
     return added, unreadable
 
 
-def _times(
+def offer_times(
     entries: list[tuple[str, str, datetime, dict[str, Any]]],
 ) -> dict[tuple[str, str], tuple[datetime | None, datetime | None]]:
     """Each (referral, intervention)'s first acceptance and first decline or completion."""
@@ -92,7 +92,7 @@ async def backfill_offer_times(db: Database, batch: int = BATCH) -> int:
             if not offers:
                 break
             entries = await backfill.responses(unit, [o.referral_id for o in offers])
-            times = _times(entries)
+            times = offer_times(entries)
             for o in offers:
                 accepted, closed = times.get((o.referral_id, o.intervention), (None, None))
                 if accepted is None and closed is None:

@@ -93,7 +93,7 @@ async def respond(
             raise NotFound
         entry = _choose(mine, response.intervention)
         now = datetime.now(UTC)
-        new_contact = _first_contact(entry, contact, now, f"{response.status}.first_contact_at")
+        new_contact = contact_to_record(entry, contact, now, f"{response.status}.first_contact_at")
         current = RecipientState(entry.status)
         if referral.status == ReferralState.CANCELLED:
             current = RecipientState.CANCELLED
@@ -149,7 +149,7 @@ async def first_contact(
                 f"first contact is recorded on a referral you accepted; this one is {entry.status}"
             )
         now = datetime.now(UTC)
-        new_contact = _first_contact(entry, contact, now, "first_contact_at")
+        new_contact = contact_to_record(entry, contact, now, "first_contact_at")
         if new_contact is None:
             return False
         detail = {"organisation": partner.organisation, "intervention": entry.intervention}
@@ -169,7 +169,7 @@ async def _record_contact(
     referrals.add_to_timeline(unit, str(new_id()), referral_id, FIRST_CONTACT, now, detail | when)
 
 
-def _first_contact(
+def contact_to_record(
     entry: Copy, contact: datetime | None, now: datetime, field: str
 ) -> datetime | None:
     """The first contact to record now: None when none was given or it is the one recorded;
