@@ -36,11 +36,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "audit": ("services.commands.audit", "the audit chain"),
     "users": ("services.commands.users", "people's console accounts"),
     "geography": ("services.commands.geography", "postcode directory (areas)"),
+    "evidence": ("services.commands.evidence", "the partnership's evidence (backfill, export)"),
     "demo": ("services.commands.demo", "the demo partnership: seed a year of fictional history"),
-    "evidence": (
-        "services.commands.evidence",
-        "the evidence for the partnership: export it for analysts",
-    ),
     "ready": (
         "services.commands.ready",
         "Wait until a service answers /ready (exit 0), or say why not by --timeout (exit 1).",
