@@ -34,6 +34,7 @@ POPULATION_CAVEAT = (
 )
 _KINDS: dict[Kind, str] = {
     "count": "count",
+    "change": "integer",
     "rate": "rate",
     "percent": "number",
     "hours": "number",
@@ -90,9 +91,9 @@ def _cells(value: Value, kind: Kind) -> tuple[Cell, ...]:
         return (None, None)
     if isinstance(value, Bounds):  # not expected outside interval columns
         return (f"{value.lower} to {value.upper}",)
-    if isinstance(value, float) and kind == "count":
+    if isinstance(value, float) and kind in ("count", "change"):
         return (int(value),)
-    if isinstance(value, int) and kind != "count" and kind != "text":
+    if isinstance(value, int) and kind not in ("count", "change", "text"):
         return (float(value),)
     if isinstance(value, float):
         return (round(value, 4),)
