@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import BinaryIO
 
 from services.evidence_export.files import Format, Opened, parquet_from_csv
 from services.evidence_export.records import Numbering, records
@@ -42,16 +43,21 @@ def _header(entry: FileEntry) -> bytes:
     return text.getvalue().encode()
 
 
+def _start(path: Path, header: bytes) -> BinaryIO:
+    """Open the file COPY streams into (its folder made), its header written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = path.open("wb")
+    f.write(header)
+    return f
+
+
 async def _copied(
     db: Database, period: Period, fmt: Format, out: Path, entry: FileEntry
 ) -> tuple[Path, int, int]:
     final = out / f"{entry.name}.{fmt.value}"
     path = final if fmt is Format.CSV else out / f".{entry.name}.csv.part"
-    out.mkdir(parents=True, exist_ok=True)
     try:
-        with path.open("wb") as f:
-            if fmt is Format.CSV:
-                f.write(_header(entry))
+        with _start(path, _header(entry) if fmt is Format.CSV else b"") as f:
 
             async def write(chunk: bytes) -> None:
                 f.write(chunk)
