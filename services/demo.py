@@ -37,6 +37,7 @@ DEMO_ACCOUNTS = (
     ("hub.coordinator", "Hana Coordinator (demo)", "wm-vru", PersonRole.HUB_COORDINATOR),
     ("ig.lead", "Ivan Governance (demo)", "wm-vru", PersonRole.IG_LEAD),
     ("uhb.referrer", "Rhea Referrer (demo)", "uhb", PersonRole.REFERRER),
+    ("wmvru.analyst", "Ada Analyst (demo)", "wm-vru", PersonRole.ANALYST),
 )
 """Console accounts of the demo configuration, all with the published DEMO_SECRET."""
 

@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.commands.resources import resources
-from vrp.domain.audit import ACCESS, CONSENT_OVERRIDE, DISCLOSURE, KINDS, READ, nhs_pseudonym
+from vrp.domain.audit import (
+    ACCESS,
+    CONSENT_OVERRIDE,
+    DISCLOSURE,
+    EVIDENCE_EXPORT,
+    KINDS,
+    READ,
+    nhs_pseudonym,
+)
 from vrp.domain.identifiers import reference
 from vrp.store import audit
 from vrp.store.unit import reading
@@ -117,6 +125,12 @@ def describe(r: audit.Record) -> str:
         return f"{when}  {r.kind}{why} account {d.get('account', '?')} by {r.actor}"
     if r.kind == CONSENT_OVERRIDE:
         return f"{when}  consent override, ground {d.get('ground')}, by {r.actor}  referral {ref}"
+    if r.kind == EVIDENCE_EXPORT:
+        return (
+            f"{when}  evidence export of {d.get('rows')} record rows "
+            f"({d.get('from')} to {d.get('to')}, {d.get('format')}) for {r.actor}, "
+            f"run by {d.get('operator')}"
+        )
     return f"{when}  {r.kind} by {r.actor} {d}  referral {ref}"
 
 

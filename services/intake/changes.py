@@ -6,7 +6,7 @@ The referral row is locked first, so a cancellation and an acceptance never both
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.intake.api.schemas import Accept, Complete, Decline, InProgress
@@ -14,6 +14,7 @@ from services.intake.auth.keys import Partner
 from services.intake.submission import PRODUCER, SOURCE
 from vrp.domain import lifecycle
 from vrp.domain.errors import Conflict, InvalidField, NotFound
+from vrp.domain.identifiers import new_id
 from vrp.domain.lifecycle import LifecycleViolation, RecipientState, ReferralState
 from vrp.events import topics
 from vrp.events.envelope import Envelope, EventData
@@ -79,16 +80,20 @@ Response = Accept | Decline | InProgress | Complete
 async def respond(
     db: Database, partner: Partner, referral_id: str, response: Response
 ) -> tuple[str, bool]:
-    """Apply a receiver's response; returns (intervention, changed)."""
+    """Apply a receiver's response (and the first contact it records); returns
+    (intervention, changed)."""
     target = RecipientState(response.status)
     code = response.reason if isinstance(response, Decline) else None
     outcome = response.outcome if isinstance(response, Complete) else None
+    contact = None if isinstance(response, Decline) else response.first_contact_at
     async with unit_of_work(db) as unit:
         referral = await referrals.lock(unit, referral_id)
         mine = await offers.lock_received(unit, partner.organisation, referral_id)
         if referral is None or not mine:
             raise NotFound
         entry = _choose(mine, response.intervention)
+        now = datetime.now(UTC)
+        new_contact = contact_to_record(entry, contact, now, f"{response.status}.first_contact_at")
         current = RecipientState(entry.status)
         if referral.status == ReferralState.CANCELLED:
             current = RecipientState.CANCELLED
@@ -98,9 +103,11 @@ async def respond(
             )
         except LifecycleViolation as exc:
             raise Conflict(str(exc)) from None
+        detail = {"organisation": partner.organisation, "intervention": entry.intervention}
+        if new_contact is not None:
+            await _record_contact(unit, referral_id, detail, new_contact, now)
         if not verdict.changed:
-            return entry.intervention, False
-        now = datetime.now(UTC)
+            return entry.intervention, new_contact is not None
         await offers.respond(unit, referral_id, entry.intervention, target, code, outcome, now)
         others = await offers.offer_states(unit, referral_id)
         status = lifecycle.referral_state(ReferralState.ROUTED, others)
@@ -114,11 +121,72 @@ async def respond(
             outcome=outcome,
             responded_at=now,
         )
-        detail = {"organisation": partner.organisation, "intervention": entry.intervention}
         detail |= {"reason": code} if code else {}
         detail |= {"outcome": outcome} if outcome else {}
         record(unit, topics.STATUS, referral_id, event, str(target), now, detail)
     return entry.intervention, True
+
+
+FIRST_CONTACT = "first-contact"
+"""The timeline entry of a first contact's recording (its detail holds the contact time)."""
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of ours a receiver's clock may be: a first contact 'now' is not refused."""
+
+
+async def first_contact(
+    db: Database, partner: Partner, referral_id: str, intervention: str | None, contact: datetime
+) -> bool:
+    """Record when the receiver first made contact with the person (the console's form; the
+    API takes it with a response): only on an offer it accepted; whether it was new."""
+    async with unit_of_work(db) as unit:
+        referral = await referrals.lock(unit, referral_id)
+        mine = await offers.lock_received(unit, partner.organisation, referral_id)
+        if referral is None or not mine:
+            raise NotFound
+        entry = _choose(mine, intervention)
+        if entry.status not in _TAKEN_ON or referral.status == ReferralState.CANCELLED:
+            raise Conflict(
+                f"first contact is recorded on a referral you accepted; this one is {entry.status}"
+            )
+        now = datetime.now(UTC)
+        new_contact = contact_to_record(entry, contact, now, "first_contact_at")
+        if new_contact is None:
+            return False
+        detail = {"organisation": partner.organisation, "intervention": entry.intervention}
+        await _record_contact(unit, referral_id, detail, new_contact, now)
+    return True
+
+
+_TAKEN_ON = (RecipientState.ACCEPTED, RecipientState.IN_PROGRESS, RecipientState.COMPLETED)
+
+
+async def _record_contact(
+    unit: Unit, referral_id: str, detail: dict[str, Any], contact: datetime, now: datetime
+) -> None:
+    """The offer's first contact, and its timeline entry (no event: nobody is alerted)."""
+    await offers.first_contact(unit, referral_id, detail["intervention"], contact, now)
+    when = {"first_contact_at": contact.astimezone(UTC).isoformat()}
+    referrals.add_to_timeline(unit, str(new_id()), referral_id, FIRST_CONTACT, now, detail | when)
+
+
+def contact_to_record(
+    entry: Copy, contact: datetime | None, now: datetime, field: str
+) -> datetime | None:
+    """The first contact to record now: None when none was given or it is the one recorded;
+    refused when in the future, before the offer, or different from the one recorded."""
+    if contact is None:
+        return None
+    if contact > now + CLOCK_SKEW:
+        raise InvalidField(field, "is in the future")
+    if contact < entry.received_at:
+        offered = entry.received_at.astimezone(UTC).isoformat(timespec="seconds")
+        raise InvalidField(field, f"is before the referral was offered to you ({offered})")
+    if entry.first_contact_at is None:
+        return contact
+    if entry.first_contact_at == contact:
+        return None
+    recorded = entry.first_contact_at.astimezone(UTC).isoformat(timespec="seconds")
+    raise Conflict(f"first contact was already recorded ({recorded}); it is not changed")
 
 
 def _choose(mine: list[Copy], intervention: str | None) -> Copy:

@@ -13,6 +13,7 @@ from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.errors import ConcurrentRequest, IdempotencyKeyReused
 from vrp.domain.identifiers import new_id, reference
 from vrp.domain.referral import Referral, ReferralSubmission
+from vrp.domain.referral_facts import referral_facts
 from vrp.events import topics, wiring
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralReceived
@@ -47,12 +48,15 @@ async def accept(
     submission: ReferralSubmission,
     config: RoutingConfiguration | None = None,
     areas: Areas | None = None,
+    *,
+    pseudonym_key: bytes,
 ) -> Accepted:
     """Store the referral and its received event atomically; return only once committed.
 
     With the configuration in force, first refuse an unknown sender or codes outside its
     vocabularies; always derive (and check) the person's local authority (through `areas`,
-    the process's remembered lookups, when given)."""
+    the process's remembered lookups, when given). The referral's coded facts are stored
+    with it, its subject keyed by `pseudonym_key` (the router's key)."""
     if config is not None:
         screening.check_sender(config, partner.organisation)
         screening.check_codes(config, submission)
@@ -60,6 +64,7 @@ async def accept(
     area = await _local_authority(areas or Areas(db), submission)
     fingerprint = request_hash(submission)
     now = datetime.now(UTC)
+    key = pseudonym_key
     rid = new_id()
     referral = Referral(
         id=str(rid),
@@ -78,6 +83,8 @@ async def accept(
         local_authority=referral.local_authority,
         body=envelope.data["referral"],
         at=now,
+        facts=referral_facts(referral, _source_kind(config, partner.organisation), now, key),
+        postcode=submission.subject.postcode,
     )
     override = submission.consent.override
     # The ground is a code; decision_maker and justification are free text that may name
@@ -98,6 +105,11 @@ async def accept(
     except referrals.DuplicateKey:
         return await _replay(db, partner, idempotency_key, fingerprint)
     return Accepted(stored.id, stored.reference, replayed=False)
+
+
+def _source_kind(config: RoutingConfiguration | None, organisation: str) -> str | None:
+    found = None if config is None else config.organisation(organisation)
+    return None if found is None else str(found.kind)
 
 
 async def _local_authority(areas: Areas, submission: ReferralSubmission) -> str | None:

@@ -38,6 +38,7 @@ from vrp.store.tables import (
     notifications,
     outbox,
     received_referrals,
+    referral_facts,
     referral_timeline,
     referrals,
 )
@@ -165,6 +166,9 @@ async def test_after_retention_no_identifier_remains_and_the_audit_chain_verifie
     db = Database(database_url)
     try:
         assert await hits(db), "the identifiers should be stored before retention runs"
+        async with db.engine.connect() as conn:
+            [kept] = (await conn.execute(select(referral_facts))).mappings().all()
+        assert kept["pseudonym"] and kept["reason"] == "assault-injury"
         await audit.seal_all(db)
         async with db.engine.connect() as conn:
             chain = [_text(list(r)) for r in await conn.execute(select(audit_log))]
@@ -191,6 +195,7 @@ async def test_after_retention_no_identifier_remains_and_the_audit_chain_verifie
         assert await hits(db) == []
         await audit.seal_all(db)
         async with db.engine.connect() as conn:
+            [facts] = (await conn.execute(select(referral_facts))).mappings().all()
             body = (await conn.execute(select(referrals.c.body))).scalar_one()
             copy = (await conn.execute(select(received_referrals.c.payload))).scalar_one()
         async with reading(db) as unit:
@@ -199,6 +204,9 @@ async def test_after_retention_no_identifier_remains_and_the_audit_chain_verifie
         assert body["reasons"] == ["assault-injury", "knife-crime"] and body["risk"] == "high"
         assert body["consent_state"] == "given" and body["local_authority"]
         assert copy["data"] == {} and copy["flow_id"]
+        # The coded facts stay for the evidence; the key linking them to the person goes.
+        assert facts["pseudonym"] is None
+        assert dict(facts) | {"pseudonym": kept["pseudonym"]} == dict(kept)
         assert kinds[-1] == RETENTION and kinds.count(RETENTION) == 1
         # Nothing is left to do, and doing nothing is not audited.
         assert await run_retention(db, retained(settings), late, embedded=True) == Report()

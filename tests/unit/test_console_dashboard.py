@@ -22,7 +22,6 @@ from services.intake.console.directory import standing
 from services.intake.console.figures import (
     OfferFacts,
     acceptance,
-    band,
     held_codes,
     iso_week,
     week_label,
@@ -31,6 +30,7 @@ from testkit.partner import bearer, inbox_entry, respond, submit, wait_status
 from testkit.referrals import example
 from testkit.runtime import Served, runtime_settings, serving, sqlite_url
 from vrp.config_files import load_configuration
+from vrp.domain.evidence.bands import band
 from vrp.domain.people import Role
 from vrp.domain.vocabulary import REASONS
 from vrp.settings import DEMO_CONFIG_DIR

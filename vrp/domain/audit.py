@@ -24,6 +24,9 @@ SIGN_IN = "sign-in"
 SIGN_IN_FAILED = "sign-in-failed"
 LOCKOUT = "lockout"
 SIGN_OUT = "sign-out"
+EVIDENCE_EXPORT = "evidence-export"
+"""An analyst's record-level export of the evidence facts (`vrp evidence export --records`):
+`detail` names the account, the period and how many rows left the system."""
 ACCESS = (SIGN_IN, SIGN_IN_FAILED, LOCKOUT, SIGN_OUT)
 """People's console access: who signed in and out, which attempts failed, which locked."""
 KINDS = (
@@ -36,6 +39,7 @@ KINDS = (
     CREDENTIAL,
     RETENTION,
     *ACCESS,
+    EVIDENCE_EXPORT,
 )
 GENESIS = "0" * 64
 """The prev_hash of the first record."""

@@ -193,6 +193,22 @@ class Intervention(_Model):
     required_items: list[DataItem] = []
     channels: list[Channel] = ["email"]
     status: Literal["active", "paused"] = "active"
+    pilot_start: date | None = Field(
+        default=None,
+        description="A pilot: the day it started. Its evaluation covers the pilot's dates and "
+        "compares them with the same length of time immediately before.",
+    )
+    pilot_end: date | None = Field(
+        default=None, description="The pilot's last day; unset: still running."
+    )
+
+    @model_validator(mode="after")
+    def _pilot_dates(self) -> Self:
+        if self.pilot_end is not None and (
+            self.pilot_start is None or self.pilot_end < self.pilot_start
+        ):
+            raise ValueError("pilot_end needs a pilot_start on or before it")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -52,6 +52,7 @@ _VALUES: dict[DataItem, Callable[[Referral], Any]] = {
     DataItem.SUBJECT_NHS_NUMBER: lambda r: r.submission.subject.nhs_number,
     DataItem.SUBJECT_POSTCODE: lambda r: r.submission.subject.postcode,
     DataItem.SUBJECT_AREA: lambda r: r.local_authority,
+    DataItem.SUBJECT_SEX: lambda r: (s := r.submission.subject.sex) and s.value,
     DataItem.SUBJECT_CONTACT: lambda r: _contact(r.submission.subject.contact),
     DataItem.SUBJECT_PHONE: lambda r: (c := r.submission.subject.contact) and c.phone,
     DataItem.SUBJECT_EMAIL: lambda r: (c := r.submission.subject.contact) and c.email,

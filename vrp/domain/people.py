@@ -14,6 +14,7 @@ class Role(StrEnum):
     HUB_COORDINATOR = "hub-coordinator"
     IG_LEAD = "ig-lead"
     REFERRER = "referrer"
+    ANALYST = "analyst"
 
 
 class Permission(StrEnum):
@@ -25,6 +26,7 @@ class Permission(StrEnum):
     DIRECTORY = "directory"  # interventions and agreements as loaded
     DISCLOSURES = "disclosures"  # what was shared under each agreement flow
     SENT = "sent"  # referrals their organisation sent: status, timeline, responses
+    EVIDENCE = "evidence"  # evaluation and needs assessment: aggregates, small numbers suppressed
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -33,8 +35,11 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.HUB_COORDINATOR: frozenset(
         {Permission.TRIAGE, Permission.DASHBOARD, Permission.DIRECTORY}
     ),
-    Role.IG_LEAD: frozenset({Permission.DASHBOARD, Permission.DIRECTORY, Permission.DISCLOSURES}),
+    Role.IG_LEAD: frozenset(
+        {Permission.DASHBOARD, Permission.DIRECTORY, Permission.DISCLOSURES, Permission.EVIDENCE}
+    ),
     Role.REFERRER: frozenset({Permission.SENT, Permission.DIRECTORY}),
+    Role.ANALYST: frozenset({Permission.EVIDENCE, Permission.DASHBOARD, Permission.DIRECTORY}),
 }
 
 ROLE_LABELS: dict[Role, str] = {
@@ -43,6 +48,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.HUB_COORDINATOR: "Hub coordinator",
     Role.IG_LEAD: "Information-governance lead",
     Role.REFERRER: "Referrer",
+    Role.ANALYST: "Analyst",
 }
 
 

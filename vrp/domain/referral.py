@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from vrp.domain.geography import normalise_postcode
 from vrp.domain.identifiers import nhs_number_is_valid
 from vrp.domain.vocabularies import NATIONAL_VOCABULARIES, Code, Vocabularies
-from vrp.domain.vocabulary import ConsentState
+from vrp.domain.vocabulary import ConsentState, Sex
 
 
 def _nhs_number(value: str) -> str:
@@ -91,6 +91,12 @@ class Subject(_Model):
         "against the postcode's when both are known.",
     )
     contact: Contact | None = None
+    sex: Sex | None = Field(
+        default=None,
+        description="Optional: the person's sex as recorded (female, male, indeterminate, "
+        "not-known; see GET /v1/vocabularies, `sexes`). Shared only where an agreement "
+        "permits `subject.sex`; counted for the partnership's needs assessment.",
+    )
 
 
 class ConsentOverride(_Model):

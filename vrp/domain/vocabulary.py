@@ -23,6 +23,25 @@ class ConsentState(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class Sex(StrEnum):
+    """The person's sex as the referrer records it (the NHS Data Dictionary's "person stated
+    gender" codes, spelt as codes): needs assessment rates it against the ONS estimates."""
+
+    FEMALE = "female"
+    MALE = "male"
+    INDETERMINATE = "indeterminate"
+    NOT_KNOWN = "not-known"
+
+
+SEXES: dict[str, str] = {
+    Sex.FEMALE: "Female",
+    Sex.MALE: "Male",
+    Sex.INDETERMINATE: "Indeterminate (unable to be classified as either)",
+    Sex.NOT_KNOWN: "Not known (not recorded)",
+}
+"""Each sex code's label; a fixed vocabulary (the ONS denominators are female and male)."""
+
+
 class OrgKind(StrEnum):
     """Kinds of partner organisation."""
 
@@ -71,6 +90,7 @@ class DataItem(StrEnum):
     SUBJECT_NHS_NUMBER = "subject.nhs_number"
     SUBJECT_POSTCODE = "subject.postcode"
     SUBJECT_AREA = "subject.local_authority"
+    SUBJECT_SEX = "subject.sex"
     SUBJECT_CONTACT = "subject.contact"
     """Phone and email together (kept for agreements written before the granular items)."""
     SUBJECT_PHONE = "subject.phone"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, case, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, case, func, select, tuple_, update
 
 from vrp.domain.lifecycle import RecipientState
 from vrp.store.tables import received_referrals
@@ -53,6 +53,9 @@ class Copy:
     updated_at: datetime
     reduced_at: datetime | None
     kind: str
+    accepted_at: datetime | None
+    first_contact_at: datetime | None
+    closed_at: datetime | None
 
     @property
     def position(self) -> Position:
@@ -90,6 +93,9 @@ _COLUMNS = (
     _t.updated_at,
     _t.reduced_at,
     _t.kind,
+    _t.accepted_at,
+    _t.first_contact_at,
+    _t.closed_at,
 )
 
 
@@ -210,11 +216,31 @@ async def respond(
     outcome: str | None,
     at: datetime,
 ) -> None:
-    """Record a receiver's response on its (locked) copy."""
+    """Record a receiver's response on its (locked) copy, with the offer's times: when it
+    was accepted, and when it was declined or completed (the first time only)."""
+    times: dict[str, Any] = {}
+    if status is RecipientState.ACCEPTED:
+        times["accepted_at"] = func.coalesce(_t.accepted_at, at)
+    if status in _CLOSING:
+        times["closed_at"] = func.coalesce(_t.closed_at, at)
     await unit.conn.execute(
         update(received_referrals)
         .where(_t.referral_id == referral_id, _t.intervention == intervention)
-        .values(status=status, reason=reason, outcome=outcome, updated_at=at)
+        .values(status=status, reason=reason, outcome=outcome, updated_at=at, **times)
+    )
+
+
+_CLOSING = frozenset({RecipientState.DECLINED, RecipientState.COMPLETED})
+
+
+async def first_contact(
+    unit: Unit, referral_id: str, intervention: str, contact_at: datetime, at: datetime
+) -> None:
+    """Record when the receiver first made contact with the person, on its (locked) copy."""
+    await unit.conn.execute(
+        update(received_referrals)
+        .where(_t.referral_id == referral_id, _t.intervention == intervention)
+        .values(first_contact_at=contact_at, updated_at=at)
     )
 
 

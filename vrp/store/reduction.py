@@ -31,6 +31,7 @@ from vrp.store.tables import (
     disclosures,
     outbox,
     received_referrals,
+    referral_facts,
     referrals,
 )
 
@@ -213,6 +214,10 @@ def _flow_of(payload: Mapping[str, Any]) -> FlowKey:
 
 
 async def _reduce_referrals(conn: AsyncConnection, ids: Sequence[str], now: datetime) -> None:
+    # The coded facts stay for evaluation; the key that links them to the person goes.
+    await conn.execute(
+        update(referral_facts).where(referral_facts.c.referral_id.in_(ids)).values(pseudonym=None)
+    )
     rows = await conn.execute(
         select(referrals.c.id, referrals.c.body).where(
             referrals.c.id.in_(ids), referrals.c.reduced_at.is_(None)

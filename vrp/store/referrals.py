@@ -9,15 +9,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, select, update
+from sqlalchemy import Insert, String, Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vrp.domain.audit import Entry
 from vrp.domain.lifecycle import ReferralState
+from vrp.domain.referral_facts import ReferralFacts
 from vrp.events.envelope import Envelope
 from vrp.store import audit
 from vrp.store.outbox import row_values, staged
-from vrp.store.tables import audit_pending, outbox, referral_timeline, referrals
+from vrp.store.tables import (
+    audit_pending,
+    outbox,
+    postcode_areas,
+    referral_facts,
+    referral_timeline,
+    referrals,
+)
 from vrp.store.unit import Unit
 
 RECEIVED = "received"
@@ -40,6 +48,9 @@ class NewReferral:
     local_authority: str | None
     body: dict[str, Any]
     at: datetime
+    facts: ReferralFacts
+    postcode: str
+    """Only to look up the LSOA of `facts` in the postcode directory; never stored here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +131,21 @@ def _insert(table: Table, columns: list[str]) -> Insert:
     )
 
 
+_FACTS = [c.name for c in referral_facts.columns if c.name != "lsoa"]
+
+
+def _facts_insert() -> Insert:
+    """The referral's coded facts, the LSOA looked up in the same statement (None when the
+    postcode directory does not have the postcode or has no LSOAs)."""
+    postcode = bindparam("referral_facts_postcode", type_=String())
+    lsoa = select(postcode_areas.c.lsoa).where(postcode_areas.c.postcode == postcode)
+    return _insert(referral_facts, _FACTS).values(lsoa=lsoa.scalar_subquery())
+
+
 def _combined(audited: bool) -> Insert:
     """One statement, one round trip, atomic and durable by itself (PostgreSQL runs
     data-modifying CTEs exactly once, with the outer INSERT): the referral, its timeline
-    row, its event and (for a consent override) its audit record."""
+    row, its coded facts, its event and (for a consent override) its audit record."""
     statement = (
         _insert(
             outbox,
@@ -153,6 +175,7 @@ def _combined(audited: bool) -> Insert:
             .returning(referral_timeline.c.event_id)
             .cte("t")
         )
+        .add_cte(_facts_insert().returning(referral_facts.c.referral_id).cte("f"))
     )
     if audited:
         columns = ["at", "kind", "actor", "referral_id", "subject", "detail"]
@@ -164,6 +187,7 @@ def _combined(audited: bool) -> Insert:
 
 # Compiled once per process (SQLAlchemy caches each statement's compiled form).
 _COMBINED_INSERT = {False: _combined(False), True: _combined(True)}
+_FACTS_INSERT = _facts_insert()
 
 
 async def add_received(
@@ -174,8 +198,9 @@ async def add_received(
     envelope: Envelope,
     audited: Entry | None = None,
 ) -> None:
-    """Store a new referral, its 'received' timeline entry, its event and (if given) its
-    audit record: on PostgreSQL in exactly one statement, for a single-statement unit.
+    """Store a new referral, its 'received' timeline entry, its coded facts, its event and
+    (if given) its audit record: on PostgreSQL in exactly one statement, for a
+    single-statement unit.
 
     Raises DuplicateKey when the sender's idempotency key is taken."""
     rows: dict[Table, dict[str, Any]] = {
@@ -202,14 +227,17 @@ async def add_received(
     }
     if audited is not None:
         rows[audit_pending] = audit.pending_row(audited, referral.at)
+    facts = {f"referral_facts_{k}": v for k, v in referral.facts.row().items()}
+    facts["referral_facts_postcode"] = referral.postcode
     conn = unit.conn
     try:
         if unit.db.is_sqlite:
             for table, values in rows.items():
                 await conn.execute(table.insert(), values)
+            await conn.execute(_FACTS_INSERT, facts)
         else:
             params = {f"{t.name}_{k}": v for t, values in rows.items() for k, v in values.items()}
-            await conn.execute(_COMBINED_INSERT[audited is not None], params)
+            await conn.execute(_COMBINED_INSERT[audited is not None], params | facts)
     except IntegrityError:
         raise DuplicateKey from None
     staged(conn)

@@ -33,6 +33,10 @@ _RESPONSE_EXAMPLES: dict[str, Any] = {
     "accept": {"summary": "Accept", "value": {"status": "accepted"}},
     "decline": {"summary": "Decline", "value": {"status": "declined", "reason": "no-capacity"}},
     "start": {"summary": "Work started", "value": {"status": "in-progress"}},
+    "contact": {
+        "summary": "First contact made",
+        "value": {"status": "in-progress", "first_contact_at": "2026-11-26T09:30:00Z"},
+    },
     "complete": {"summary": "Completed", "value": {"status": "completed", "outcome": "engaged"}},
 }
 
@@ -47,6 +51,9 @@ def _item(row: Copy) -> InboxItem:
         outcome=row.outcome,
         received_at=row.received_at,
         updated_at=row.updated_at,
+        accepted_at=row.accepted_at,
+        first_contact_at=row.first_contact_at,
+        closed_at=row.closed_at,
         referral=row.payload,
     )
 
@@ -135,7 +142,9 @@ async def respond(
     """Respond to a referral routed to you: accept, decline (coded reason), in progress,
     completed (coded outcome). Transitions that break the lifecycle are 409; repeating the
     current response is harmless. `intervention` is needed only when several of your
-    interventions received the referral."""
+    interventions received the referral. `first_contact_at` (accepted, in progress,
+    completed) records when you first made contact with the person: not in the future, not
+    before the offer (422 naming the field), once (a different time later is 409)."""
     require(partner, "referrals:respond")
     config = intake_state(request).config()
     # Named as the validation of the tagged body names them: declined.reason, completed.outcome.

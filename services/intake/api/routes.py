@@ -33,7 +33,7 @@ from vrp.domain.errors import NotFound
 from vrp.domain.lifecycle import RecipientState, ReferralState
 from vrp.domain.referral import ReferralSubmission
 from vrp.domain.sla import demo_clock_banner
-from vrp.domain.vocabulary import ConsentState
+from vrp.domain.vocabulary import SEXES, ConsentState
 from vrp.store.database import DATABASE_ERRORS
 from vrp.store.health import ping
 from vrp.store.unit import reading
@@ -79,7 +79,10 @@ async def submit_referral(
                 headers={"Retry-After": "1"},
             )
         state = intake_state(request)
-        accepted = await accept(db, partner, idempotency_key, body, state.config(), state.areas)
+        key = settings.pseudonym_key.get_secret_value().encode()
+        accepted = await accept(
+            db, partner, idempotency_key, body, state.config(), state.areas, pseudonym_key=key
+        )
     if not accepted.replayed:  # accept() returns once committed: count each referral once
         state.metrics.received(partner.organisation)
     status_url = f"{settings.public_url}/v1/referrals/{accepted.referral_id}"
@@ -150,6 +153,7 @@ async def vocabularies(request: Request) -> dict[str, Vocabulary]:
         "consent-states": Vocabulary(codes={c.value: c.value for c in ConsentState}),
         "referral-states": Vocabulary(codes={s.value: s.value for s in ReferralState}),
         "response-states": Vocabulary(codes={s.value: s.value for s in RecipientState}),
+        "sexes": Vocabulary(codes=dict(SEXES)),
     }
 
 

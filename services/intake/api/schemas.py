@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from vrp.domain.lifecycle import RecipientState
 from vrp.domain.vocabularies import Code
@@ -28,6 +28,7 @@ SUBMISSION_EXAMPLE: dict[str, Any] = {
         "nhs_number": "9434765919",
         "postcode": "B10 0AA",
         "contact": {"phone": "07700 900123"},
+        "sex": "male",
     },
     "reasons": ["assault-injury", "knife-crime"],
     "risk": "high",
@@ -130,12 +131,32 @@ class CancelRequest(BaseModel):
     reason: Code  # from the configuration's cancel-reasons (the OpenAPI enum lists them)
 
 
+def _written_time(value: object) -> object:
+    # A JSON number would otherwise be read as a Unix timestamp; a time is written out.
+    if isinstance(value, int | float):
+        raise ValueError("must be a date-time written as in RFC 3339, with its offset")
+    return value
+
+
+FirstContact = Annotated[
+    AwareDatetime | None,
+    BeforeValidator(_written_time),
+    Field(
+        description="Optional: when your service first made contact with the person (RFC "
+        "3339, with its offset). Not in the future (5 minutes' clock difference allowed), "
+        "not before the referral was offered to you; recorded once: repeat your current "
+        "response with it to record it later, and a different time afterwards is 409."
+    ),
+]
+
+
 class Accept(BaseModel):
     """The receiving organisation takes the referral on."""
 
     model_config = ConfigDict(extra="forbid")
     status: Literal["accepted"]
     intervention: str | None = Field(default=None, max_length=64)
+    first_contact_at: FirstContact = None
 
 
 class Decline(BaseModel):
@@ -153,6 +174,7 @@ class InProgress(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["in-progress"]
     intervention: str | None = Field(default=None, max_length=64)
+    first_contact_at: FirstContact = None
 
 
 class Complete(BaseModel):
@@ -162,6 +184,7 @@ class Complete(BaseModel):
     status: Literal["completed"]
     outcome: Code  # from the configuration's outcomes
     intervention: str | None = Field(default=None, max_length=64)
+    first_contact_at: FirstContact = None
 
 
 ResponseRequest = Annotated[Accept | Decline | InProgress | Complete, Field(discriminator="status")]
@@ -202,6 +225,13 @@ class InboxItem(BaseModel):
     outcome: str | None
     received_at: datetime
     updated_at: datetime
+    accepted_at: datetime | None = Field(default=None, description="When you accepted it.")
+    first_contact_at: datetime | None = Field(
+        default=None, description="When you first made contact with the person, as you said."
+    )
+    closed_at: datetime | None = Field(
+        default=None, description="When you declined or completed it."
+    )
     referral: dict[str, Any] = Field(
         description="The uk.vrp.partner.referral.v1 event data exactly as published to you."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vrp.domain.geography import AREAS
+from vrp.domain.vocabulary import SEXES
 
 _LABELS = {
     "subject.name": "Name",
@@ -13,6 +14,7 @@ _LABELS = {
     "subject.nhs_number": "NHS number",
     "subject.postcode": "Postcode",
     "subject.local_authority": "Local authority",
+    "subject.sex": "Sex",
     "subject.contact": "Contact details",
     "subject.phone": "Phone",
     "subject.email": "Email",
@@ -64,6 +66,8 @@ def rows(
             v = risks.get(v, v)
         if k == "subject.local_authority" and isinstance(v, str):
             v = AREAS.get(v, v)
+        if k == "subject.sex" and isinstance(v, str):
+            v = SEXES.get(v, v)
         if k == "subject.date_of_birth" and isinstance(v, str) and len(v) < 8:
             out.append(("Age band", v))  # shared as an age band, not the date itself
             continue

@@ -11,11 +11,10 @@ from typing import Any
 
 from vrp.domain.decision import Rejection
 from vrp.domain.disclosure_control import Table, median, protect, protect_counts
+from vrp.domain.evidence.bands import AGE_BANDS, UNKNOWN, band
 from vrp.domain.referral import age_on
 
-UNKNOWN = "unknown"
 NO_RULE = "no-rule-matched"
-AGE_BANDS = ("under 10", "10-13", "14-17", "18-24", "25+")
 WEEKS_SHOWN = 12
 _ALWAYS = ("routed", "held")
 
@@ -129,16 +128,6 @@ class Figures:
 
     breakdowns: list[Breakdown] = field(default_factory=list)
     acceptance: AcceptanceTable | None = None
-
-
-def band(age: int | None) -> str:
-    """The dashboard's age band at receipt (wider than a recipient's, for fewer small cells)."""
-    if age is None:
-        return UNKNOWN
-    for top, name in ((9, "under 10"), (13, "10-13"), (17, "14-17"), (24, "18-24")):
-        if age <= top:
-            return name
-    return "25+"
 
 
 def iso_week(when: datetime) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from services.intake.console import names
@@ -25,6 +25,7 @@ ALERTS = {
     "delivery-failed": "Failed-delivery alert",
 }
 RESPONSES = ("accepted", "declined", "in-progress", "completed")
+FIRST_CONTACT = "first-contact"  # services/intake/changes.py writes it
 WITHDRAWN = {"cancelled": "Withdrawn by the referrer", "closed": "Closed by the hub"}
 
 
@@ -90,6 +91,16 @@ def _response(w: _Words, e: Entry) -> str:
     return text
 
 
+def _first_contact(w: _Words, e: Entry) -> str:
+    contact = e.detail.get("first_contact_at")
+    when = (
+        datetime.fromisoformat(contact).astimezone(UTC).strftime("%d %b %Y %H:%M UTC")
+        if contact
+        else "a time not given"
+    )
+    return f"First contact with the person on {when}, recorded by {w.at(e.detail)}"
+
+
 def _withdrawn(w: _Words, e: Entry) -> str:
     code = str(e.detail.get("reason") or "")
     labels = names.label(w.config, "cancel-reasons", code)
@@ -123,6 +134,8 @@ def _entry(w: _Words, e: Entry, scope: Scope) -> list[Happening]:
         return [Happening(e.at, "alert", f"{kind} sent to {w.org(d.get('organisation'))} {how}")]
     if t in RESPONSES:
         return [Happening(e.at, "response", _response(w, e))]
+    if t == FIRST_CONTACT:
+        return [Happening(e.at, "response", _first_contact(w, e))]
     if t == "escalated":
         text = f"Not accepted in time: {w.at(d)}"
         if d.get("fallback"):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -48,6 +49,9 @@ def entry(row: Copy, now: datetime) -> dict[str, Any]:
         "overdue": due is not None and due < now and row.status == RecipientState.AWAITING,
         "withdrawn": row.status == RecipientState.CANCELLED and row.reason == ESCALATED,
         "urgency": (payload.get("data") or {}).get("risk"),
+        "accepted_at": row.accepted_at,
+        "first_contact_at": row.first_contact_at,
+        "closed_at": row.closed_at,
     }
 
 
@@ -96,7 +100,7 @@ async def referral(
 ) -> HTMLResponse:
     """One referral routed to the person's organisation, exactly as minimised for it."""
     web.allowed(session, Permission.INBOX)
-    done = done if done in STATES else None
+    done = done if done in STATES or done == FIRST_CONTACT else None
     return await _page(request, session, referral_id, done, web.error_message(error))
 
 
@@ -200,3 +204,52 @@ async def respond(
         refused = 409 if isinstance(exc, Conflict) else 422
         return await _page(request, session, referral_id, None, str(exc)[:300], refused)
     return web.redirect(f"{page}?done={status}")
+
+
+FIRST_CONTACT = "first-contact"
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_TIME = re.compile(r"^[0-9]{1,2}:[0-9]{2}$")
+BAD_TIME = "Enter the date as YYYY-MM-DD and the time as HH:MM (24-hour clock, UTC)."
+
+
+def parse_contact(day: str, clock: str) -> datetime | None:
+    """The form's date and UTC time as one moment (None when either is malformed)."""
+    if not _DATE.match(day.strip()) or not _TIME.match(clock.strip()):
+        return None
+    try:
+        return datetime.fromisoformat(f"{day.strip()}T{clock.strip():0>5}").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+@router.post("/referrals/{referral_id}/first-contact", response_model=None)
+async def first_contact(
+    request: Request,
+    referral_id: str,
+    session: web.SessionDep,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    intervention: Annotated[str, Form(max_length=64)] = "",
+    contact_date: Annotated[str, Form(max_length=20)] = "",
+    contact_time: Annotated[str, Form(max_length=20)] = "",
+) -> HTMLResponse | RedirectResponse:
+    """Record when the team first made contact with the person: the same use case and
+    checks as the API's `first_contact_at` (not in the future, not before the offer)."""
+    web.check_csrf(session, csrf_token)
+    web.allowed(session, Permission.INBOX)
+    page = f"{web.PREFIX}/referrals/{referral_id}"
+    at = parse_contact(contact_date, contact_time)
+    if at is None:
+        return await _page(request, session, referral_id, None, BAD_TIME, 422)
+    person = session.person
+    acting = Partner(person.organisation, f"user:{person.username}", frozenset())
+    try:
+        await changes.first_contact(
+            web.db_of(request), acting, referral_id, intervention or None, at
+        )
+    except NotFound:
+        return not_found(request)
+    except (Conflict, InvalidField) as exc:
+        refused = 409 if isinstance(exc, Conflict) else 422
+        message = f"The first contact {exc.detail}." if isinstance(exc, InvalidField) else str(exc)
+        return await _page(request, session, referral_id, None, message[:300], refused)
+    return web.redirect(f"{page}?done={FIRST_CONTACT}")

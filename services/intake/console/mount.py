@@ -6,7 +6,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from services.intake.console import dashboard, directory, inbox, sent, signin, triage, web
+from services.intake.console import (
+    dashboard,
+    directory,
+    evidence,
+    inbox,
+    sent,
+    signin,
+    triage,
+    web,
+)
 
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
@@ -33,6 +42,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(triage.router)
     app.include_router(dashboard.router)
     app.include_router(directory.router)
+    app.include_router(evidence.router)
     app.mount(
         f"{web.PREFIX}/static", StaticFiles(directory=web.HERE / "static"), name="console-static"
     )

@@ -134,14 +134,16 @@ async def _check(request: Request, username: str, password: str) -> tuple[str, S
 
 
 def home(role: Role) -> str:
-    """Where a role starts: the inbox, the triage queue, the referrals sent or the
-    dashboard."""
+    """Where a role starts: the inbox, the triage queue, the referrals sent, the evidence
+    (an analyst) or the dashboard."""
     if may(role, Permission.INBOX):
         return f"{web.PREFIX}/inbox"
     if may(role, Permission.TRIAGE):
         return f"{web.PREFIX}/triage"
     if may(role, Permission.SENT):
         return f"{web.PREFIX}/sent"
+    if role is Role.ANALYST:
+        return f"{web.PREFIX}/evidence"
     return f"{web.PREFIX}/dashboard"
 
 
