@@ -15,6 +15,7 @@ from vrp.domain.lifecycle import RecipientState
 from vrp.store.database import Database
 from vrp.store.evidence_tables import deprivation, populations, referral_facts
 from vrp.store.tables import received_referrals
+from vrp.store.unit import unit_of_work
 
 BIRMINGHAM, COVENTRY, DUDLEY = "E08000025", "E08000026", "E08000027"
 
@@ -70,8 +71,10 @@ class EvidenceRows:
         closed_at: datetime | None = None,
         reason: str | None = None,
         outcome: str | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> None:
-        """One offer of a referral to an intervention, as its receiver holds it."""
+        """One offer of a referral to an intervention, as its receiver holds it (with the
+        payload given, e.g. a realistic size for a benchmark)."""
         self._add(
             received_referrals,
             referral_id=referral_id,
@@ -79,7 +82,7 @@ class EvidenceRows:
             organisation="provider",
             reference="REF",
             event_id=str(uuid.uuid4()),
-            payload={},
+            payload=payload or {},
             status=str(status),
             reason=reason,
             outcome=outcome,
@@ -99,10 +102,12 @@ class EvidenceRows:
         """One LSOA's deprivation decile and population."""
         self._add(deprivation, lsoa=code, local_authority=area, decile=decile, population=people)
 
-    async def write(self, db: Database, batch: int = 10_000) -> None:
-        """Insert every row (in batches), then forget them."""
-        async with db.transaction() as conn:
-            for table, rows in self.rows.items():
-                for i in range(0, len(rows), batch):
-                    await conn.execute(table.insert(), rows[i : i + batch])
+    async def write(self, db: Database, batch: int = 20_000) -> None:
+        """Insert every row, a batch per transaction (asyncpg's executemany on
+        PostgreSQL), then forget them."""
+        for table, rows in self.rows.items():
+            for i in range(0, len(rows), batch):
+                async with unit_of_work(db) as unit:
+                    for row in rows[i : i + batch]:
+                        unit.stage(table, **row)
         self.rows.clear()

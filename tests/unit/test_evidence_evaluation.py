@@ -6,6 +6,7 @@ pilot's before and during). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,11 +19,13 @@ from testkit.rules import base
 from testkit.runtime import sqlite_url
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.evidence.intervals import wilson
+from vrp.domain.evidence.percentiles import percentile
 from vrp.domain.evidence.periods import Period
 from vrp.domain.evidence.results import Cohort, InterventionEvaluation
 from vrp.domain.lifecycle import RecipientState as S
 from vrp.store.database import Database
 from vrp.store.evidence import evaluation
+from vrp.store.evidence_offers import spreads
 from vrp.store.migrate import upgrade
 from vrp.store.unit import reading
 
@@ -284,3 +287,27 @@ async def test_a_period_must_have_both_ends(db: Database) -> None:
     async with reading(db) as unit:
         with pytest.raises(ValueError, match="both"):
             await evaluation(unit, partnership(), start=Q1[0])
+
+
+async def test_percentiles_in_the_database_are_the_nearest_rank(db: Database) -> None:
+    # Intervention k has k offers accepted after whole-minute delays drawn at random (with
+    # ties); the database's median and 90th percentile are the pure function's.
+    draw = random.Random(28)
+    r = EvidenceRows()
+    delays: dict[str, list[float]] = {}
+    for k in range(1, 13):
+        name = f"i{k}"
+        delays[name] = [draw.randrange(0, 600) / 60 for _ in range(k)]
+        for hours in delays[name]:
+            rid = r.referral(at(1, 2), None)
+            r.offer(
+                rid, name, at(1, 2, 1), S.ACCEPTED, accepted_at=at(1, 2, 1) + timedelta(hours=hours)
+            )
+    await r.write(db)
+    start, end = Period(*Q1).bounds()
+    async with reading(db) as unit:
+        found = await spreads(unit, start, end, "accepted")
+    for name, values in delays.items():
+        assert found[name].n == len(values)
+        assert found[name].median_hours == pytest.approx(percentile(values, 50))
+        assert found[name].p90_hours == pytest.approx(percentile(values, 90))

@@ -31,7 +31,6 @@ from vrp.domain.evidence.results import (
     Spread,
     Trend,
 )
-from vrp.domain.lifecycle import RecipientState
 from vrp.store import evidence_offers as offers
 from vrp.store import evidence_rates as rates
 from vrp.store.evidence_offers import StratumRow
@@ -97,15 +96,14 @@ async def evaluation(
 async def _evaluate(unit: Unit, period: Period, as_of: datetime) -> dict[str, PeriodEvaluation]:
     """Every intervention's figures over one period, a handful of queries for them all."""
     start, end = period.bounds()
-    stages = await offers.stages(unit, start, end)
-    declines = await offers.by_code(unit, start, end, RecipientState.DECLINED)
-    outcomes = await offers.by_code(unit, start, end, RecipientState.COMPLETED)
+    counted = await offers.offer_counts(unit, start, end)
     acceptance = await offers.spreads(unit, start, end, "accepted")
     contact = await offers.spreads(unit, start, end, "first-contact")
     again = await offers.re_referrals(unit, start, end, as_of)
     out: dict[str, PeriodEvaluation] = {}
-    for i in stages.keys() | again.keys():
-        s = stages.get(i, {})
+    for i in counted.keys() | again.keys():
+        c = counted.get(i) or offers.OfferCounts()
+        s = c.stages
         out[i] = PeriodEvaluation(
             period,
             Funnel(
@@ -115,8 +113,8 @@ async def _evaluate(unit: Unit, period: Period, as_of: datetime) -> dict[str, Pe
                 s.get("no-response", 0),
                 s.get("declined", 0),
             ),
-            declines.get(i, {}),
-            outcomes.get(i, {}),
+            c.declines,
+            c.outcomes,
             acceptance.get(i, _NO_TIMES),
             contact.get(i, _NO_TIMES),
             _re_referral(again.get(i, {})),

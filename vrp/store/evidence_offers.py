@@ -5,13 +5,13 @@ one row per intervention and group, rank or stratum, never one per referral."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
-    Interval,
     and_,
     case,
     exists,
@@ -46,6 +46,14 @@ def seconds_between(unit: Unit, later: Any, earlier: Any) -> ColumnElement[Any]:
     return func.extract("epoch", later) - func.extract("epoch", earlier)
 
 
+def milliseconds_between(unit: Unit, later: Any, earlier: Any) -> ColumnElement[Any]:
+    """Milliseconds from `earlier` to `later` (NULL if either is), exact on PostgreSQL and
+    rounded to the millisecond on SQLite, so that exactly N days later compares equal."""
+    if unit.db.is_sqlite:
+        return func.round((func.julianday(later) - func.julianday(earlier)) * 86_400_000.0)
+    return (func.extract("epoch", later) - func.extract("epoch", earlier)) * 1000
+
+
 def age_band(age: Any) -> ColumnElement[str]:
     """The age band of an age column (vrp.domain.evidence.bands), in SQL."""
     whens = [(age <= BAND_AGES[b][1], literal(b)) for b in AGE_BANDS[:-1]]
@@ -60,8 +68,18 @@ def _offers(start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(_o.kind == "offer", _in(_o.received_at, start, end))
 
 
-async def stages(unit: Unit, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
-    """Offers made in [start, end) by intervention and the furthest stage each reached."""
+@dataclass
+class OfferCounts:
+    """One intervention's offers in a period: by furthest stage, declines by reason and
+    completions by outcome (`none` where none was given)."""
+
+    stages: dict[str, int] = field(default_factory=dict)
+    declines: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+async def offer_counts(unit: Unit, start: datetime, end: datetime) -> dict[str, OfferCounts]:
+    """Offers made in [start, end) by intervention, furthest stage and code, in one query."""
     stage = case(
         (_o.status == S.COMPLETED, literal("completed")),
         (_o.status == S.DECLINED, literal("declined")),
@@ -72,32 +90,25 @@ async def stages(unit: Unit, start: datetime, end: datetime) -> dict[str, dict[s
         ),
         else_=literal("no-response"),
     ).label("stage")
+    code = case(
+        (_o.status == S.DECLINED, func.coalesce(_o.reason, "none")),
+        (_o.status == S.COMPLETED, func.coalesce(_o.outcome, "none")),
+        else_=literal(""),
+    ).label("code")
     rows = await unit.conn.execute(
-        select(_o.intervention, stage, func.count())
+        select(_o.intervention, stage, code, func.count())
         .where(_offers(start, end))
-        .group_by(_o.intervention, stage)
+        .group_by(_o.intervention, stage, code)
     )
-    out: dict[str, dict[str, int]] = defaultdict(dict)
-    for intervention, code, n in rows:
-        out[intervention][code] = n
-    return out
-
-
-async def by_code(
-    unit: Unit, start: datetime, end: datetime, status: str
-) -> dict[str, dict[str, int]]:
-    """Offers made in [start, end) that ended in `status` (declined: by decline reason;
-    completed: by outcome), by intervention and code (`none` where none was given)."""
-    code = func.coalesce(_o.reason if status == S.DECLINED else _o.outcome, "none").label("code")
-    rows = await unit.conn.execute(
-        select(_o.intervention, code, func.count())
-        .where(_offers(start, end), _o.status == status)
-        .group_by(_o.intervention, code)
-        .order_by(_o.intervention, func.count().desc(), code)
-    )
-    out: dict[str, dict[str, int]] = defaultdict(dict)
-    for intervention, c, n in rows:
-        out[intervention][c] = n
+    out: dict[str, OfferCounts] = defaultdict(OfferCounts)
+    # Codes by count, most first, then by code: the order the tables show them in.
+    for intervention, st, c, n in sorted(rows, key=lambda r: (r[0], -r[3], r[2])):
+        counts = out[intervention]
+        counts.stages[st] = counts.stages.get(st, 0) + n
+        if st == "declined":
+            counts.declines[c] = n
+        elif st == "completed":
+            counts.outcomes[c] = n
     return out
 
 
@@ -211,22 +222,37 @@ async def re_referrals(
         .cte("comparison_offers")
     )
     c = comparison_offers.c
-    people = union_all(
+    chosen = union_all(
         select(literal("engaged").label("grp"), e.intervention, e.pseudonym, e.idx, e.age)
         .add_columns(e.reason, e.la)
         .where(e.rn == 1),
         select(literal("comparison").label("grp"), c.intervention, c.pseudonym, c.idx, c.age)
         .add_columns(c.reason, c.la)
         .where(c.rn == 1),
-    ).cte("people")
+    ).subquery("chosen")
+    # Each person's next referral after the index: one index probe on (pseudonym,
+    # referred_at) per person, whatever the windows.
+    later = referral_facts.alias("later")
+    following = (
+        select(func.min(later.c.referred_at))
+        .where(later.c.pseudonym == chosen.c.pseudonym, later.c.referred_at > chosen.c.idx)
+        .scalar_subquery()
+    )
+    # Materialized: else PostgreSQL inlines it and looks the next referral up once for
+    # each window that compares with it.
+    people = (
+        select(chosen, following.label("nxt"))
+        .cte("people")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     p = people.c
+    gap = milliseconds_between(unit, p.nxt, p.idx)
     counts: list[Any] = []
     for days in WINDOWS:
         elapsed = p.idx <= literal(as_of - timedelta(days=days), Time)
         counts.append(func.sum(case((elapsed, 1), else_=0)))
-        counts.append(
-            func.sum(case((and_(elapsed, _again(unit, p.pseudonym, p.idx, days)), 1), else_=0))
-        )
+        within = gap <= literal(days * 86_400_000, BigInteger())
+        counts.append(func.sum(case((and_(elapsed, within), 1), else_=0)))
     band = age_band(p.age).label("band")
     la = func.coalesce(p.la, UNKNOWN).label("la_code")
     rows = await unit.conn.execute(
@@ -240,19 +266,6 @@ async def re_referrals(
             n, tuple(int(x) for x in figures[0::2]), tuple(int(x) for x in figures[1::2])
         )
     return out
-
-
-def _again(unit: Unit, pseudonym: Any, index: Any, days: int) -> ColumnElement[bool]:
-    """Whether the person has a referral after `index`, at most `days` later."""
-    r = referral_facts.alias("again")
-    if unit.db.is_sqlite:
-        # Whole milliseconds, so that exactly `days` later is not lost to rounding.
-        within = func.round(seconds_between(unit, r.c.referred_at, index) * 1000.0) <= (
-            days * 86_400_000
-        )
-    else:
-        within = r.c.referred_at <= index + literal(timedelta(days=days), Interval())
-    return exists().where(r.c.pseudonym == pseudonym, r.c.referred_at > index, within)
 
 
 def strata_counts(

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 
 from vrp.domain.evidence.bands import UNKNOWN
 from vrp.store.evidence_offers import age_band
@@ -33,7 +33,14 @@ class Cell:
 
 
 def _period(start: datetime, end: datetime) -> ColumnElement[bool]:
-    return (_f.referred_at >= start) & (_f.referred_at < end)
+    """Referred in [start, end); the months too, so that the month index narrows the scan."""
+    last = end - timedelta(microseconds=1)
+    return and_(
+        _f.month >= f"{start:%Y-%m}",
+        _f.month <= f"{last:%Y-%m}",
+        _f.referred_at >= start,
+        _f.referred_at < end,
+    )
 
 
 async def cells(unit: Unit, start: datetime, end: datetime) -> list[Cell]:

@@ -247,6 +247,9 @@ received_referrals = Table(
     # held referral (its intervention column holds the hub-triage purpose).
     Column("kind", String(10), nullable=False, server_default="offer"),
     Index("ix_received_referrals_inbox", "organisation", "received_at", "referral_id"),
+    # The evidence's periods: offers made, and offers declined or completed, in a period.
+    Index("ix_received_referrals_offered", "received_at"),
+    Index("ix_received_referrals_closed", "closed_at"),
 )
 
 # Intake: OAuth 2.0 clients (RFC 7523 private_key_jwt) with their registered public keys.
