@@ -35,7 +35,10 @@ GROUPS: dict[str, tuple[str, str]] = {
     ),
     "audit": ("services.commands.audit", "the audit chain"),
     "users": ("services.commands.users", "people's console accounts"),
-    "geography": ("services.commands.geography", "postcode directory (areas)"),
+    "geography": (
+        "services.commands.geography",
+        "postcode directory (areas), populations, deprivation",
+    ),
     "demo": ("services.commands.demo", "the demo partnership: seed a year of fictional history"),
     "ready": (
         "services.commands.ready",
@@ -95,12 +98,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         transport=TransportKind.EMBEDDED,
         demo_speed=args.speed,
     )
-    if args.demo_history:
-        from services.commands.demo import seed_history
+    from services.commands.demo import load_demo_geography, seed_history
 
-        # Seeded before serving; a database seeded before is served as it is.
-        if asyncio.run(seed_history(settings, seeded_is_fine=True)):
-            return 2
+    # Seeded before serving; a database seeded before is served as it is.
+    if args.demo_history and asyncio.run(seed_history(settings, seeded_is_fine=True)):
+        return 2
+    # The demo's denominators (fictional extracts) where none are loaded yet.
+    asyncio.run(load_demo_geography(settings))
     # Without VRP_PUBLIC_URL, links (banner, status_url, alerts) follow the host and port
     # (--port or VRP_PORT): Settings derives the default from them.
 

@@ -8,11 +8,26 @@ import sys
 
 from services.commands.resources import resources
 from services.history.seed import SeedRefused, describe, seed
+from vrp.demo_configuration import is_demo_configuration
+from vrp.demo_geography import load_demo_denominators
 from vrp.settings import Settings, TransportKind
 from vrp.store.migrate import upgrade
 
 HELP = "the demo partnership: seed a year of fictional history"
 DEFAULT_SEED = 1
+
+
+async def load_demo_geography(settings: Settings) -> None:
+    """With the packaged demo partnership, load the demo's population and deprivation
+    extracts into whichever of those tables is empty (migrated first when embedded, as
+    `vrp up` would); any other partnership loads its own files."""
+    if not is_demo_configuration(settings):
+        return
+    async with resources(settings) as r:
+        if r.settings.transport is TransportKind.EMBEDDED:
+            await upgrade(r.db)
+        loaded = await load_demo_denominators(r.db)
+    print(loaded.describe(), flush=True)
 
 
 async def seed_history(
@@ -38,6 +53,7 @@ async def seed_history(
             print(f"vrp demo seed: {refused}", file=sys.stderr)
             return 1
     print(describe(seeded), flush=True)
+    await load_demo_geography(settings)
     return 0
 
 
