@@ -39,7 +39,7 @@ GROUPS: dict[str, tuple[str, str]] = {
         "services.commands.geography",
         "postcode directory (areas), populations, deprivation",
     ),
-    "demo": ("services.commands.demo", "the demo partnership: seed a year of fictional history"),
+    "demo": ("services.commands.demo", "the demo partnership: seed two years of fictional history"),
     "ready": (
         "services.commands.ready",
         "Wait until a service answers /ready (exit 0), or say why not by --timeout (exit 1).",
@@ -291,7 +291,7 @@ def parser(argv: list[str] | None = None, every_group: bool = False) -> argparse
     up.add_argument(
         "--demo-history",
         action="store_true",
-        help="first seed a year of fictional history (`vrp demo seed`; demo configuration only)",
+        help="first seed two years of fictional history (`vrp demo seed`; demo configuration only)",
     )
     up.set_defaults(fn=cmd_up)
     for role in ("intake", "router", "notifier"):

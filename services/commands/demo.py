@@ -1,4 +1,4 @@
-"""`vrp demo seed [--seed N]`: a year of fictional history for the demo partnership, so the
+"""`vrp demo seed [--seed N]`: two years of fictional history for the demo partnership, so the
 dashboard, `vrp status` and the hub show what they are for before anyone has referred."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from vrp.demo_geography import load_demo_denominators
 from vrp.settings import Settings, TransportKind
 from vrp.store.migrate import upgrade
 
-HELP = "the demo partnership: seed a year of fictional history"
+HELP = "the demo partnership: seed two years of fictional history"
 DEFAULT_SEED = 1
 
 
@@ -58,7 +58,7 @@ async def seed_history(
 
 
 async def cmd_seed(args: argparse.Namespace) -> int:
-    """Write a year of fictional referrals, decisions, responses and outcomes (demo only)."""
+    """Write two years of fictional referrals, decisions, responses and outcomes (demo only)."""
     return await seed_history(Settings(), args.seed)
 
 
