@@ -259,3 +259,25 @@ async def test_vrp_up_loads_the_demo_extracts_only_for_the_demo_partnership(
     db = Database(demo.database_url)
     assert (await held(db)).years == (2021,)
     await db.dispose()
+
+
+@pytest.mark.postgres
+async def test_the_demo_extracts_and_a_postcode_directory_load_on_postgresql(
+    pg_db: Database,
+) -> None:
+    loaded = await load_demo_denominators(pg_db)
+    assert loaded.populations is not None and loaded.deprivation is not None
+    found = await held(pg_db)
+    assert (found.populations, found.deprivation) == (
+        loaded.populations.rows,
+        loaded.deprivation.rows,
+    )
+    assert found.populations == len(AREAS) * 2 * 91 and found.years == (2021,)
+    assert await load_directory(pg_db, POSTCODES) > 5000
+    async with pg_db.engine.connect() as conn:
+        missing = await conn.scalar(
+            select(postcode_areas.c.postcode).where(
+                postcode_areas.c.lsoa.not_in(select(deprivation.c.lsoa))
+            )
+        )
+    assert missing is None  # every demo postcode lands in a demo LSOA with a decile
