@@ -35,9 +35,12 @@ GROUPS: dict[str, tuple[str, str]] = {
     ),
     "audit": ("services.commands.audit", "the audit chain"),
     "users": ("services.commands.users", "people's console accounts"),
-    "geography": ("services.commands.geography", "postcode directory (areas)"),
+    "geography": (
+        "services.commands.geography",
+        "postcode directory (areas), populations, deprivation",
+    ),
     "evidence": ("services.commands.evidence", "the partnership's evidence (backfill, export)"),
-    "demo": ("services.commands.demo", "the demo partnership: seed a year of fictional history"),
+    "demo": ("services.commands.demo", "the demo partnership: seed two years of fictional history"),
     "ready": (
         "services.commands.ready",
         "Wait until a service answers /ready (exit 0), or say why not by --timeout (exit 1).",
@@ -96,12 +99,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         transport=TransportKind.EMBEDDED,
         demo_speed=args.speed,
     )
-    if args.demo_history:
-        from services.commands.demo import seed_history
+    from services.commands.demo import load_demo_geography, seed_history
 
-        # Seeded before serving; a database seeded before is served as it is.
-        if asyncio.run(seed_history(settings, seeded_is_fine=True)):
-            return 2
+    # Seeded before serving; a database seeded before is served as it is.
+    if args.demo_history and asyncio.run(seed_history(settings, seeded_is_fine=True)):
+        return 2
+    # The demo's denominators (fictional extracts) where none are loaded yet.
+    asyncio.run(load_demo_geography(settings))
     # Without VRP_PUBLIC_URL, links (banner, status_url, alerts) follow the host and port
     # (--port or VRP_PORT): Settings derives the default from them.
 
@@ -288,7 +292,7 @@ def parser(argv: list[str] | None = None, every_group: bool = False) -> argparse
     up.add_argument(
         "--demo-history",
         action="store_true",
-        help="first seed a year of fictional history (`vrp demo seed`; demo configuration only)",
+        help="first seed two years of fictional history (`vrp demo seed`; demo configuration only)",
     )
     up.set_defaults(fn=cmd_up)
     for role in ("intake", "router", "notifier"):

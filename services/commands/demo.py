@@ -1,4 +1,4 @@
-"""`vrp demo seed [--seed N]`: a year of fictional history for the demo partnership, so the
+"""`vrp demo seed [--seed N]`: two years of fictional history for the demo partnership, so the
 dashboard, `vrp status` and the hub show what they are for before anyone has referred."""
 
 from __future__ import annotations
@@ -8,11 +8,26 @@ import sys
 
 from services.commands.resources import resources
 from services.history.seed import SeedRefused, describe, seed
+from vrp.demo_configuration import is_demo_configuration
+from vrp.demo_geography import load_demo_denominators
 from vrp.settings import Settings, TransportKind
 from vrp.store.migrate import upgrade
 
-HELP = "the demo partnership: seed a year of fictional history"
+HELP = "the demo partnership: seed two years of fictional history"
 DEFAULT_SEED = 1
+
+
+async def load_demo_geography(settings: Settings) -> None:
+    """With the packaged demo partnership, load the demo's population and deprivation
+    extracts into whichever of those tables is empty (migrated first when embedded, as
+    `vrp up` would); any other partnership loads its own files."""
+    if not is_demo_configuration(settings):
+        return
+    async with resources(settings) as r:
+        if r.settings.transport is TransportKind.EMBEDDED:
+            await upgrade(r.db)
+        loaded = await load_demo_denominators(r.db)
+    print(loaded.describe(), flush=True)
 
 
 async def seed_history(
@@ -38,11 +53,12 @@ async def seed_history(
             print(f"vrp demo seed: {refused}", file=sys.stderr)
             return 1
     print(describe(seeded), flush=True)
+    await load_demo_geography(settings)
     return 0
 
 
 async def cmd_seed(args: argparse.Namespace) -> int:
-    """Write a year of fictional referrals, decisions, responses and outcomes (demo only)."""
+    """Write two years of fictional referrals, decisions, responses and outcomes (demo only)."""
     return await seed_history(Settings(), args.seed)
 
 

@@ -1,4 +1,4 @@
-"""Draw a year of fictional referrals, day by day, from the demo partnership's streams."""
+"""Draw years of fictional referrals, day by day, from the demo partnership's streams."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from services.history.people import Person, person
+from services.history.places import Places
 from services.history.streams import POPULATION, STREAMS, Stream, in_term, pick, poisson
-from vrp.domain.referral import Referral, ReferralSubmission, age_on
+from vrp.domain.referral import Referral, ReferralSubmission, Subject, age_on
 
-DAYS = 364
-"""A year of history, ending at midnight: the oldest referral is still inside the default
-365-day retention when it is seeded (retention reduces it a day or two later)."""
+DAYS = 728
+"""Two years of history, ending at midnight, so that every evidence measure has the same
+period a year before to compare with (retention reduces the older year's referrals, as it
+would have, and their coded facts remain)."""
 SCHOOL = "example-park-academy"
 ROLES: dict[str, str] = {
     "uhb": "A&E safeguarding nurse",
@@ -54,6 +56,7 @@ class Drawn:
     referral: Referral
     stream: str
     received_at: datetime
+    person: Person
 
 
 def referral_id(rng: random.Random, at: datetime) -> uuid.UUID:
@@ -73,6 +76,13 @@ def _day_weights(stream: Stream, days: list[date]) -> list[float]:
 def _age(rng: random.Random, stream: Stream) -> int:
     low, high, _ = rng.choices(stream.ages, [w for *_, w in stream.ages])[0]
     return rng.randint(low, high)
+
+
+def _sex(rng: random.Random, stream: Stream) -> str:
+    draw = rng.random()
+    if draw < 0.01:
+        return "not-known" if draw < 0.008 else "indeterminate"
+    return "female" if rng.random() < stream.female else "male"
 
 
 def _consent(rng: random.Random, stream: Stream, age: int, on: date) -> dict[str, Any]:
@@ -108,6 +118,8 @@ def _submission(
         "postcode": who.postcode,
         "contact": {"phone": who.phone},
     }
+    if "sex" in Subject.model_fields:  # the coded item, once submissions carry it
+        subject["sex"] = who.sex
     return ReferralSubmission.model_validate(
         {
             "referrer": {
@@ -127,8 +139,9 @@ def _submission(
 class Drawer:
     """Draws referrals stream by stream; some are about someone referred before."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, places: Places | None = None) -> None:
         self.rng = rng
+        self.places = places or Places()
         self._seen: dict[str, list[Person]] = {}
 
     def _who(self, stream: Stream, on: date) -> Person:
@@ -137,7 +150,8 @@ class Drawer:
             return self.rng.choice(earlier[-200:])
         areas = [a for a in POPULATION if a in stream.areas]
         area = self.rng.choices(areas, [POPULATION[a] for a in areas])[0]
-        who = person(self.rng, area, _age(self.rng, stream), on)
+        home = self.places.draw(self.rng, area)
+        who = person(self.rng, home, _age(self.rng, stream), on, _sex(self.rng, stream))
         earlier.append(who)
         return who
 
@@ -146,7 +160,11 @@ class Drawer:
         rng = self.rng
         hour = int(pick(rng, tuple((str(h), w) for h, w in stream.hours)))
         at = datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60)), UTC)
-        who = self._who(stream, day)
+        return self.about(stream, self._who(stream, day), at)
+
+    def about(self, stream: Stream, who: Person, at: datetime) -> Drawn:
+        """A referral of this stream about this person at that time."""
+        rng, day = self.rng, at.date()
         org = stream.sources(rng, who.area)
         if org == SCHOOL and not in_term(day):
             org = "wmp"  # schools refer in term time; the police the rest of the year
@@ -158,14 +176,16 @@ class Drawer:
             local_authority=who.area,
             submission=_submission(rng, stream, who, org, day),
         )
-        return Drawn(referral, stream.name, at)
+        return Drawn(referral, stream.name, at, who)
 
 
-def draw_year(rng: random.Random, end: datetime, days: int = DAYS) -> list[Drawn]:
+def draw_year(
+    rng: random.Random, end: datetime, days: int = DAYS, drawer: Drawer | None = None
+) -> list[Drawn]:
     """Every referral of the `days` days before `end` (midnight UTC), oldest first."""
     first = end.date() - timedelta(days=days)
     calendar = [first + timedelta(days=n) for n in range(days)]
-    drawer = Drawer(rng)
+    drawer = drawer or Drawer(rng)
     out: list[Drawn] = []
     for stream in STREAMS:
         for day, mean in zip(calendar, _day_weights(stream, calendar), strict=True):

@@ -14,13 +14,13 @@ from services.history.streams import Weights, pick
 from vrp.domain.lifecycle import RecipientState
 
 DECLINES: Weights = (
-    ("already-supported", 0.2),
-    ("insufficient-information", 0.2),
+    ("already-supported", 0.18),
+    ("insufficient-information", 0.16),
     ("no-capacity", 0.12),
-    ("not-eligible", 0.15),
-    ("referred-elsewhere", 0.15),
-    ("risk-beyond-service", 0.1),
-    ("out-of-area", 0.08),
+    ("not-eligible", 0.14),
+    ("referred-elsewhere", 0.14),
+    ("risk-beyond-service", 0.13),
+    ("out-of-area", 0.13),
 )
 OUTCOMES: Weights = (
     ("engaged", 0.55),
@@ -44,6 +44,11 @@ HUB_CLOSES: Weights = (
     ("entered-in-error", 0.1),
 )
 ACCEPTS = 0.82
+CONTACTED = 0.85
+"""Share of accepted offers whose receiver reaches the person; only they can complete."""
+RELUCTANT_ACCEPTS = 0.5
+RELUCTANT_CONTACTED = 0.5
+"""The same for someone referred again after not engaging: it often happens again."""
 CANCELLED_BY_SENDER = 0.03
 
 
@@ -65,11 +70,23 @@ class OfferLife:
     delivered_at: datetime
     respond_by: datetime
     steps: list[Step] = field(default_factory=list)
+    first_contact: datetime | None = None
+    """When the receiver first reached the person (None: not, or not yet)."""
 
     @property
     def state(self) -> RecipientState:
         """Where it stands now."""
         return self.steps[-1].state if self.steps else RecipientState.AWAITING
+
+    def at_state(self, state: RecipientState) -> datetime | None:
+        """When the offer first reached this state, if it did."""
+        return next((s.at for s in self.steps if s.state == state), None)
+
+    @property
+    def closed_at(self) -> datetime | None:
+        """When it was declined or completed."""
+        done = (RecipientState.DECLINED, RecipientState.COMPLETED)
+        return self.steps[-1].at if self.steps and self.state in done else None
 
     @property
     def freed_at(self) -> datetime | None:
@@ -105,10 +122,15 @@ def live(
     pace: dict[str, float],
     decided_at: datetime,
     end: datetime,
+    reluctant: bool = False,
 ) -> Withdrawal | None:
     """Fill in each offer's responses up to `end`; the sender's withdrawal, if it withdrew
     before anyone answered. A first response due after `end` is brought forward to it, so
-    the history ends with every offer answered."""
+    the history ends with every offer answered. A `reluctant` person (one who did not
+    engage before) is less often accepted and reached."""
+    accepts, contacted = (
+        (RELUCTANT_ACCEPTS, RELUCTANT_CONTACTED) if reluctant else (ACCEPTS, CONTACTED)
+    )
     first = {
         o.intervention: min(
             o.delivered_at + _delay(rng, sla[o.intervention], pace[o.intervention]),
@@ -123,14 +145,18 @@ def live(
         return Withdrawal(at, "cancelled", pick(rng, CANCELS))
     for o in offers:
         at = first[o.intervention]
-        if rng.random() >= ACCEPTS:
+        if rng.random() >= accepts:
             o.steps.append(Step(at, RecipientState.DECLINED, pick(rng, DECLINES)))
             continue
         o.steps.append(Step(at, RecipientState.ACCEPTED))
-        started = at + timedelta(hours=rng.uniform(4, 24 * 6))
-        if started <= end and rng.random() < 0.7:
-            o.steps.append(Step(started, RecipientState.IN_PROGRESS))
-        done = at + timedelta(days=rng.uniform(12, 120))
+        # First contact: most within a few days of acceptance, a long tail beyond.
+        contact = at + timedelta(hours=min(24 * 30, 30 * math.exp(rng.gauss(0.0, 0.8))))
+        if rng.random() >= contacted or contact > end:
+            continue  # accepted, never reached (or not yet): it stays open
+        o.first_contact = contact
+        if rng.random() < 0.7:
+            o.steps.append(Step(contact, RecipientState.IN_PROGRESS))
+        done = contact + timedelta(days=rng.uniform(12, 120))
         if done <= end:
             o.steps.append(Step(done, RecipientState.COMPLETED, pick(rng, OUTCOMES)))
     return None

@@ -1,6 +1,7 @@
 """Fictional people for the demo history: names nobody has, NHS numbers from the 999 range
-(never issued to a patient), postcodes in the right local authority, Ofcom's drama phone
-numbers and the reserved .example mail domain."""
+(never issued to a patient), postcodes of the packaged fictional extract (in the right local
+authority, each in a fictional LSOA), Ofcom's drama phone numbers and the reserved .example
+mail domain."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from vrp.domain.geography import DISTRICTS
+from services.history.places import Place
 from vrp.domain.identifiers import nhs_number_is_valid
 
 GIVEN = (
@@ -19,11 +20,6 @@ FAMILY = (
     "Fictional", "Example", "Sample", "Madeup", "Placeholder", "Notreal", "Testperson",
     "Demo", "Imaginary", "Pretend", "Invented", "Storybook",
 )  # fmt: skip
-DISTRICTS_OF: dict[str, tuple[str, ...]] = {
-    area: tuple(sorted(d for d, a in DISTRICTS.items() if a == area))
-    for area in sorted(set(DISTRICTS.values()))
-}
-"""Each local authority's postcode districts in the built-in table."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +33,10 @@ class Person:
     postcode: str
     area: str
     phone: str
+    sex: str
+    lsoa: str
+    reluctant: bool = False
+    """Did not engage with the last offer they had (the demo history's re-referrals)."""
 
 
 def nhs_number(rng: random.Random) -> str:
@@ -49,22 +49,17 @@ def nhs_number(rng: random.Random) -> str:
             return stem + str(check)
 
 
-def postcode(rng: random.Random, area: str) -> str:
-    """A well-formed postcode in one of the area's districts."""
-    letters = "ABDEFGHJLNPQRSTUWXYZ"  # the letters an inward code may end with
-    inward = f"{rng.randrange(10)}{rng.choice(letters)}{rng.choice(letters)}"
-    return f"{rng.choice(DISTRICTS_OF[area])} {inward}"
-
-
-def person(rng: random.Random, area: str, age: int, on: date) -> Person:
-    """A new fictional person of this age on that day, living in the area."""
+def person(rng: random.Random, home: Place, age: int, on: date, sex: str) -> Person:
+    """A new fictional person of this age and sex on that day, living at `home`."""
     born = on - timedelta(days=age * 365 + rng.randrange(365))
     return Person(
         given_name=rng.choice(GIVEN),
         family_name=rng.choice(FAMILY),
         date_of_birth=born,
         nhs_number=nhs_number(rng),
-        postcode=postcode(rng, area),
-        area=area,
+        postcode=home.postcode,
+        area=home.area,
         phone=f"07700 900{rng.randrange(1000):03d}",
+        sex=sex,
+        lsoa=home.lsoa,
     )

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.history.draw import Drawn, referral_id
+from services.history.facts import referral_facts_row
 from services.history.lives import MARAC_PACE, PACE, OfferLife, Withdrawal, hub_decision, live
 from services.intake.submission import request_hash
 from vrp.domain.audit import CONSENT_OVERRIDE, DISCLOSURE, Entry
@@ -19,7 +20,7 @@ from vrp.domain.engine import decide
 from vrp.domain.facts import Facts
 from vrp.domain.identifiers import reference
 from vrp.domain.index import HUB_TRIAGE
-from vrp.domain.lifecycle import ReferralState, referral_state
+from vrp.domain.lifecycle import RecipientState, ReferralState, referral_state
 from vrp.domain.subjects import subject_pseudonym
 from vrp.events.models import HeldForTriage, PartnerReferral
 from vrp.store import audit
@@ -63,8 +64,8 @@ class HistoryRouter:
             _, intervention = heapq.heappop(self._frees)
             self._load[intervention] -= 1
 
-    def add(self, rows: Rows, drawn: Drawn) -> None:
-        """Decide one referral and add every row its history made."""
+    def add(self, rows: Rows, drawn: Drawn) -> list[OfferLife]:
+        """Decide one referral and add every row its history made; its offers' stories."""
         referral, at = drawn.referral, drawn.received_at
         self._release(at)
         source = self.config.organisation(referral.source_org)
@@ -86,7 +87,15 @@ class HistoryRouter:
             for r in decision.recipients
         ]
         if offers:
-            withdrawal = live(self.rng, offers, self.sla, self.pace, decided_at, self.end)
+            withdrawal = live(
+                self.rng,
+                offers,
+                self.sla,
+                self.pace,
+                decided_at,
+                self.end,
+                drawn.person.reluctant,
+            )
         else:
             withdrawal = hub_decision(self.rng, decided_at, self.end)
         for o in offers:
@@ -95,6 +104,8 @@ class HistoryRouter:
                 heapq.heappush(self._frees, (o.freed_at, o.intervention))
         story = _Story(self, rows, drawn, decision, decided_at, subject)
         story.write(facts, offers, withdrawal)
+        rows.facts.append(referral_facts_row(drawn, source.kind.value, subject))
+        return offers
 
 
 class _Story:
@@ -243,6 +254,11 @@ class _Story:
         self, event_id: str, r: Recipient, kind: str, payload: dict[str, Any], o: OfferLife | None
     ) -> None:
         last = o.steps[-1] if o is not None and o.steps else None
+        times: dict[str, datetime | None] = {
+            "accepted_at": o.at_state(RecipientState.ACCEPTED) if o is not None else None,
+            "first_contact_at": o.first_contact if o is not None else None,
+            "closed_at": o.closed_at if o is not None else None,
+        }
         received = o.delivered_at if o is not None else self.decided_at + timedelta(seconds=1)
         self.rows.copies.append(
             {
@@ -258,6 +274,7 @@ class _Story:
                 "received_at": received,
                 "updated_at": last.at if last else received,
                 "kind": kind,
+                **times,
             }
         )
         detail = {"organisation": r.organisation, "intervention": r.intervention}

@@ -1,16 +1,19 @@
-"""Seed a demo database with a year of fictional history, written in batches through the
+"""Seed a demo database with two years of fictional history, written in batches through the
 store; refused on any configuration but the packaged demo's, and on a database seeded
 before. Nothing is published: no outbox rows, so no consumer and no broker sees it."""
 
 from __future__ import annotations
 
+import heapq
 import random
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from services.history.draw import DAYS, draw_year
+from services.history.draw import DAYS, Drawer, Drawn, draw_year
+from services.history.returns import follow_up
 from services.history.rows import HistoryRouter
 from vrp.demo_configuration import is_demo_configuration
 from vrp.domain.configuration import RoutingConfiguration
@@ -76,25 +79,47 @@ async def seed(
     started = time.perf_counter()
     end = history_end(now or datetime.now(UTC))
     rng = random.Random(seed_value)
-    drawn = draw_year(rng, end, days)
+    drawer = Drawer(rng)
     router = HistoryRouter(config, key, rng, end)
     totals: Counter[str] = Counter()
-    for i in range(0, len(drawn), batch):
-        rows = history.Rows()
-        for d in drawn[i : i + batch]:
-            router.add(rows, d)
-        async with unit_of_work(db) as unit:
-            await history.write(unit, rows)
-        totals.update(rows.counts())
+    written: list[Drawn] = []
+    rows = history.Rows()  # one batch's rows, cleared once written
+    for d in lived(router, drawer, draw_year(rng, end, days, drawer), rows):
+        written.append(d)
+        if len(written) % batch == 0:
+            async with unit_of_work(db) as unit:
+                await history.write(unit, rows)
+            totals.update(rows.counts())
+            rows.clear()
+    async with unit_of_work(db) as unit:
+        await history.write(unit, rows)
+    totals.update(rows.counts())
     await audit.seal_all(db)
     return Seeded(
-        referrals=len(drawn),
+        referrals=len(written),
         rows=dict(totals),
         outcomes=dict(router.outcomes),
-        first=drawn[0].received_at if drawn else end,
-        last=drawn[-1].received_at if drawn else end,
+        first=written[0].received_at if written else end,
+        last=written[-1].received_at if written else end,
         seconds=time.perf_counter() - started,
     )
+
+
+def lived(
+    router: HistoryRouter, drawer: Drawer, drawn: list[Drawn], rows: history.Rows
+) -> Iterator[Drawn]:
+    """Route and live out each referral oldest first, adding its rows to `rows` (which the
+    caller may write and clear between referrals), with the re-referrals that the offers'
+    endings lead to woven in at their times."""
+    queue = [(d.received_at, d.referral.id, d) for d in drawn]
+    heapq.heapify(queue)
+    while queue:
+        _, _, d = heapq.heappop(queue)
+        offers = router.add(rows, d)
+        again = follow_up(router.rng, drawer, d, offers, router.end)
+        if again is not None:
+            heapq.heappush(queue, (again.received_at, again.referral.id, again))
+        yield d
 
 
 def describe(s: Seeded) -> str:

@@ -127,6 +127,8 @@ class Stream:
     """The override ground recorded when consent is not given."""
     refused: float = 0.04
     areas: tuple[str, ...] = field(default=tuple(POPULATION))
+    female: float = 0.5
+    """Share of the people referred who are female (most others male; a few not known)."""
 
     def weight(self, day: date) -> float:
         """How much of a year's referrals this day gets, before normalising."""
@@ -159,7 +161,7 @@ STREAMS: tuple[Stream, ...] = (
          (("assault-injury", "gang-association"), 0.06)),
         ((8, 10, 0.02), (11, 13, 0.1), (14, 17, 0.33), (18, 25, 0.45), (26, 45, 0.1)),
         (("standard", 0.35), ("medium", 0.4), ("high", 0.25)),
-        NIGHT_LIFE, NIGHT_WEEK, _summer, repeat=0.08,
+        NIGHT_LIFE, NIGHT_WEEK, _summer, repeat=0.08, female=0.25,
     ),
     Stream(
         "domestic-abuse", 1900, _da_source,
@@ -168,7 +170,7 @@ STREAMS: tuple[Stream, ...] = (
         ((16, 17, 0.04), (18, 24, 0.22), (25, 34, 0.34), (35, 49, 0.3), (50, 70, 0.1)),
         (("standard", 0.3), ("medium", 0.35), ("high", 0.35)),
         EVENINGS, EVERY_DAY, _festive, repeat=0.18, override="prevent-serious-harm",
-        refused=0.06,
+        refused=0.06, female=0.85,
     ),
     Stream(
         "gp-wellbeing", 180, _fixed("example-road-surgery"),
@@ -182,7 +184,7 @@ STREAMS: tuple[Stream, ...] = (
         ((("weapon-carrying",), 0.8), (("weapon-carrying", "knife-crime"), 0.2)),
         ((12, 16, 0.75), (17, 18, 0.2), (19, 21, 0.05)),
         (("standard", 0.3), ("medium", 0.5), ("high", 0.2)),
-        EVENINGS, NIGHT_WEEK, _summer,
+        EVENINGS, NIGHT_WEEK, _summer, female=0.1,
     ),
     Stream(
         "exploitation", 520, _schools_or_police,
@@ -190,21 +192,21 @@ STREAMS: tuple[Stream, ...] = (
          (("criminal-exploitation", "gang-association"), 0.2)),
         ((11, 13, 0.25), (14, 16, 0.65), (17, 17, 0.1)),
         (("standard", 0.2), ("medium", 0.5), ("high", 0.3)),
-        SCHOOL_DAY, WORK_WEEK, _flat, repeat=0.05,
+        SCHOOL_DAY, WORK_WEEK, _flat, repeat=0.05, female=0.3,
     ),
     Stream(
         "school-exclusion", 420, _fixed("example-park-academy"),
         ((("school-exclusion-risk",), 1.0),),
         ((11, 13, 0.45), (14, 16, 0.55)),
         (("standard", 0.55), ("medium", 0.4), ("high", 0.05)),
-        SCHOOL_DAY, WORK_WEEK, _terms,
+        SCHOOL_DAY, WORK_WEEK, _terms, female=0.3,
     ),
     Stream(
         "resettlement", 460, _fixed("wm-probation"),
         ((("prison-release",), 0.8), (("prison-release", "substance-misuse"), 0.2)),
         ((18, 24, 0.35), (25, 34, 0.4), (35, 55, 0.25)),
         (("standard", 0.4), ("medium", 0.45), ("high", 0.15)),
-        OFFICE, WORK_WEEK, _flat,
+        OFFICE, WORK_WEEK, _flat, female=0.1,
     ),
 )  # fmt: skip
 """About 5,700 referrals a year across the seven local authorities."""

@@ -1,4 +1,4 @@
-"""The dashboard of a demo seeded with a year of history (`vrp demo seed`), in headless
+"""The dashboard of a demo seeded with two years of history (`vrp demo seed`), in headless
 Chromium: an IG lead signs in with the keyboard and finds every figure shown, none
 suppressed, on a page axe-core finds no fault with."""
 

@@ -3,8 +3,6 @@ West Midlands table (the demo default)."""
 
 from __future__ import annotations
 
-import csv
-import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,15 +11,12 @@ from typing import TextIO
 from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from vrp.domain.geography import area_for, normalise_postcode
+from vrp.domain import published_files
+from vrp.domain.geography import area_for
+from vrp.domain.published_files import FileFormatError, PostcodeArea, Tally
 from vrp.store.database import Database
 from vrp.store.tables import postcode_areas
 from vrp.store.unit import Unit
-
-POSTCODE_COLUMNS = ("pcds", "pcd2", "pcd")
-"""ONSPD's postcode columns, preferred first (pcds: one space, as people write it)."""
-_AUTHORITY = re.compile(r"^(oslaua|lad\d\dcd)$")
-"""ONSPD's local authority district column (oslaua, or ladYYcd in newer releases)."""
 
 
 class DirectoryError(ValueError):
@@ -92,55 +87,39 @@ class Areas:
         return self._known[postcode]
 
 
-def _columns(header: list[str]) -> tuple[str, str]:
-    names = [h.strip().lower() for h in header]
-    postcode = next((c for c in POSTCODE_COLUMNS if c in names), None)
-    authority = next((c for c in names if _AUTHORITY.match(c)), None)
-    if postcode is None or authority is None:
-        raise DirectoryError(
-            "need a postcode column (pcds, pcd2 or pcd) and a local authority column "
-            "(oslaua or ladYYcd), as the ONS Postcode Directory names them"
-        )
-    return postcode, authority
-
-
-def read_directory(stream: TextIO) -> Iterator[tuple[str, str]]:
-    """(postcode, local authority) of each live postcode; terminated ones (doterm) and
-    rows without a local authority code are skipped."""
-    reader = csv.DictReader(stream)
-    if reader.fieldnames is None:
-        raise DirectoryError("the file is empty")
-    postcode_col, authority_col = _columns(list(reader.fieldnames))
-    for row in reader:
-        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
-        postcode = normalise_postcode(row.get(postcode_col, ""))
-        authority = row.get(authority_col, "")
-        if row.get("doterm") or postcode is None or not re.match(r"^[ENSW][0-9]{8}$", authority):
-            continue
-        yield postcode, authority
+def read_directory(stream: TextIO, tally: Tally | None = None) -> Iterator[PostcodeArea]:
+    """Each live postcode of an ONSPD extract (`vrp.domain.published_files.postcode_areas`):
+    terminated ones (doterm) and rows without a local authority code are skipped."""
+    try:
+        yield from published_files.postcode_areas(stream, tally)
+    except FileFormatError as exc:
+        raise DirectoryError(str(exc)) from None
 
 
 async def load_directory(db: Database, path: Path, batch: int = 5_000) -> int:
-    """Replace the postcode directory with the file's, in one transaction; the count."""
+    """Replace the postcode directory with the file's (each postcode's local authority and
+    LSOA), in one transaction; the count."""
     count = 0
     with path.open(encoding="utf-8-sig", newline="") as stream:
         async with db.transaction() as conn:
             await conn.execute(delete(postcode_areas))
-            rows: dict[str, str] = {}
-            for postcode, authority in read_directory(stream):
-                rows[postcode] = authority
+            rows: dict[str, PostcodeArea] = {}
+            for row in read_directory(stream):
+                rows[row.postcode] = row
                 if len(rows) >= batch:
                     count += await _insert(conn, rows)
             count += await _insert(conn, rows)
     return count
 
 
-async def _insert(conn: AsyncConnection, rows: dict[str, str]) -> int:
+async def _insert(conn: AsyncConnection, rows: dict[str, PostcodeArea]) -> int:
     if not rows:
         return 0
-    await conn.execute(
-        insert(postcode_areas), [{"postcode": p, "local_authority": a} for p, a in rows.items()]
-    )
+    values = [
+        {"postcode": r.postcode, "local_authority": r.local_authority, "lsoa": r.lsoa}
+        for r in rows.values()
+    ]
+    await conn.execute(insert(postcode_areas), values)
     n = len(rows)
     rows.clear()
     return n

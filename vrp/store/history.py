@@ -1,4 +1,4 @@
-"""Demo history (`vrp demo seed`): rows of a year of fictional referrals, written as the
+"""Demo history (`vrp demo seed`): rows of two years of fictional referrals, written as the
 services would have written them, many at a time, and the mark that one was seeded."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Table, func, select
 
 from vrp.store import audit
+from vrp.store.evidence_tables import referral_facts
 from vrp.store.tables import (
     audit_pending,
     decisions,
@@ -39,6 +40,7 @@ class Rows:
     disclosures: list[Row] = field(default_factory=list)
     copies: list[Row] = field(default_factory=list)
     audit: list[Row] = field(default_factory=list)
+    facts: list[Row] = field(default_factory=list)
 
     def tables(self) -> list[tuple[Table, list[Row]]]:
         """Each table with its rows, referrals first."""
@@ -51,7 +53,13 @@ class Rows:
             (disclosures, self.disclosures),
             (received_referrals, self.copies),
             (audit_pending, self.audit),
+            (referral_facts, self.facts),
         ]
+
+    def clear(self) -> None:
+        """Empty every table's rows (once they are written)."""
+        for _, rows in self.tables():
+            rows.clear()
 
     def counts(self) -> dict[str, int]:
         """Rows per table name."""
