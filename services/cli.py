@@ -36,7 +36,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "audit": ("services.commands.audit", "the audit chain"),
     "users": ("services.commands.users", "people's console accounts"),
     "geography": ("services.commands.geography", "postcode directory (areas)"),
-    "evidence": ("services.commands.evidence", "the partnership's evidence (backfill)"),
+    "evidence": ("services.commands.evidence", "the partnership's evidence"),
     "demo": ("services.commands.demo", "the demo partnership: seed a year of fictional history"),
     "ready": (
         "services.commands.ready",
