@@ -33,10 +33,11 @@ class Cell:
 
 
 def _period(start: datetime, end: datetime) -> ColumnElement[bool]:
-    """Referred in [start, end); the months too, so that the month index narrows the scan."""
-    last = end - timedelta(microseconds=1)
+    """Referred in [start, end); the months too (a day wider each side, whatever clock
+    wrote them), so that the month index narrows the scan."""
+    first, last = start - timedelta(days=1), end + timedelta(days=1)
     return and_(
-        _f.month >= f"{start:%Y-%m}",
+        _f.month >= f"{first:%Y-%m}",
         _f.month <= f"{last:%Y-%m}",
         _f.referred_at >= start,
         _f.referred_at < end,
