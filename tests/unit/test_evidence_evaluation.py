@@ -7,16 +7,12 @@ pilot's before and during). On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from testkit.evidence import EvidenceRows
-from testkit.infrastructure import reachable_postgres, reset_postgres
 from testkit.rules import base
-from testkit.runtime import sqlite_url
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.evidence.intervals import wilson
 from vrp.domain.evidence.percentiles import percentile
@@ -26,7 +22,6 @@ from vrp.domain.lifecycle import RecipientState as S
 from vrp.store.database import Database
 from vrp.store.evidence import evaluation
 from vrp.store.evidence_offers import spreads
-from vrp.store.migrate import upgrade
 from vrp.store.unit import reading
 
 Q1 = (date(2026, 1, 1), date(2026, 3, 31))
@@ -49,20 +44,6 @@ def partnership(**pilot: str) -> RoutingConfiguration:
             extra |= pilot
         data["interventions"].append(extra)
     return RoutingConfiguration.model_validate(data)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A freshly migrated database of each kind."""
-    if request.param == "sqlite":
-        database = Database(sqlite_url(tmp_path))
-        await upgrade(database)
-    else:
-        url = await reachable_postgres()
-        await reset_postgres(url)
-        database = Database(url)
-    yield database
-    await database.dispose()
 
 
 DONE_1 = at(2, 1)  # P1's completion; P1 is referred again exactly 183 days later

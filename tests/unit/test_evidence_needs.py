@@ -6,39 +6,20 @@ all. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
 from testkit.evidence import BIRMINGHAM, COVENTRY, DUDLEY, EvidenceRows
-from testkit.infrastructure import reachable_postgres, reset_postgres
 from testkit.rules import base
-from testkit.runtime import sqlite_url
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.evidence.intervals import byar
 from vrp.domain.evidence.results import NeedsAssessment, Rate, RateTable
 from vrp.store.database import Database
 from vrp.store.evidence import evaluation, needs
-from vrp.store.migrate import upgrade
 from vrp.store.unit import reading
 
 PERIOD = (date(2026, 1, 1), date(2026, 2, 28))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A freshly migrated database of each kind."""
-    if request.param == "sqlite":
-        database = Database(sqlite_url(tmp_path))
-        await upgrade(database)
-    else:
-        url = await reachable_postgres()
-        await reset_postgres(url)
-        database = Database(url)
-    yield database
-    await database.dispose()
 
 
 def partnership() -> RoutingConfiguration:

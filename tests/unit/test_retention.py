@@ -9,18 +9,15 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from testkit.infrastructure import reachable_postgres, reset_postgres
 from testkit.referrals import example
-from testkit.runtime import sqlite_url
 from vrp.domain.identifiers import new_id
 from vrp.domain.referral import Referral, ReferralSubmission
 from vrp.events import topics
@@ -30,7 +27,6 @@ from vrp.settings import Settings
 from vrp.store import outbox as outbox_store
 from vrp.store.database import Database
 from vrp.store.dead_letters import original
-from vrp.store.migrate import upgrade
 from vrp.store.outbox import OutboxRow
 from vrp.store.retention import Pruned, prune_consumed, prune_published
 from vrp.store.tables import consumer_positions, dead_letter_originals, outbox
@@ -42,20 +38,6 @@ from vrp.transport.worker import Delivery, PoisonEvent, Worker
 
 KEEP = timedelta(hours=24)
 NAME, NHS_NUMBER, POSTCODE = "Quillonby", "4010232137", "DY99 9ZZ"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A freshly migrated database of each kind."""
-    if request.param == "sqlite":
-        database = Database(sqlite_url(tmp_path))
-        await upgrade(database)
-    else:
-        url = await reachable_postgres()
-        await reset_postgres(url)
-        database = Database(url)
-    yield database
-    await database.dispose()
 
 
 def referral_event() -> Envelope:
