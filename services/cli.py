@@ -8,7 +8,7 @@ import importlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,12 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-async def _run(settings: Settings, roles: tuple[str, ...], banner: Callable[[], None]) -> int:
+async def _run(
+    settings: Settings,
+    roles: tuple[str, ...],
+    banner: Callable[[], None],
+    prepare: Callable[[], Awaitable[None]] | None = None,
+) -> int:
     from services.demo import DemoClockRefused
     from services.runtime import build
     from vrp import telemetry
@@ -66,6 +71,8 @@ async def _run(settings: Settings, roles: tuple[str, ...], banner: Callable[[], 
     except DemoClockRefused as refused:
         print(f"vrp: refused to start: {refused}", file=sys.stderr)
         return 2
+    if prepare is not None:
+        await prepare()  # only once nothing refused the start
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, runtime.stopping.set)
@@ -104,8 +111,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     # Seeded before serving; a database seeded before is served as it is.
     if args.demo_history and asyncio.run(seed_history(settings, seeded_is_fine=True)):
         return 2
-    # The demo's denominators (fictional extracts) where none are loaded yet.
-    asyncio.run(load_demo_geography(settings))
     # Without VRP_PUBLIC_URL, links (banner, status_url, alerts) follow the host and port
     # (--port or VRP_PORT): Settings derives the default from them.
 
@@ -152,7 +157,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    return _serve(_run(settings, ("intake", "router", "notifier"), banner))
+    # The demo's denominators (fictional extracts) go into whichever table is empty.
+    return _serve(
+        _run(
+            settings,
+            ("intake", "router", "notifier"),
+            banner,
+            lambda: load_demo_geography(settings),
+        )
+    )
 
 
 def _service(role: str) -> Callable[[argparse.Namespace], int]:

@@ -74,7 +74,7 @@ async def cmd_deprivation(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], run_async: object) -> None:
     """Register `vrp geography ...`."""
-    geo = sub.add_parser("geography", help="postcode directory, populations, deprivation")
+    geo = sub.add_parser("geography", help="postcode directory (areas), populations, deprivation")
     cmds = geo.add_subparsers(dest="geo_cmd", required=True)
     for name, fn, what in (
         ("load", cmd_load, "ONS Postcode Directory CSV (or an extract of it)"),
