@@ -11,7 +11,7 @@ from typing import Any
 from services.history.people import Person, person
 from services.history.places import Places
 from services.history.streams import POPULATION, STREAMS, Stream, in_term, pick, poisson
-from vrp.domain.referral import Referral, ReferralSubmission, Subject, age_on
+from vrp.domain.referral import Referral, ReferralSubmission, age_on
 
 DAYS = 728
 """Two years of history, ending at midnight, so that every evidence measure has the same
@@ -117,9 +117,8 @@ def _submission(
         "nhs_number": who.nhs_number,
         "postcode": who.postcode,
         "contact": {"phone": who.phone},
+        "sex": who.sex,
     }
-    if "sex" in Subject.model_fields:  # the coded item, once submissions carry it
-        subject["sex"] = who.sex
     return ReferralSubmission.model_validate(
         {
             "referrer": {

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.history.draw import Drawn, referral_id
-from services.history.facts import referral_facts_row
 from services.history.lives import MARAC_PACE, PACE, OfferLife, Withdrawal, hub_decision, live
 from services.intake.submission import request_hash
 from vrp.domain.audit import CONSENT_OVERRIDE, DISCLOSURE, Entry
@@ -21,6 +20,7 @@ from vrp.domain.facts import Facts
 from vrp.domain.identifiers import reference
 from vrp.domain.index import HUB_TRIAGE
 from vrp.domain.lifecycle import RecipientState, ReferralState, referral_state
+from vrp.domain.referral_facts import referral_facts
 from vrp.domain.subjects import subject_pseudonym
 from vrp.events.models import HeldForTriage, PartnerReferral
 from vrp.store import audit
@@ -104,7 +104,10 @@ class HistoryRouter:
                 heapq.heappush(self._frees, (o.freed_at, o.intervention))
         story = _Story(self, rows, drawn, decision, decided_at, subject)
         story.write(facts, offers, withdrawal)
-        rows.facts.append(referral_facts_row(drawn, source.kind.value, subject))
+        # The row intake would write (its builder), with the LSOA the packaged postcode
+        # extract gives the person's postcode.
+        written = referral_facts(drawn.referral, source.kind.value, drawn.received_at, self.key)
+        rows.facts.append(written.row() | {"lsoa": drawn.person.lsoa})
         return offers
 
 

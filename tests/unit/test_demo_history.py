@@ -20,7 +20,6 @@ from services.history.draw import draw_year
 from services.history.rows import HistoryRouter
 from services.history.seed import Seeded, SeedRefused, seed
 from services.history.streams import POPULATION
-from services.intake.console.figures import band
 from testkit.cli import vrp
 from testkit.console import signed_in
 from testkit.partnerships import SEVERNSIDE
@@ -28,6 +27,7 @@ from testkit.runtime import runtime_settings, serving
 from vrp.config_files import load_configuration
 from vrp.demo_geography import demo_deprivation
 from vrp.domain.engine import decide
+from vrp.domain.evidence.bands import band
 from vrp.domain.facts import Facts
 from vrp.domain.geography import area_for
 from vrp.domain.identifiers import nhs_number_is_valid
