@@ -171,9 +171,11 @@ async def test_requests_that_are_not_valid_http_get_problem_json(
 
 
 async def test_connections_above_the_cap_are_refused_with_503(edge: Edge) -> None:
-    opened = [
-        await asyncio.open_connection("127.0.0.1", edge.port) for _ in range(MAX_CONNECTIONS + 5)
-    ]
+    # Opened together: one after another, on a busy machine, the first could reach its
+    # header deadline (408) before the last is refused.
+    opened = await asyncio.gather(
+        *(asyncio.open_connection("127.0.0.1", edge.port) for _ in range(MAX_CONNECTIONS + 5))
+    )
     try:
         reads = [asyncio.create_task(reader.read()) for reader, _ in opened]
         # Well within the header deadline: only the refused ones have answered yet.

@@ -2,10 +2,11 @@
 alerted about, what came of its routing by hand, and its reasons in words.
 
 The hub may open a referral when it is held or declined now, when the hub holds a triage
-copy of it (it was held before), when the hub asked for it to be routed by hand, or when the
-hub was alerted about it (an escalation, or an alert that could not be delivered). Anything
-else is answered as if it did not exist. What the page shows of it is what the hub-triage
-flow let the hub read (its triage copy), and ids, codes and times otherwise.
+copy of it (it was held before), when the hub asked for it to be routed by hand or closed
+it, or when the hub was alerted about it (an escalation, or an alert that could not be
+delivered). Anything else is answered as if it did not exist. What the page shows of it is
+what the hub-triage flow let the hub read (its triage copy), and ids, codes and times
+otherwise.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ REJECTIONS: dict[str, str] = {
     Rejection.SOURCE_UNKNOWN: "the referring organisation is not in the configuration",
 }
 """Each blocking reason's code in words, as the hub's pages say it."""
-ROUTING = ("manual-routing", "routed", "held", "escalated")
+ROUTING = ("manual-routing", "routed", "held", "escalated", "closed")
 """The timeline entries the hub's page reads."""
 
 
@@ -95,6 +96,7 @@ class Case:
             self.ref.status in triage.TRIAGED
             or self.copies.triage is not None
             or bool(self.entries.get("manual-routing"))
+            or any(e.detail.get("by") == hub for e in self.entries.get("closed", []))
             or any(a.organisation == hub and a.kind in hub_cases.ALERTED for a in self.alerts)
         )
 
