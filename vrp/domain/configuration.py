@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from vrp.domain.checks import reference_problems
+from vrp.domain.contacts import Contacts as Contacts  # re-exported
+from vrp.domain.contacts import Notify as Notify
+from vrp.domain.contacts import NotifyTemplate as NotifyTemplate
+from vrp.domain.contacts import Webhook as Webhook
+from vrp.domain.contacts import WebhookSecret as WebhookSecret
 from vrp.domain.durations import Duration
 from vrp.domain.index import ConfigIndex
 from vrp.domain.vocabularies import Code, Vocabularies, VocabularySettings
 from vrp.domain.vocabulary import AgreementStatus as AgreementStatus  # re-exported
 from vrp.domain.vocabulary import (
-    AlertKind,
     Channel,
     ConsentState,
     DataItem,
@@ -34,47 +38,6 @@ ground: refused at intake (422), or accepted and held for the hub to decide."""
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WebhookSecret(_Model):
-    """A Standard Webhooks signing secret, named by the environment variable that holds it
-    (configuration files are shared and versioned; secrets are not)."""
-
-    env: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,127}$")]
-    until: datetime | None = Field(
-        default=None,
-        description="A retiring secret: deliveries are signed with it too until this time "
-        "(the rotation overlap), so receivers can switch over without losing a message.",
-    )
-
-
-class Webhook(_Model):
-    """A receiver's HTTPS endpoint, signed per Standard Webhooks."""
-
-    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")]
-    secrets: list[WebhookSecret] = Field(min_length=1)
-
-
-class Contacts(_Model):
-    """Where a team is alerted; alerts never carry personal data."""
-
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    sms: Annotated[str, Field(pattern=r"^\+?[0-9 ]{6,20}$")] | None = None
-    webhook: Webhook | None = None
-
-
-class NotifyTemplate(_Model):
-    """GOV.UK Notify template ids for one kind of alert."""
-
-    email: str | None = None
-    sms: str | None = None
-
-
-class Notify(_Model):
-    """GOV.UK Notify: SMS always goes through it; email too when `email` is true."""
-
-    email: bool = Field(default=False, description="Send email through Notify, not SMTP.")
-    templates: dict[AlertKind, NotifyTemplate] = {}
 
 
 class Organisation(_Model):
