@@ -61,8 +61,6 @@ class System(ABC):
     uhb: dict[str, str]
     navigators: dict[str, str]
     wmp: dict[str, str]
-    alert_within: float
-    """Seconds from POST to the alert-sent status the system promises."""
 
     @property
     @abstractmethod

@@ -62,7 +62,6 @@ class EmbeddedSystem(System):
     database holds; the new runtime resumes each consumer from its stored position)."""
 
     kind = "embedded"
-    alert_within = 2.0
 
     def __init__(
         self,
@@ -175,7 +174,6 @@ class KafkaSystem(System):
     on PostgreSQL; spans exported over OTLP to a receiver in the test."""
 
     kind = "kafka"
-    alert_within = TIMEOUT  # the first referral may wait for the consumer groups to form
 
     def __init__(self, run: Production, otlp: OtlpReceiver, keys: dict[str, str]) -> None:
         self.run = run

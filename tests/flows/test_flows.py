@@ -54,7 +54,8 @@ system = module_system()
 async def test_referral_is_routed_minimised_to_the_receiver_and_its_alert_delivered(
     system: System,
 ) -> None:
-    started_at = time.monotonic()
+    # How fast is measured by bench.e2e (alert p99) and guarded by bench.budget; a timed
+    # assertion here only measured how busy the shared machine was.
     r = await post_referral(system.client, system.uhb)
     assert r.status_code == 202
     accepted = r.json()
@@ -62,10 +63,8 @@ async def test_referral_is_routed_minimised_to_the_receiver_and_its_alert_delive
     status = await wait_status(
         system.client, accepted["status_url"], system.uhb, {"routed", "alert-sent"}, timeout=TIMEOUT
     )
-    elapsed = time.monotonic() - started_at
     assert status["status"] == "routed"
     assert {"received", "routed", "alert-sent"} <= timeline_types(status)
-    assert elapsed < system.alert_within, f"took {elapsed:.2f}s"
     # The alert: to the receiving team, a reference and a link, no personal data.
     [mail] = await system.alerts(accepted["reference"])
     assert mail["To"] == "referrals@navigators.example"
