@@ -178,6 +178,42 @@ def budget_table(figures: dict[str, Any]) -> list[str]:
     ]
 
 
+def evidence_table(figures: dict[str, Any]) -> list[str]:
+    """The evidence measures and pages: p50 / p99 and ratios to the plain GROUP BY, each
+    page's first visit, and the full export."""
+    rows = [
+        "| figure | p50 / p99 ms | x the baseline's p50 (p50 / p99) | runs |",
+        "|---|---|---|---|",
+    ]
+    for group in ("entry_points", "pages"):
+        for name, f in figures[group].items():
+            label = (
+                f"{name} (in the pages' run)" if group == "pages" and name == "baseline" else name
+            )
+            rows.append(
+                f"| {label} | {_ms(f)} | {f['p50_ratio']} / {f['p99_ratio']} | {f['runs']} |"
+            )
+    firsts = figures.get("first_visits", {})
+    if firsts:
+        rows += ["", "| first visit | first answer ms | figures shown after s |", "|---|---|---|"]
+        rows += [
+            f"| {name} | {f['first_answer_ms']:.0f} | {f['figures_s']} |"
+            for name, f in firsts.items()
+        ]
+    e, load = figures["export"], figures["load_average_1_5_15"]
+    met = figures["goals_met"]
+    return [
+        *rows,
+        "",
+        f"{figures['loaded']['referrals']:,} referrals on PostgreSQL. Full export "
+        f"{e['seconds']} s ({e['record_rows']:,} record rows, x{e['ratio']} the baseline). "
+        f"Goals: {figures['goals']}; met: pages {met['pages_p99']}"
+        + (f", first answers {met['first_answers']}" if "first_answers" in met else "")
+        + f", export {met['export']}. "
+        f"Load average (1 min) {load['before'][0]:.1f} before, {load['after'][0]:.1f} after.",
+    ]
+
+
 Render = Callable[[dict[str, Any]], list[str]]
 KINDS: dict[str, Render] = {
     "e2e": e2e_table,
@@ -185,6 +221,7 @@ KINDS: dict[str, Render] = {
     "router": router_table,
     "intake": intake_table,
     "budget": budget_table,
+    "evidence": evidence_table,
 }
 
 

@@ -22,6 +22,7 @@ from services.demo import (
 from services.intake.api.app import create_app
 from services.intake.api.edge import EdgeLimits, edge_protocol
 from services.intake.api.state import IntakeState
+from services.intake.console.evidence_periods import opening, pilots
 from services.intake.consumers.dead_letters import DeadLetterHandler
 from services.intake.consumers.inbox import PartnerInboxHandler
 from services.intake.consumers.timeline import TimelineHandler
@@ -196,6 +197,10 @@ class Runtime:
             lambda: self.config.failure,
         )
         app = create_app(self.settings, state)
+        self._spawn(
+            state.evidence.keep_prepared(self.stopping, self.config, opening, pilots),
+            "evidence-figures",
+        )
         self.server = uvicorn.Server(
             uvicorn.Config(
                 app,

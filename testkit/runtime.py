@@ -33,7 +33,8 @@ def runtime_settings(
     """Settings for a test runtime on `database_url`, serving on a free loopback port.
 
     Defaults: the demo partners' published keys, polls every 0.1 s, rate limits and
-    failed-authentication lockouts far above what a test sends. Alerts go to `smtp` when
+    failed-authentication lockouts far above what a test sends, evidence figures not
+    reused. Alerts go to `smtp` when
     given, else as .eml files to `mail_dir` (give one: the default folder is the
     repository's var/mail). `overrides` are Settings fields (e.g. `auth_cache_seconds=0`,
     `demo_partners=False`)."""
@@ -48,6 +49,9 @@ def runtime_settings(
         "rate_limit_burst": 10_000,
         "auth_failures_per_key": 10_000,
         "auth_failures_per_address": 10_000,
+        # Figures computed for every request: tests add data and look again at once (the
+        # evidence cache has its own tests).
+        "console_evidence_fresh_seconds": 0,
     }
     if mail_dir is not None:
         values["mail_dir"] = mail_dir

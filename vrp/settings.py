@@ -272,6 +272,19 @@ class Settings(BaseSettings):
         description="Console: sign-ins that may wait for a password check; more at once are "
         "refused (503 + Retry-After) before any work is done.",
     )
+    console_evidence_fresh_seconds: float = Field(
+        default=900.0,
+        ge=0,
+        description="Console evidence pages: seconds computed figures are shown again before "
+        "they are recomputed (in the background, the older ones shown meanwhile); the "
+        "figures the pages open on are kept prepared. 0 computes them for every request.",
+    )
+    console_evidence_wait_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Console evidence pages: seconds a page waits for figures not yet "
+        "prepared before it answers 'being prepared' (202) and reloads itself.",
+    )
     console_disclosure_threshold: int = Field(
         default=5,
         ge=1,

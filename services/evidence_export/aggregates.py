@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.intake.console.evidence_cells import Bounds, EvidenceTable, Kind, Value
-from services.intake.console.evidence_views import RULE, evaluation_sections, needs_sections
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.evidence.periods import Period
 from vrp.domain.evidence.results import InterventionEvaluation, NeedsAssessment
@@ -22,6 +20,8 @@ from vrp.domain.evidence_dictionary import (
     FileEntry,
     code_list,
 )
+from vrp.publication.cells import Bounds, EvidenceTable, Kind, Value
+from vrp.publication.sections import RULE, evaluation_sections, needs_sections
 
 Cell = str | int | float | None
 Row = tuple[Cell, ...]

@@ -91,7 +91,7 @@ async def export(
 ) -> Written:
     """Write the period's aggregates (and, for `analyst`, the record-level file, audited)
     with their dictionary into `out`."""
-    async with reading(db) as unit:
+    async with reading(db) as unit, evidence.roomy(unit):
         evaluations = await evidence.evaluation(
             unit, config, period.start, period.end, as_of=datetime.now(UTC)
         )

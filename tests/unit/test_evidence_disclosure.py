@@ -11,19 +11,6 @@ from datetime import date
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from services.intake.console.evidence_cells import EvidenceTable, Value
-from services.intake.console.evidence_needs import Dimension, deprivation_tables
-from services.intake.console.evidence_protect import (
-    ACCEPTED_ONLY,
-    IN_CONTACT,
-    ProtectedFunnel,
-    declines_table,
-    funnel_table,
-    outcomes_table,
-    partition,
-    rereferral_cells,
-    rereferral_table,
-)
 from testkit.disclosure import Relation, could_differ
 from vrp.domain.disclosure_control import protect
 from vrp.domain.evidence.periods import Period
@@ -43,6 +30,19 @@ from vrp.domain.evidence.results import (
     ReReferral,
     Spread,
     Trend,
+)
+from vrp.publication.cells import EvidenceTable, Value
+from vrp.publication.needs import Dimension, deprivation_tables
+from vrp.publication.protect import (
+    ACCEPTED_ONLY,
+    IN_CONTACT,
+    ProtectedFunnel,
+    declines_table,
+    funnel_table,
+    outcomes_table,
+    partition,
+    rereferral_cells,
+    rereferral_table,
 )
 
 EXAMPLES = int(os.environ.get("VRP_PROPERTY_EXAMPLES", "300"))

@@ -6,7 +6,8 @@ protected: the caller applies disclosure control to their `count_tables()`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
@@ -36,9 +37,25 @@ from vrp.store import evidence_rates as rates
 from vrp.store.evidence_offers import StratumRow
 from vrp.store.unit import Unit
 
+WORK_MEM = "64MB"
+"""Sort memory while the measures run: their sorts of a year's offers spill to disk at
+PostgreSQL's default 4 MB (at a million referrals, re-referrals 6.8 s -> 5.3 s)."""
 OTHER = "other"
 """The area row for referrals from outside the partnership's areas, or with no area."""
 _NO_TIMES = Spread(0, None, None)
+
+
+@asynccontextmanager
+async def roomy(unit: Unit) -> AsyncIterator[None]:
+    """More sort memory for this connection while the measures run (PostgreSQL)."""
+    if unit.db.is_sqlite:
+        yield
+        return
+    await unit.conn.exec_driver_sql(f"SET work_mem = '{WORK_MEM}'")
+    try:
+        yield
+    finally:
+        await unit.conn.exec_driver_sql("RESET work_mem")
 
 
 async def evaluation(

@@ -48,3 +48,9 @@ async def count_by_area(db: Database) -> int:
     )
     async with reading(db) as unit:
         return len((await unit.conn.execute(stmt)).all())
+
+
+async def count(db: Database) -> int:
+    """How many referrals' facts the database holds."""
+    async with reading(db) as unit:
+        return int(await unit.conn.scalar(select(func.count()).select_from(referral_facts)) or 0)

@@ -13,6 +13,7 @@ from services.intake.api.hashing import PasswordChecks
 from services.intake.api.limits import InFlight, RateLimiter, Slots
 from services.intake.api.lockout import Lockout
 from services.intake.auth.keys import AuthCache
+from services.intake.console.evidence_results import EvidenceResults
 from vrp.configuration_watch import ReloadFailure
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.metrics import Metrics
@@ -39,6 +40,8 @@ class IntakeState:
     password_checks: PasswordChecks
     sign_in_slots: Slots
     """Sign-ins in progress per typed name: no more than the lockout allows."""
+    evidence: EvidenceResults
+    """The evidence pages' figures, prepared and reused."""
     broker_healthy: Callable[[], bool] | None
     """The relay's view of the broker (None: no broker in this deployment)."""
     reload_failure: Callable[[], ReloadFailure | None] = lambda: None
@@ -77,6 +80,7 @@ class IntakeState:
                 settings.console_password_workers, settings.console_password_queue
             ),
             sign_in_slots=Slots(settings.console_lockout_after),
+            evidence=EvidenceResults(db, settings.console_evidence_fresh_seconds),
             broker_healthy=broker_healthy,
             reload_failure=reload_failure or (lambda: None),
         )

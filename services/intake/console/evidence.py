@@ -4,6 +4,8 @@ suppressed, for the IG lead and analysts."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -11,7 +13,6 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.intake.api.problems import Problem, invalid
 from services.intake.console import web
-from services.intake.console.evidence_cells import EvidenceTable, as_csv, text
 from services.intake.console.evidence_periods import (
     PERIOD_PATTERN,
     QUARTER_PATTERN,
@@ -22,20 +23,14 @@ from services.intake.console.evidence_periods import (
     quarter,
     recent,
 )
-from services.intake.console.evidence_views import (
-    RULE,
-    Section,
-    View,
-    evaluation_sections,
-    evaluations_of,
-    needs_of,
-    needs_sections,
-    view,
-)
+from services.intake.console.evidence_results import Prepared
+from services.intake.console.evidence_views import View, evaluations_of, needs_of, view
 from services.intake.console.inbox import not_found
 from vrp.domain.configuration import Intervention, RoutingConfiguration
-from vrp.domain.evidence.results import InterventionEvaluation
+from vrp.domain.evidence.results import InterventionEvaluation, NeedsAssessment
 from vrp.domain.people import Permission
+from vrp.publication.cells import EvidenceTable, as_csv, text
+from vrp.publication.sections import RULE, Section, evaluation_sections, needs_sections
 
 router = APIRouter(prefix=f"{web.PREFIX}/evidence", include_in_schema=False)
 PeriodQuery = Annotated[
@@ -58,7 +53,7 @@ def _intervention(config: RoutingConfiguration, code: str) -> Intervention | Non
     return next((i for i in config.interventions if i.id == code), None)
 
 
-def _common(request: Request, period: Choice) -> dict[str, Any]:
+def _common(request: Request, period: Choice, as_at: datetime) -> dict[str, Any]:
     config = web.config_of(request)
     threshold = web.settings_of(request).console_disclosure_threshold
     today = web.now().date()
@@ -69,16 +64,52 @@ def _common(request: Request, period: Choice) -> dict[str, Any]:
         "threshold": threshold,
         "rule": RULE.format(threshold=threshold),
         "config_version": config.version,
-        "as_at": web.now(),
+        "as_at": as_at,
         "cell_text": text,
     }
 
 
-async def _needs(request: Request, period: Choice) -> list[Section]:
+def _wait(request: Request, csv: bool) -> float | None:
+    """How long a request waits for figures not yet prepared: a page a moment (then it
+    says they are being prepared), a download until they are."""
+    return None if csv else web.settings_of(request).console_evidence_wait_seconds
+
+
+async def _needs(
+    request: Request, period: Choice, csv: bool = False
+) -> Prepared[NeedsAssessment] | None:
+    results = web.evidence_of(request)
+    return await needs_of(results, web.config_of(request), period, _wait(request, csv))
+
+
+async def _evaluations(
+    request: Request, period: Choice, only: str | None, csv: bool = False
+) -> Prepared[list[InterventionEvaluation]] | None:
+    results = web.evidence_of(request)
     config = web.config_of(request)
+    return await evaluations_of(results, config, period, only, _wait(request, csv))
+
+
+def _needs_sections(request: Request, n: NeedsAssessment, period: Choice) -> list[Section]:
     threshold = web.settings_of(request).console_disclosure_threshold
-    n = await needs_of(web.db_of(request), config, period)
     return needs_sections(n, threshold, period.label)
+
+
+def _preparing(request: Request, period: Choice, what: str) -> HTMLResponse:
+    """202: the figures are being computed; the page says so and links to itself."""
+    fresh_for = timedelta(seconds=web.settings_of(request).console_evidence_fresh_seconds)
+    again = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    response = web.render(
+        request,
+        "evidence_preparing.html",
+        202,
+        period=period,
+        what=what,
+        again=again,
+        fresh_for=fresh_for,
+    )
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 @router.get("", response_class=HTMLResponse)
@@ -88,13 +119,15 @@ async def overview(
     """The needs assessment over a period, with the interventions to evaluate."""
     web.allowed(session, Permission.EVIDENCE)
     choice = _period(period)
-    page = view(await _needs(request, choice))
+    n = await _needs(request, choice)
+    if n is None:
+        return _preparing(request, choice, "The needs assessment's figures")
     return web.render(
         request,
         "evidence.html",
-        view=page,
+        view=view(_needs_sections(request, n.value, choice)),
         csv=f"{web.PREFIX}/evidence/tables",
-        **_common(request, choice),
+        **_common(request, choice, n.at),
     )
 
 
@@ -110,8 +143,10 @@ async def intervention_page(
         return not_found(request)
     choice = _period(period, found)
     threshold = web.settings_of(request).console_disclosure_threshold
-    evaluations = await evaluations_of(web.db_of(request), config, choice, web.now(), found.id)
-    e = evaluations[0]
+    evaluations = await _evaluations(request, choice, found.id)
+    if evaluations is None:
+        return _preparing(request, choice, f"The evaluation figures of {found.title}")
+    e = evaluations.value[0]
     page = view(evaluation_sections(e, config, threshold))
     return web.render(
         request,
@@ -120,7 +155,7 @@ async def intervention_page(
         intervention=found,
         evaluation=e,
         csv=f"{web.PREFIX}/evidence/interventions/{found.id}/tables",
-        **_common(request, choice),
+        **_common(request, choice, evaluations.at),
     )
 
 
@@ -137,8 +172,12 @@ async def report(
     config = web.config_of(request)
     threshold = web.settings_of(request).console_disclosure_threshold
     choice = quarter(quarter_code or last_complete_quarter(web.now().date()))
-    needs = view(await _needs(request, choice), "needs-")
-    evaluations = await evaluations_of(web.db_of(request), config, choice, web.now(), None)
+    # Both asked for at once: on a first visit they are computed side by side.
+    n, prepared = await asyncio.gather(_needs(request, choice), _evaluations(request, choice, None))
+    if n is None or prepared is None:
+        return _preparing(request, choice, "The quarterly report's figures")
+    needs = view(_needs_sections(request, n.value, choice), "needs-")
+    evaluations = prepared.value
     titles = {i.id: i.title for i in config.interventions}
     parts = [
         (e.intervention, titles.get(e.intervention, e.intervention), _summary(e, config, threshold))
@@ -157,7 +196,7 @@ async def report(
         needs=needs,
         parts=parts,
         idle=idle,
-        **_common(request, choice),
+        **_common(request, choice, min(n.at, prepared.at)),
     )
 
 
@@ -184,7 +223,9 @@ async def needs_csv(
     """One table of the needs assessment as CSV (suppression applied)."""
     web.allowed(session, Permission.EVIDENCE)
     choice = _period(period)
-    page = view(await _needs(request, choice))
+    n = await _needs(request, choice, csv=True)
+    assert n is not None  # a download waits for its figures
+    page = view(_needs_sections(request, n.value, choice))
     return _csv(page.table(table), f"evidence-{table}-{choice.span.start}-{choice.span.end}")
 
 
@@ -204,7 +245,9 @@ async def intervention_csv(
         return not_found(request)
     choice = _period(period, found)
     threshold = web.settings_of(request).console_disclosure_threshold
-    e = (await evaluations_of(web.db_of(request), config, choice, web.now(), found.id))[0]
+    evaluations = await _evaluations(request, choice, found.id, csv=True)
+    assert evaluations is not None  # a download waits for its figures
+    e = evaluations.value[0]
     page = view(evaluation_sections(e, config, threshold))
     name = f"evidence-{found.id}-{table}-{choice.span.start}-{choice.span.end}"
     return _csv(page.table(table), name)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from vrp.domain.configuration import Intervention
+from vrp.domain.configuration import Intervention, RoutingConfiguration
 from vrp.domain.evidence.periods import Period, pilot_period
 
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
@@ -88,3 +88,14 @@ def chosen(code: str | None, today: date, intervention: Intervention | None = No
             raise ValueError(code)
         return found
     return quarter(code) if "Q" in code else year(code)
+
+
+def opening(today: date) -> list[Period]:
+    """The periods the evidence pages open on: the last complete quarter (the overview,
+    the report, and any intervention that is not a pilot)."""
+    return [quarter(last_complete_quarter(today)).span]
+
+
+def pilots(config: RoutingConfiguration, today: date) -> list[str]:
+    """The interventions whose pages open on their pilot."""
+    return [i.id for i in config.interventions if pilot_period(i, today) is not None]

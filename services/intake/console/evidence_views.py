@@ -1,46 +1,26 @@
-"""What each evidence page shows: the measures (vrp.store.evidence) read once, turned into
-protected tables with their charts."""
+"""What each evidence page shows: the prepared figures (evidence_results) in their
+protected tables (vrp.publication) with a chart for each."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from services.intake.console.charts import Chart
-from services.intake.console.evidence_cells import EvidenceTable, chart
-from services.intake.console.evidence_needs import DIMENSIONS, Dimension, deprivation_tables
-from services.intake.console.evidence_periods import Choice
-from services.intake.console.evidence_protect import (
-    ProtectedFunnel,
-    declines_table,
-    funnel_table,
-    outcomes_table,
-    rereferral_table,
-    times_table,
+from services.intake.console.charts import (
+    BAR_WIDTH,
+    LABEL_WIDTH,
+    LINE,
+    ROW,
+    VALUE_WIDTH,
+    Bar,
+    Chart,
+    wrap,
 )
-from services.intake.console.vocab import codes
+from services.intake.console.evidence_periods import Choice
+from services.intake.console.evidence_results import EvidenceResults, Prepared
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.evidence.results import InterventionEvaluation, NeedsAssessment
-from vrp.store import evidence
-from vrp.store.database import Database
-from vrp.store.unit import reading
-
-RULE = (
-    "Counts above zero but below {threshold} are shown as suppressed, and so are some larger "
-    "ones, so that no small count can be worked out from the totals or the other tables; a "
-    "rate, share, interval or time resting on a suppressed count is left blank."
-)
-"""The disclosure rule stated under every table (the dashboard's, in the same words)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Section:
-    """A group of tables under one heading."""
-
-    key: str
-    title: str
-    tables: list[EvidenceTable]
-    intro: str = ""
+from vrp.publication.cells import EvidenceTable, text
+from vrp.publication.sections import Section
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,74 +46,63 @@ def view(sections: list[Section], prefix: str = "") -> View:
     return View(sections, charts)
 
 
-async def needs_of(db: Database, config: RoutingConfiguration, period: Choice) -> NeedsAssessment:
-    """The needs assessment over a period (and the same dates a year before)."""
-    async with reading(db) as unit:
-        return await evidence.needs(unit, config, period.span.start, period.span.end)
+async def needs_of(
+    results: EvidenceResults, config: RoutingConfiguration, period: Choice, wait: float | None
+) -> Prepared[NeedsAssessment] | None:
+    """The needs assessment over a period (and the same dates a year before); None when
+    not ready within `wait` seconds (None: however long it takes)."""
+    return await results.needs(config, period.span, wait)
 
 
 async def evaluations_of(
-    db: Database, config: RoutingConfiguration, period: Choice, now: datetime, only: str | None
-) -> list[InterventionEvaluation]:
+    results: EvidenceResults,
+    config: RoutingConfiguration,
+    period: Choice,
+    only: str | None,
+    wait: float | None,
+) -> Prepared[list[InterventionEvaluation]] | None:
     """Each intervention's evaluation (or one's): a pilot's against the time before it, a
-    quarter or year against the same dates a year before."""
-    start, end = (None, None) if period.code == "pilot" else (period.span.start, period.span.end)
-    async with reading(db) as unit:
-        return await evidence.evaluation(unit, config, start, end, as_of=now, only=only)
+    quarter or year against the same dates a year before; None when not ready in time."""
+    span = None if period.code == "pilot" else period.span
+    found = await results.evaluations(config, span, only, wait)
+    if found is None or only is None:
+        return found
+    return Prepared([e for e in found.value if e.intervention == only], found.at)
 
 
-def needs_sections(n: NeedsAssessment, threshold: int, period_label: str) -> list[Section]:
-    """Rates by area, age band and sex (the period, each month, each year), then by
-    deprivation decile with the inequality measures."""
-    out: list[Section] = []
-    years = {t.dimension: t for t in n.by_year}
-    for table in n.by_month:
-        d = Dimension(table, n.trends, threshold)
-        tables = [d.period_table(period_label), d.month_table(False), d.month_table(True)]
-        if table.dimension in years:
-            tables.append(d.year_table(years[table.dimension]))
-        title = f"By {DIMENSIONS[table.dimension]}"
-        out.append(Section(f"by-{table.dimension}", title, tables))
-    out.append(
-        Section(
-            "deprivation",
-            "Deprivation",
-            deprivation_tables(n, threshold),
-            "Each referral's neighbourhood (its LSOA, from the postcode directory) and that "
-            "neighbourhood's Index of Multiple Deprivation decile.",
-        )
-    )
-    return out
-
-
-def evaluation_sections(
-    e: InterventionEvaluation, config: RoutingConfiguration, threshold: int
-) -> list[Section]:
-    """The funnel (against the period compared with), declines, outcomes, times and
-    re-referral with its comparison group."""
-    now = ProtectedFunnel(e.current, threshold)
-    before = ProtectedFunnel(e.previous, threshold)
-    compared = "before the pilot" if e.previous_kind == "before-pilot" else "a year before"
-    declines = codes(config, "decline-reasons")
-    outcomes = codes(config, "outcomes")
-    return [
-        Section(
-            "funnel",
-            "Offers, acceptance and completion",
-            [
-                funnel_table(now, before, compared),
-                declines_table(now, {str(k): v for k, v in declines.items()}),
-                outcomes_table(now, {str(k): v for k, v in outcomes.items()}),
-                times_table(e.current.to_acceptance, e.current.to_contact, threshold),
-            ],
-        ),
-        Section(
-            "rereferral",
-            "Referred again",
-            [rereferral_table(r, threshold) for r in e.current.re_referral],
-            "People referred again (by anyone, found through the keyed subject index) within 6 "
-            "and 12 months of completing the intervention, against people offered it who did "
-            "not engage (declined, or never contacted) since their offer closed or was made. "
-            "This is an observational comparison, not a trial.",
-        ),
+def chart(table: EvidenceTable, chart_id: str) -> Chart | None:
+    """The table's charted column as horizontal bars (none for a figure not shown, whose
+    length would give it away), described in words for screen readers."""
+    if table.chart is None:
+        return None
+    at = table.column(table.chart)
+    kind = table.columns[at].kind
+    values = [r.values[at] for r in table.rows]
+    numbers = [
+        v if isinstance(v, int | float) and not isinstance(v, bool) else None for v in values
     ]
+    largest = max((n for n in numbers if n), default=0)
+    bars: list[Bar] = []
+    y = 0
+    for row, n in zip(table.rows, numbers, strict=True):
+        lines = wrap(row.label)
+        height = ROW + LINE * (len(lines) - 1)
+        # A suppressed count says so (the macro writes it); any other figure left out (a
+        # rate beside a suppressed count, or with no population) is "not shown".
+        hidden = n is None and kind == "count"
+        shown = "not shown" if n is None else text(n, kind)
+        length = round(BAR_WIDTH * n / largest) if n and largest else 0
+        bars.append(Bar(row.label, lines, shown, y, height, length, hidden))
+        y += height
+    words = "; ".join(f"{b.label}: {b.text}" for b in bars)
+    what = table.columns[at].label
+    return Chart(
+        id=chart_id,
+        title=f"{table.title}: {what}",
+        description=f"Bar chart of {what}. {words or 'No figures'}. "
+        "The same figures are in the table.",
+        bars=bars,
+        width=LABEL_WIDTH + BAR_WIDTH + VALUE_WIDTH,
+        height=max(y, ROW),
+        label_width=LABEL_WIDTH,
+    )

@@ -16,6 +16,7 @@ from jinja2.runtime import Context
 
 from services.intake.api.state import intake_state
 from services.intake.console import names
+from services.intake.console.evidence_results import EvidenceResults
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.people import ROLE_LABELS, Permission, may
 from vrp.domain.sla import demo_clock_banner
@@ -183,6 +184,11 @@ def settings_of(request: Request) -> Settings:
 def db_of(request: Request) -> Database:
     """The process's database."""
     return intake_state(request).db
+
+
+def evidence_of(request: Request) -> EvidenceResults:
+    """The evidence pages' prepared figures."""
+    return intake_state(request).evidence
 
 
 def config_of(request: Request) -> RoutingConfiguration:

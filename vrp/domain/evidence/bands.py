@@ -3,6 +3,8 @@ wide enough that few cells are small, and summed from single-year population est
 
 from __future__ import annotations
 
+from vrp.domain.vocabulary import Sex
+
 UNKNOWN = "unknown"
 AGE_BANDS = ("under 10", "10-13", "14-17", "18-24", "25+")
 # Each band's first and last age (the last band runs to the population files' 90 = 90+).
@@ -25,6 +27,7 @@ def band(age: int | None) -> str:
     return AGE_BANDS[-1]
 
 
-SEXES = ("female", "male", "indeterminate", "not-known")
-"""The codes of `subject.sex`; rates only for female and male (the ONS denominators)."""
-SEXES_WITH_RATES = ("female", "male")
+SEXES: tuple[str, ...] = tuple(str(s) for s in Sex)
+"""The codes of `subject.sex` (vrp.domain.vocabulary); rates only for female and male."""
+SEXES_WITH_RATES: tuple[str, ...] = (str(Sex.FEMALE), str(Sex.MALE))
+"""The sexes the ONS mid-year estimates count."""

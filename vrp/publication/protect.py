@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from services.intake.console.evidence_cells import (
+from vrp.domain.disclosure_control import Protected, Table, protect, protect_counts
+from vrp.domain.evidence.results import Funnel, PeriodEvaluation, ReReferral, Spread
+from vrp.publication.cells import (
     Bounds,
     Column,
     EvidenceTable,
@@ -16,8 +18,6 @@ from services.intake.console.evidence_cells import (
     Value,
     derived,
 )
-from vrp.domain.disclosure_control import Protected, Table, protect, protect_counts
-from vrp.domain.evidence.results import Funnel, PeriodEvaluation, ReReferral, Spread
 
 NOT_ANSWERED = "no-response"
 ACCEPTED_ONLY = "accepted"

@@ -1,5 +1,5 @@
-"""The evidence pages' tables as shown: already protected, each cell a count, a rate, an
-interval or words; the same table drawn as HTML, as a chart and as CSV."""
+"""The evidence tables as shown: already protected, each cell a count, a rate, an interval
+or words; the same table drawn as HTML (and charted) by the console, written as CSV here."""
 
 from __future__ import annotations
 
@@ -8,17 +8,6 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
-
-from services.intake.console.charts import (
-    BAR_WIDTH,
-    LABEL_WIDTH,
-    LINE,
-    ROW,
-    VALUE_WIDTH,
-    Bar,
-    Chart,
-    wrap,
-)
 
 Kind = Literal["count", "change", "rate", "interval", "percent", "hours", "number", "text"]
 """`change`: a difference of two counts (signed; not shown when either is suppressed)."""
@@ -157,41 +146,3 @@ def as_csv(table: EvidenceTable) -> str:
             cells += _csv_cells(value, column)
         writer.writerow(cells)
     return out.getvalue()
-
-
-def chart(table: EvidenceTable, chart_id: str) -> Chart | None:
-    """The table's charted column as horizontal bars (none for a figure not shown, whose
-    length would give it away), described in words for screen readers."""
-    if table.chart is None:
-        return None
-    at = table.column(table.chart)
-    kind = table.columns[at].kind
-    values = [r.values[at] for r in table.rows]
-    numbers = [
-        v if isinstance(v, int | float) and not isinstance(v, bool) else None for v in values
-    ]
-    largest = max((n for n in numbers if n), default=0)
-    bars: list[Bar] = []
-    y = 0
-    for row, n in zip(table.rows, numbers, strict=True):
-        lines = wrap(row.label)
-        height = ROW + LINE * (len(lines) - 1)
-        # A suppressed count says so (the macro writes it); any other figure left out (a
-        # rate beside a suppressed count, or with no population) is "not shown".
-        hidden = n is None and kind == "count"
-        shown = "not shown" if n is None else text(n, kind)
-        length = round(BAR_WIDTH * n / largest) if n and largest else 0
-        bars.append(Bar(row.label, lines, shown, y, height, length, hidden))
-        y += height
-    words = "; ".join(f"{b.label}: {b.text}" for b in bars)
-    what = table.columns[at].label
-    return Chart(
-        id=chart_id,
-        title=f"{table.title}: {what}",
-        description=f"Bar chart of {what}. {words or 'No figures'}. "
-        "The same figures are in the table.",
-        bars=bars,
-        width=LABEL_WIDTH + BAR_WIDTH + VALUE_WIDTH,
-        height=max(y, ROW),
-        label_width=LABEL_WIDTH,
-    )

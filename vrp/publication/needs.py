@@ -8,16 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from services.intake.console.evidence_cells import (
-    Bounds,
-    Column,
-    EvidenceTable,
-    Kind,
-    Row,
-    Value,
-    change,
-    derived,
-)
 from vrp.domain.disclosure_control import Protected, protect, protect_counts
 from vrp.domain.evidence.results import (
     DECILES,
@@ -31,14 +21,19 @@ from vrp.domain.evidence.results import (
     Trend,
 )
 from vrp.domain.geography import AREAS
+from vrp.domain.vocabulary import SEXES
+from vrp.publication.cells import (
+    Bounds,
+    Column,
+    EvidenceTable,
+    Kind,
+    Row,
+    Value,
+    change,
+    derived,
+)
 
 DIMENSIONS = {"area": "local authority", "age-band": "age band", "sex": "sex"}
-SEXES = {
-    "female": "Female",
-    "male": "Male",
-    "indeterminate": "Indeterminate",
-    "not-known": "Not known",
-}
 
 
 def label(dimension: str, code: str) -> str:
@@ -48,7 +43,8 @@ def label(dimension: str, code: str) -> str:
     if dimension == "area":
         return AREAS.get(code, code)
     if dimension == "sex":
-        return SEXES.get(code, code)
+        # The vocabulary's label without its explanation in brackets: a table's row name.
+        return SEXES[code].split(" (")[0] if code in SEXES else code
     if dimension == "decile":
         return {"1": "1 (most deprived)", "10": "10 (least deprived)"}.get(code, code)
     return code
