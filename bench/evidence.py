@@ -236,6 +236,10 @@ async def pages(
         demo_partners=False,
         mail_dir=Path(tempfile.mkdtemp()),
         console_evidence_fresh_seconds=Settings().console_evidence_fresh_seconds,
+        # A real database's old copies were reduced hour by hour as they fell due; none of
+        # the generated two years' were, and reducing that backlog would compete with the
+        # pages.
+        referral_retention_days=3650,
     )
     seconds: dict[str, list[float]] = {"baseline": [], **{name: [] for name in addresses}}
     async with serving(settings, ("intake",), timeout=300) as served:

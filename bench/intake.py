@@ -172,6 +172,7 @@ def main_orchestrate(args: argparse.Namespace) -> None:
         **service_env(admin_settings(args.kafka), namespace, "vrp-intake"),
         "VRP_RATE_LIMIT_PER_SECOND": "1000000",
         "VRP_RATE_LIMIT_BURST": "1000000",
+        "VRP_PSEUDONYM_KEY": uuid.uuid4().hex,
         "OTEL_TRACES_EXPORTER": "none",
         **dict(kv.split("=", 1) for kv in args.intake_env),
     }

@@ -177,9 +177,12 @@ def _service(role: str) -> Callable[[argparse.Namespace], int]:
             print("set VRP_TRANSPORT=kafka to run services as separate processes", file=sys.stderr)
             return 2
         demo = Settings.model_fields["pseudonym_key"].default.get_secret_value()
-        if role == "router" and settings.pseudonym_key.get_secret_value() == demo:
+        # Both key subjects (the router to link referrals, intake for the evidence's facts);
+        # with the published demo key anyone could test a guessed NHS number against them.
+        if role in ("router", "intake") and settings.pseudonym_key.get_secret_value() == demo:
             print(
-                "set VRP_PSEUDONYM_KEY to a long random secret before running the router",
+                f"set VRP_PSEUDONYM_KEY to a long random secret (the same for intake and the "
+                f"router) before running {role}",
                 file=sys.stderr,
             )
             return 2

@@ -1,12 +1,14 @@
 """The console's Evidence area in headless Chromium, keyboard only: an analyst picks a
 quarter, reads the needs assessment and an intervention's evaluation, and opens the
-printable quarterly report, which prints to a PDF of a sensible length; axe-core finds no
-fault with any page. Pictures go to var/screenshots/."""
+printable quarterly report, which prints to a PDF of a sensible length; a period nobody
+asked for yet says its figures are being prepared and its link shows them once ready;
+axe-core finds no fault with any page. Pictures go to var/screenshots/."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page
@@ -21,7 +23,8 @@ from testkit.browser import (
     tab_order,
 )
 from testkit.evidence import EvidenceRows
-from testkit.runtime import Served
+from testkit.runtime import Served, runtime_settings, serving
+from testkit.smtp import SmtpServer
 from vrp.domain.evidence.periods import partnership_areas
 from vrp.domain.lifecycle import RecipientState
 
@@ -179,3 +182,38 @@ async def test_an_analyst_reads_the_evidence_and_prints_the_quarterly_report(
         print(f"the quarterly report prints on {pages} A4 pages ({len(pdf)} bytes)")
         assert pdf.startswith(b"%PDF") and 2 <= pages <= 40
         assert box.blocked == []
+
+
+async def test_figures_nobody_asked_for_yet_are_being_prepared_and_the_link_shows_them(
+    tmp_path: Path, smtp: SmtpServer, browser: Browser
+) -> None:
+    # As in production, figures are reused; a page waits no time at all for new ones.
+    settings = runtime_settings(
+        f"sqlite+aiosqlite:///{tmp_path}/vrp.db",
+        smtp=smtp,
+        console_evidence_fresh_seconds=900,
+        console_evidence_wait_seconds=0,
+    )
+    async with serving(settings) as system:
+        rows = EvidenceRows()
+        _history(rows, partnership_areas(system.runtime.config()))
+        await rows.write(system.runtime.db)
+        async with confined(browser, str(system.client.base_url)) as box:
+            page = await box.context.new_page()
+            await page.goto("/console/")
+            await keyboard_sign_in(page, "wmvru.analyst")
+            await page.goto(f"/console/evidence?period={QUARTER}")
+            await page.get_by_role("heading", name="The figures are being prepared").wait_for()
+            assert "2026 Q1" in await page.get_by_role("status").inner_text()
+            await accessible(page)
+            await screenshot(page, "evidence-preparing")
+            for _ in range(50):
+                await _follow(page, "Show the figures")
+                if await page.get_by_role("heading", name="Evidence", exact=True).count():
+                    break
+                await page.wait_for_timeout(200)
+            else:
+                raise AssertionError("the figures never showed")
+            assert f"period={QUARTER}" in page.url
+            assert "2026 Q1" in await page.locator("#period-label").inner_text()
+            assert box.blocked == []

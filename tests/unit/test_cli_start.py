@@ -4,6 +4,7 @@ of CPU, and the light listing of command groups says what each group registers."
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -59,3 +60,18 @@ def test_the_light_listing_matches_what_each_group_registers() -> None:
 
 def test_a_group_runs_after_being_loaded_on_demand(capsys: object) -> None:
     assert cli.main(["kafka", "acls"]) == 0
+
+
+def test_intake_and_the_router_refuse_the_published_demo_pseudonym_key() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VRP_")}
+    env["VRP_TRANSPORT"] = "kafka"
+    for role in ("intake", "router"):
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", role],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert done.returncode == 2, (role, done.stderr)
+        assert "set VRP_PSEUDONYM_KEY to a long random secret" in done.stderr

@@ -17,13 +17,26 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from vrp.domain.audit import RETENTION, Entry
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.progress import Progress, no_progress
 from vrp.store import audit
+from vrp.store.columns import Time as _Time
 from vrp.store.database import DATABASE_ERRORS, Database
 from vrp.store.retention import consumed, utc_now
 from vrp.store.tables import (
@@ -157,60 +170,62 @@ async def run_retention(
     return report
 
 
+def _cutoff(
+    retained: Retained, now: datetime, agreement: Any, version: Any, flow: Any
+) -> ColumnElement[Any]:
+    """In SQL: the time before which something disclosed under the flow (agreement,
+    version, flow id) has run out of retention; the default's for a flow not configured."""
+    whens = [
+        (and_(agreement == a, version == v, flow == f), literal(now - timedelta(days=d), _Time))
+        for (a, v, f), d in retained.flows.items()
+    ]
+    default = literal(now - timedelta(days=retained.default_days), _Time)
+    return case(*whens, else_=default) if whens else default
+
+
 async def _due_referrals(db: Database, retained: Retained, now: datetime) -> list[str]:
-    async with db.engine.connect() as conn:
-        candidates = {
-            r.id: r.created_at
-            for r in await conn.execute(
-                select(referrals.c.id, referrals.c.created_at).where(
-                    referrals.c.reduced_at.is_(None),
-                    referrals.c.created_at <= now - retained.shortest,
-                )
-            )
-        }
-        periods: dict[str, int] = {}
-        for chunk in _chunks(list(candidates), BATCH):
-            d = disclosures.c
-            rows = await conn.execute(
-                select(d.referral_id, d.agreement_id, d.agreement_version, d.flow_id).where(
-                    d.referral_id.in_(chunk)
-                )
-            )
-            for r in rows:
-                days = retained.days((r.agreement_id, r.agreement_version, r.flow_id))
-                periods[r.referral_id] = max(periods.get(r.referral_id, 0), days)
-        await conn.rollback()
-    return sorted(
-        rid
-        for rid, created in candidates.items()
-        if created + timedelta(days=periods.get(rid, retained.default_days)) <= now
+    # Decided in the database: over years of referrals, loading every candidate into the
+    # process to compare there held intake's event loop for seconds each run.
+    r, d = referrals.c, disclosures.c
+    disclosed = exists().where(d.referral_id == r.id)
+    # Kept for the longest of its flows: due once no disclosure of it is still within its.
+    kept_by_one = exists().where(
+        d.referral_id == r.id,
+        r.created_at > _cutoff(retained, now, d.agreement_id, d.agreement_version, d.flow_id),
     )
-
-
-async def _due_copies(db: Database, retained: Retained, now: datetime) -> list[tuple[str, str]]:
-    t = received_referrals.c
-    async with db.engine.connect() as conn:
-        rows = await conn.execute(
-            select(t.referral_id, t.intervention, t.payload, t.received_at).where(
-                t.reduced_at.is_(None), t.received_at <= now - retained.shortest
-            )
+    default = literal(now - timedelta(days=retained.default_days), _Time)
+    query = (
+        select(r.id)
+        .where(
+            r.reduced_at.is_(None),
+            r.created_at <= now - retained.shortest,
+            or_(and_(disclosed, ~kept_by_one), and_(~disclosed, r.created_at <= default)),
         )
-        due = [
-            (r.referral_id, r.intervention)
-            for r in rows
-            if r.received_at + timedelta(days=retained.days(_flow_of(r.payload))) <= now
-        ]
+        .order_by(r.id)
+    )
+    async with db.engine.connect() as conn:
+        due = [row.id for row in await conn.execute(query)]
         await conn.rollback()
     return due
 
 
-def _flow_of(payload: Mapping[str, Any]) -> FlowKey:
-    """The flow a receiver's copy was disclosed under, as its event names it."""
-    return (
-        str(payload.get("agreement_id")),
-        int(payload.get("agreement_version") or 0),
-        str(payload.get("flow_id")),
+async def _due_copies(db: Database, retained: Retained, now: datetime) -> list[tuple[str, str]]:
+    t = received_referrals.c
+    # The flow its event named (payload: agreement_id, agreement_version, flow_id).
+    flow = (
+        t.payload["agreement_id"].as_string(),
+        t.payload["agreement_version"].as_integer(),
+        t.payload["flow_id"].as_string(),
     )
+    query = select(t.referral_id, t.intervention).where(
+        t.reduced_at.is_(None),
+        t.received_at <= now - retained.shortest,
+        t.received_at <= _cutoff(retained, now, *flow),
+    )
+    async with db.engine.connect() as conn:
+        due = [(row.referral_id, row.intervention) for row in await conn.execute(query)]
+        await conn.rollback()
+    return due
 
 
 async def _reduce_referrals(conn: AsyncConnection, ids: Sequence[str], now: datetime) -> None:
