@@ -7,6 +7,8 @@ axe-core finds no fault with any page. Pictures go to var/screenshots/."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from playwright.async_api import Browser, Page
 
 from testkit.browser import (
     SCREENSHOTS,
+    Confined,
     accessible,
     confined,
     interactive,
@@ -134,9 +137,9 @@ async def _follow(page: Page, name: str) -> None:
     raise AssertionError(f"no link {name!r} reached with Tab")
 
 
-async def test_an_analyst_reads_the_evidence_and_prints_the_quarterly_report(
-    system: Served, browser: Browser
-) -> None:
+@asynccontextmanager
+async def _analyst(system: Served, browser: Browser) -> AsyncIterator[tuple[Confined, Page]]:
+    """The fictional history written, and a page signed in as the analyst by keyboard."""
     rows = EvidenceRows()
     _history(rows, partnership_areas(system.runtime.config()))
     await rows.write(system.runtime.db)
@@ -144,6 +147,13 @@ async def test_an_analyst_reads_the_evidence_and_prints_the_quarterly_report(
         page = await box.context.new_page()
         await page.goto("/console/")
         await keyboard_sign_in(page, "wmvru.analyst")
+        yield box, page
+
+
+async def test_an_analyst_reads_the_evidence_and_prints_the_quarterly_report(
+    system: Served, browser: Browser
+) -> None:
+    async with _analyst(system, browser) as (box, page):
         assert page.url.endswith("/console/evidence")
         await page.get_by_role("heading", name="Evidence", exact=True).wait_for()
         await _pick(page, "period", "2026 Q1 (1 Jan 2026 to 31 Mar 2026)")
@@ -194,26 +204,19 @@ async def test_figures_nobody_asked_for_yet_are_being_prepared_and_the_link_show
         console_evidence_fresh_seconds=900,
         console_evidence_wait_seconds=0,
     )
-    async with serving(settings) as system:
-        rows = EvidenceRows()
-        _history(rows, partnership_areas(system.runtime.config()))
-        await rows.write(system.runtime.db)
-        async with confined(browser, str(system.client.base_url)) as box:
-            page = await box.context.new_page()
-            await page.goto("/console/")
-            await keyboard_sign_in(page, "wmvru.analyst")
-            await page.goto(f"/console/evidence?period={QUARTER}")
-            await page.get_by_role("heading", name="The figures are being prepared").wait_for()
-            assert "2026 Q1" in await page.get_by_role("status").inner_text()
-            await accessible(page)
-            await screenshot(page, "evidence-preparing")
-            for _ in range(50):
-                await _follow(page, "Show the figures")
-                if await page.get_by_role("heading", name="Evidence", exact=True).count():
-                    break
-                await page.wait_for_timeout(200)
-            else:
-                raise AssertionError("the figures never showed")
-            assert f"period={QUARTER}" in page.url
-            assert "2026 Q1" in await page.locator("#period-label").inner_text()
-            assert box.blocked == []
+    async with serving(settings) as system, _analyst(system, browser) as (box, page):
+        await page.goto(f"/console/evidence?period={QUARTER}")
+        await page.get_by_role("heading", name="The figures are being prepared").wait_for()
+        assert "2026 Q1" in await page.get_by_role("status").inner_text()
+        await accessible(page)
+        await screenshot(page, "evidence-preparing")
+        for _ in range(50):
+            await _follow(page, "Show the figures")
+            if await page.get_by_role("heading", name="Evidence", exact=True).count():
+                break
+            await page.wait_for_timeout(200)
+        else:
+            raise AssertionError("the figures never showed")
+        assert f"period={QUARTER}" in page.url
+        assert "2026 Q1" in await page.locator("#period-label").inner_text()
+        assert box.blocked == []
