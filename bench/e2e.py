@@ -51,6 +51,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import select, text
 
+from bench import databases
 from bench import e2e_probe as probe
 from bench import e2e_report as report
 from bench.broker import admin_settings, release
@@ -62,13 +63,11 @@ from vrp.events import topics
 from vrp.provisioning.topics import all_topics, ensure_topics
 from vrp.settings import DEMO_CONFIG_DIR
 from vrp.store.database import Database
-from vrp.store.migrate import upgrade
 from vrp.store.tables import decisions
 from vrp.store.unit import unit_of_work
 from vrp.transport.connection import aiokafka_options
 
 ROOT = probe.ROOT
-PG = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/{}?ssl=disable"
 DB_NAME = "vrp_bench_e2e"
 ROLES = report.ROLES
 HOPS = ("bench.hop1", "bench.hop2")
@@ -85,14 +84,7 @@ def free_port() -> int:
 
 async def fresh_database() -> tuple[Database, dict[str, str]]:
     """An empty, migrated vrp_bench_e2e and an API key per referring organisation."""
-    admin = Database(PG.format("vrp"))
-    async with admin.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
-        await conn.execute(text(f"CREATE DATABASE {DB_NAME}"))
-    await admin.dispose()
-    db = Database(PG.format(DB_NAME))
-    await upgrade(db)
+    db = await databases.recreated(DB_NAME)
     async with unit_of_work(db) as unit:
         tokens = {org: await issue(unit, org) for org in REFERRERS}
     return db, tokens
@@ -215,7 +207,7 @@ class Bench:
             env = {
                 **os.environ,
                 "VRP_TRANSPORT": "kafka",
-                "VRP_DATABASE_URL": PG.format(DB_NAME),
+                "VRP_DATABASE_URL": databases.url(DB_NAME),
                 "VRP_KAFKA_BOOTSTRAP": self.args.kafka,
                 "VRP_KAFKA_NAMESPACE": self.ns,
                 "VRP_PORT": str(self.port),

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
+from bench import databases
 from bench import e2e_probe as probe
 from bench.broker import admin_settings, release, service_env
 from bench.workload import referrals
@@ -35,25 +36,15 @@ from vrp.events.models import ReferralReceived
 from vrp.provisioning.topics import all_topics, ensure_topics
 from vrp.settings import DEMO_CONFIG_DIR
 from vrp.store.database import Database
-from vrp.store.migrate import upgrade
 from vrp.store.tables import decisions, outbox
 from vrp.transport.connection import aiokafka_options
 
-ADMIN_URL = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp?ssl=disable"
-BENCH_URL = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_bench?ssl=disable"
+BENCH_URL = databases.url("vrp_bench")
 
 
 async def fresh_database() -> Database:
     """An empty, migrated vrp_bench database."""
-    admin = Database(ADMIN_URL)
-    async with admin.engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("DROP DATABASE IF EXISTS vrp_bench WITH (FORCE)"))
-        await conn.execute(text("CREATE DATABASE vrp_bench"))
-    await admin.dispose()
-    db = Database(BENCH_URL)
-    await upgrade(db)
-    return db
+    return await databases.recreated("vrp_bench")
 
 
 async def load_events(options: dict[str, Any], ns: str, n: int) -> None:

@@ -247,20 +247,23 @@ async def test_the_team_records_first_contact_in_the_console(system: System) -> 
     assert datetime.fromisoformat(item["first_contact_at"]) == at
 
 
+async def _offer_times(system: System, rid: str) -> tuple[object, ...]:
+    """The referral's offer's accepted and closed times, as stored."""
+    c = received_referrals.c
+    async with system.db.engine.connect() as conn:
+        row = (
+            await conn.execute(select(c.accepted_at, c.closed_at).where(c.referral_id == rid))
+        ).one()
+    return tuple(row)
+
+
 async def test_backfill_fills_in_what_referrals_before_0013_lack_once(system: System) -> None:
     rid, _ = await routed(system, subject__sex="male")
     assert (await respond(system.client, NAVIGATORS, rid, status="accepted")).status_code == 200
     r = await respond(system.client, NAVIGATORS, rid, status="completed", outcome="engaged")
     assert r.status_code == 200
     written = await facts_of(system.db, rid)
-    async with system.db.engine.connect() as conn:
-        times = (
-            await conn.execute(
-                select(received_referrals.c.accepted_at, received_referrals.c.closed_at).where(
-                    received_referrals.c.referral_id == rid
-                )
-            )
-        ).one()
+    times = await _offer_times(system, rid)
     # As if stored before migration 0013: no facts, no offer times.
     async with system.db.transaction() as conn:
         await conn.execute(delete(referral_facts))
@@ -269,14 +272,7 @@ async def test_backfill_fills_in_what_referrals_before_0013_lack_once(system: Sy
     done = await backfill.run(system.db, config, system.key)
     assert done.facts >= 1 and done.offers >= 1 and done.unreadable == 0
     assert await facts_of(system.db, rid) == written  # what intake wrote at the time
-    async with system.db.engine.connect() as conn:
-        again = (
-            await conn.execute(
-                select(received_referrals.c.accepted_at, received_referrals.c.closed_at).where(
-                    received_referrals.c.referral_id == rid
-                )
-            )
-        ).one()
+    again = await _offer_times(system, rid)
     # The timeline's times: the same as the responses wrote (each the response's own time).
-    assert tuple(again) == tuple(times)
+    assert again == times
     assert await backfill.run(system.db, config, system.key) == backfill.Backfilled()

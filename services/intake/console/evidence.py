@@ -24,7 +24,7 @@ from services.intake.console.evidence_periods import (
     recent,
 )
 from services.intake.console.evidence_results import Prepared
-from services.intake.console.evidence_views import View, evaluations_of, needs_of, view
+from services.intake.console.evidence_views import View, evaluations_of, view
 from services.intake.console.inbox import not_found
 from vrp.domain.configuration import Intervention, RoutingConfiguration
 from vrp.domain.evidence.results import InterventionEvaluation, NeedsAssessment
@@ -79,7 +79,7 @@ async def _needs(
     request: Request, period: Choice, csv: bool = False
 ) -> Prepared[NeedsAssessment] | None:
     results = web.evidence_of(request)
-    return await needs_of(results, web.config_of(request), period, _wait(request, csv))
+    return await results.needs(web.config_of(request), period.span, _wait(request, csv))
 
 
 async def _evaluations(

@@ -18,7 +18,7 @@ from services.intake.console.charts import (
 from services.intake.console.evidence_periods import Choice
 from services.intake.console.evidence_results import EvidenceResults, Prepared
 from vrp.domain.configuration import RoutingConfiguration
-from vrp.domain.evidence.results import InterventionEvaluation, NeedsAssessment
+from vrp.domain.evidence.results import InterventionEvaluation
 from vrp.publication.cells import EvidenceTable, text
 from vrp.publication.sections import Section
 
@@ -44,14 +44,6 @@ def view(sections: list[Section], prefix: str = "") -> View:
             if c is not None:
                 charts[t.key] = c
     return View(sections, charts)
-
-
-async def needs_of(
-    results: EvidenceResults, config: RoutingConfiguration, period: Choice, wait: float | None
-) -> Prepared[NeedsAssessment] | None:
-    """The needs assessment over a period (and the same dates a year before); None when
-    not ready within `wait` seconds (None: however long it takes)."""
-    return await results.needs(config, period.span, wait)
 
 
 async def evaluations_of(
