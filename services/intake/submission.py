@@ -50,19 +50,23 @@ async def accept(
     areas: Areas | None = None,
     *,
     pseudonym_key: bytes,
+    fingerprint: str | None = None,
+    message: dict[str, object] | None = None,
 ) -> Accepted:
     """Store the referral and its received event atomically; return only once committed.
 
     With the configuration in force, first refuse an unknown sender or codes outside its
     vocabularies; always derive (and check) the person's local authority (through `areas`,
     the process's remembered lookups, when given). The referral's coded facts are stored
-    with it, its subject keyed by `pseudonym_key` (the router's key)."""
+    with it, its subject keyed by `pseudonym_key` (the router's key). The FHIR door gives
+    its own `fingerprint` (of the message as sent) and the `message` row stored with the
+    referral, `referral_id` filled in here."""
     if config is not None:
         screening.check_sender(config, partner.organisation)
         screening.check_codes(config, submission)
     screening.check_consent(config, partner.organisation, submission)
     area = await _local_authority(areas or Areas(db), submission)
-    fingerprint = request_hash(submission)
+    fingerprint = fingerprint or request_hash(submission)
     now = datetime.now(UTC)
     key = pseudonym_key
     rid = new_id()
@@ -98,10 +102,11 @@ async def accept(
             None,
             {"ground": override.ground, "consent_state": submission.consent.state.value},
         )
+    row = None if message is None else message | {"referral_id": referral.id}
     try:
         # A pooled connection broken by a database restart (no pre-ping) fails the first
         # attempt; the retry is safe, the idempotency key dedupes it.
-        await retried_once(lambda: _store(db, envelope, stored, record))
+        await retried_once(lambda: _store(db, envelope, stored, record, row))
     except referrals.DuplicateKey:
         return await _replay(db, partner, idempotency_key, fingerprint)
     return Accepted(stored.id, stored.reference, replayed=False)
@@ -118,11 +123,17 @@ async def _local_authority(areas: Areas, submission: ReferralSubmission) -> str 
 
 
 async def _store(
-    db: Database, envelope: Envelope, referral: referrals.NewReferral, record: Entry | None
+    db: Database,
+    envelope: Envelope,
+    referral: referrals.NewReferral,
+    record: Entry | None,
+    message: dict[str, object] | None,
 ) -> None:
     # The hot path: exactly one statement on PostgreSQL, without BEGIN or COMMIT.
     async with unit_of_work(db, single_statement=True) as unit:
-        await referrals.add_received(unit, referral, PRODUCER, topics.RECEIVED, envelope, record)
+        await referrals.add_received(
+            unit, referral, PRODUCER, topics.RECEIVED, envelope, record, message
+        )
 
 
 async def _replay(db: Database, partner: Partner, key: str, fingerprint: str) -> Accepted:

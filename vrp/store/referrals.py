@@ -20,6 +20,7 @@ from vrp.store import audit
 from vrp.store.outbox import row_values, staged
 from vrp.store.tables import (
     audit_pending,
+    fhir_messages,
     outbox,
     postcode_areas,
     referral_facts,
@@ -142,10 +143,11 @@ def _facts_insert() -> Insert:
     return _insert(referral_facts, _FACTS).values(lsoa=lsoa.scalar_subquery())
 
 
-def _combined(audited: bool) -> Insert:
+def _combined(audited: bool, message: bool) -> Insert:
     """One statement, one round trip, atomic and durable by itself (PostgreSQL runs
     data-modifying CTEs exactly once, with the outer INSERT): the referral, its timeline
-    row, its coded facts, its event and (for a consent override) its audit record."""
+    row, its coded facts, its event, (for a consent override) its audit record and (from
+    the FHIR door) the message that carried it."""
     statement = (
         _insert(
             outbox,
@@ -182,11 +184,16 @@ def _combined(audited: bool) -> Insert:
         statement = statement.add_cte(
             _insert(audit_pending, columns).returning(audit_pending.c.id).cte("a")
         )
+    if message:
+        columns = [c.name for c in fhir_messages.columns]
+        statement = statement.add_cte(
+            _insert(fhir_messages, columns).returning(fhir_messages.c.request_id).cte("m")
+        )
     return statement
 
 
 # Compiled once per process (SQLAlchemy caches each statement's compiled form).
-_COMBINED_INSERT = {False: _combined(False), True: _combined(True)}
+_COMBINED_INSERT = {(a, m): _combined(a, m) for a in (False, True) for m in (False, True)}
 _FACTS_INSERT = _facts_insert()
 
 
@@ -197,10 +204,11 @@ async def add_received(
     topic: str,
     envelope: Envelope,
     audited: Entry | None = None,
+    message: dict[str, Any] | None = None,
 ) -> None:
-    """Store a new referral, its 'received' timeline entry, its coded facts, its event and
-    (if given) its audit record: on PostgreSQL in exactly one statement, for a
-    single-statement unit.
+    """Store a new referral, its 'received' timeline entry, its coded facts, its event,
+    (if given) its audit record and (if given) the FHIR message row that carried it: on
+    PostgreSQL in exactly one statement, for a single-statement unit.
 
     Raises DuplicateKey when the sender's idempotency key is taken."""
     rows: dict[Table, dict[str, Any]] = {
@@ -227,6 +235,8 @@ async def add_received(
     }
     if audited is not None:
         rows[audit_pending] = audit.pending_row(audited, referral.at)
+    if message is not None:
+        rows[fhir_messages] = message
     facts = {f"referral_facts_{k}": v for k, v in referral.facts.row().items()}
     facts["referral_facts_postcode"] = referral.postcode
     conn = unit.conn
@@ -237,7 +247,8 @@ async def add_received(
             await conn.execute(_FACTS_INSERT, facts)
         else:
             params = {f"{t.name}_{k}": v for t, values in rows.items() for k, v in values.items()}
-            await conn.execute(_COMBINED_INSERT[audited is not None], params | facts)
+            statement = _COMBINED_INSERT[audited is not None, message is not None]
+            await conn.execute(statement, params | facts)
     except IntegrityError:
         raise DuplicateKey from None
     staged(conn)

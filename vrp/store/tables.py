@@ -363,3 +363,23 @@ postcode_areas = Table(
     Column("local_authority", String(9), nullable=False),
     Column("lsoa", String(9)),  # Lower-layer Super Output Area, when the directory has it
 )
+
+# The FHIR door: each message a sender posted (its X-Request-ID), the conversation it
+# belongs to and where replies go. Ids and endpoints only, no personal data.
+fhir_messages = Table(
+    "fhir_messages",
+    metadata,
+    Column("source_org", String(64), primary_key=True),
+    Column("request_id", String(200), primary_key=True),
+    Column("reason", String(10), nullable=False),
+    Column("bundle_id", String(200), nullable=False),
+    Column("correlation_id", String(200)),
+    Column("request_hash", String(64), nullable=False),
+    Column("referral_id", String(36), index=True),
+    Column("service_request_id", String(64), nullable=False),
+    Column("source_endpoint", String(500)),
+    Column("category", String(64)),
+    Column("ods_code", String(20)),
+    Column("received_at", _Time, nullable=False),
+    Index("ix_fhir_messages_request", "source_org", "service_request_id"),
+)

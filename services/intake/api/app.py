@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 
-from services.intake.api import contract, receivers, routes, token, vocabulary_schema
+from services.intake.api import contract, fhir, receivers, routes, token, vocabulary_schema
 from services.intake.api import problems as problem_handlers
 from services.intake.api.dependencies import known_query_parameters
 from services.intake.api.docs import DocsPolicy
@@ -64,6 +64,7 @@ def create_app(settings: Settings, state: IntakeState | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(receivers.router)
     app.include_router(token.router)
+    app.include_router(fhir.router)
     console.mount(app)
     vocabulary_schema.install(app, settings, state.config if state else None)
     contract.install(app)  # the rules the models cannot state

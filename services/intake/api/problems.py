@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.intake.api import fhir_errors
 from vrp.domain.errors import (
     ConcurrentRequest,
     Conflict,
@@ -21,6 +22,7 @@ from vrp.domain.errors import (
     error_location,
 )
 from vrp.domain.referral import Referral
+from vrp.fhir.outcomes import FhirRefusal
 from vrp.store.database import DATABASE_ERRORS, unavailable
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,9 @@ def problem_body(status: int, slug: str, title: str, detail: str, instance: str)
 
 
 def problem_response(p: Problem, instance: str) -> JSONResponse:
-    """Render a Problem."""
+    """Render a Problem (as an OperationOutcome on the FHIR door)."""
+    if fhir_errors.on_fhir_door(instance):
+        return fhir_errors.from_problem(p.status, p.detail, p.errors, p.headers)
     body = problem_body(p.status, p.slug, p.title, p.detail, instance)
     if p.errors:
         body["errors"] = p.errors
@@ -157,6 +161,10 @@ def install(app: FastAPI, max_errors: int = 20) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc, request.url.path)
+
+    @app.exception_handler(FhirRefusal)
+    async def _fhir(request: Request, exc: FhirRefusal) -> JSONResponse:
+        return fhir_errors.refusal_response(exc)
 
     @app.exception_handler(DomainError)
     async def _refused(request: Request, exc: DomainError) -> JSONResponse:

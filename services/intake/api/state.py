@@ -4,7 +4,8 @@ through one typed accessor (never as loose attributes of `app.state`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -44,6 +45,8 @@ class IntakeState:
     """The evidence pages' figures, prepared and reused."""
     broker_healthy: Callable[[], bool] | None
     """The relay's view of the broker (None: no broker in this deployment)."""
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+    """When this process started serving (the date of its FHIR capability statement)."""
     reload_failure: Callable[[], ReloadFailure | None] = lambda: None
     """Why the configuration files on disk failed to load while the old version stays in
     force (None: the files loaded, or nothing watches them)."""
