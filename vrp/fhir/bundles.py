@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
@@ -33,11 +34,42 @@ def parse(raw: bytes) -> dict[str, Any]:
         ) from None
     if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
         raise FhirRefusal(400, [Issue("The body must be a FHIR Bundle.", "Bundle", "structure")])
+    _check_types(doc)
     try:
         Bundle.model_validate(doc)
     except ValidationError as exc:
         raise FhirRefusal(422, _issues(exc)) from None
+    except (TypeError, KeyError, ValueError):
+        # The model library fails this way on a resourceType that is not a type's name
+        # deeper down (a Bundle within a Bundle): refused, never a server error.
+        detail = "A resource's resourceType is not a FHIR R4 resource type."
+        raise FhirRefusal(422, [Issue(detail, "Bundle", "structure")]) from None
     return doc
+
+
+def _check_types(doc: dict[str, Any]) -> None:
+    """Each entry's resource names a FHIR R4 resource type (checked first, so the refusal
+    can say which entry)."""
+    entries = doc.get("entry")
+    if not isinstance(entries, list):
+        return  # the model names what is wrong with it
+    for n, e in enumerate(entries):
+        resource = e.get("resource") if isinstance(e, dict) else None
+        if not isinstance(resource, dict):
+            where = f"Bundle.entry[{n}]"
+            raise FhirRefusal(422, [Issue("needs a resource (a JSON object)", where, "structure")])
+        kind = resource.get("resourceType")
+        if not isinstance(kind, str) or not _known(kind):
+            where = f"Bundle.entry[{n}].resource.resourceType"
+            raise FhirRefusal(422, [Issue("is not a FHIR R4 resource type", where, "structure")])
+
+
+def _known(kind: str) -> bool:
+    try:
+        get_fhir_model_class(kind)
+    except (ValueError, KeyError):
+        return False
+    return True
 
 
 def _issues(exc: ValidationError) -> list[Issue]:

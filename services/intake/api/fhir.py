@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.intake import fhir_messages, fhir_reads
+from services.intake.api import fhir_schema
 from services.intake.api.dependencies import DbDep, InFlightDep, PartnerDep, SettingsDep, require
 from services.intake.api.fhir_errors import resource
 from services.intake.api.schemas import operation_id
@@ -31,7 +32,15 @@ def base_of(settings: Settings) -> str:
     return f"{settings.public_url}/fhir"
 
 
-@router.post("/$process-message", response_class=JSONResponse)
+_AUTHED = (400, 401, 403, 429, 503)
+
+
+@router.post(
+    "/$process-message",
+    response_class=JSONResponse,
+    responses=fhir_schema.responses(200, *_AUTHED, 404, 409, 413, 415, 422, 425),
+    openapi_extra=fhir_schema.MESSAGE_BODY,
+)
 async def process_message(
     request: Request,
     partner: PartnerDep,
@@ -123,7 +132,7 @@ async def process_message(
     return resource(answer, headers=headers)
 
 
-@router.get("/metadata", response_class=JSONResponse)
+@router.get("/metadata", response_class=JSONResponse, responses=fhir_schema.responses(200, 503))
 async def metadata(request: Request, settings: SettingsDep) -> JSONResponse:
     """The CapabilityStatement of this deployment (no credentials needed)."""
     state = intake_state(request)
@@ -136,7 +145,9 @@ async def metadata(request: Request, settings: SettingsDep) -> JSONResponse:
     return resource(body, headers={"Cache-Control": CACHE, "ETag": f'W/"{config.version}"'})
 
 
-@router.get("/MessageDefinition", response_class=JSONResponse)
+@router.get(
+    "/MessageDefinition", response_class=JSONResponse, responses=fhir_schema.responses(200, 503)
+)
 async def message_definitions(request: Request, settings: SettingsDep) -> JSONResponse:
     """The MessageDefinitions this deployment receives: one per use case."""
     base = base_of(settings)
@@ -148,7 +159,11 @@ async def message_definitions(request: Request, settings: SettingsDep) -> JSONRe
     )
 
 
-@router.get("/MessageDefinition/{definition_id}", response_class=JSONResponse)
+@router.get(
+    "/MessageDefinition/{definition_id}",
+    response_class=JSONResponse,
+    responses=fhir_schema.responses(200, 404, 503),
+)
 async def message_definition(
     definition_id: str, request: Request, settings: SettingsDep
 ) -> JSONResponse:
@@ -160,7 +175,11 @@ async def message_definition(
     raise FhirRefusal(404, [Issue("No such MessageDefinition.", code="not-found")])
 
 
-@router.get("/ServiceRequest/{referral_id}", response_class=JSONResponse)
+@router.get(
+    "/ServiceRequest/{referral_id}",
+    response_class=JSONResponse,
+    responses=fhir_schema.responses(200, *_AUTHED, 404, 422),
+)
 async def service_request(
     referral_id: str, request: Request, partner: PartnerDep, db: DbDep, settings: SettingsDep
 ) -> JSONResponse:
@@ -175,7 +194,9 @@ async def service_request(
     return resource(tasks.service_request(base_of(settings), found))
 
 
-@router.get("/Task", response_class=JSONResponse)
+@router.get(
+    "/Task", response_class=JSONResponse, responses=fhir_schema.responses(200, *_AUTHED, 422)
+)
 async def task_search(
     request: Request,
     partner: PartnerDep,

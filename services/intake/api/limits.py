@@ -11,7 +11,9 @@ from contextlib import contextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.intake.api import fhir_errors
 from services.intake.api.problems import PROBLEM, problem_body
+from vrp.fhir.outcomes import Issue, outcome
 
 
 class BodySizeLimit:
@@ -115,13 +117,21 @@ class ConcurrencyLimit:
 async def _send_problem(
     send: Send, body: dict[str, object], headers: list[tuple[bytes, bytes]]
 ) -> None:
+    media = PROBLEM
+    if fhir_errors.on_fhir_door(str(body["instance"])):
+        # The FHIR door answers every refusal as an OperationOutcome, these two included.
+        status = int(str(body["status"]))
+        body, media = outcome(status, [Issue(str(body["detail"]))]), fhir_errors.FHIR_JSON
+        body_status = status
+    else:
+        body_status = int(str(body["status"]))
     raw = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": body["status"],
+            "status": body_status,
             "headers": [
-                (b"content-type", PROBLEM.encode()),
+                (b"content-type", media.encode()),
                 (b"content-length", str(len(raw)).encode()),
                 *headers,
             ],
