@@ -5,8 +5,8 @@
 # Kafka, PostgreSQL and Zipkin are left running afterwards (reruns are then quick).
 #
 #   deploy/test.sh --fast    the inner loop: ruff, ruff format --check, mypy and the tests
-#                            that need no server (not marked kafka, postgres or prometheus);
-#                            installs nothing from Debian and starts nothing
+#                            that need no server (not marked kafka, postgres, prometheus or
+#                            fhir_validator); installs nothing from Debian and starts nothing
 #   deploy/test.sh --slow    also the minutes-long fault scenarios (e.g. --slow -k faults)
 set -euo pipefail
 
@@ -53,7 +53,8 @@ if ((FAST)); then
     export VRP_PROPERTY_EXAMPLES="${VRP_PROPERTY_EXAMPLES:-50}"
     export VRP_FUZZ_EXAMPLES="${VRP_FUZZ_EXAMPLES:-20}"
     # Two workers: the in-process tests spend much of their time waiting on loopback I/O.
-    env -u VRP_REQUIRE_INFRA "$BIN/pytest" -q -n 2 -m "not kafka and not postgres and not prometheus" \
+    env -u VRP_REQUIRE_INFRA "$BIN/pytest" -q -n 2 \
+        -m "not kafka and not postgres and not prometheus and not fhir_validator" \
         "${PYTEST_ARGS[@]}"
     exit 0
 fi
@@ -88,6 +89,11 @@ banner "Zipkin (trace viewer)"
 banner "Chromium (browser tests)"
 "$REPO/deploy/browser.sh"
 
+# The independent validator the FHIR tests check the service's resources with (Java, built
+# once into .cache/fhir-validator; nothing is started).
+banner "FHIR validator (HAPI FHIR 8.6.5, Maven Central)"
+"$REPO/deploy/fhir-validator.sh" build
+
 # Prometheus and promtool (Debian package, unpacked into .cache/prometheus, nothing started
 # here): the tests check deploy/monitoring/ and run a throwaway server on the services.
 banner "Prometheus + promtool (Debian package, unpacked)"
@@ -115,6 +121,7 @@ export VRP_TEST_KAFKA_CA_FILE="$REPO/var/kafka/tls/ca.pem"
 export VRP_TEST_ZIPKIN_URL="http://127.0.0.1:${VRP_ZIPKIN_PORT:-9411}"
 export VRP_TEST_PROMETHEUS="$PROMETHEUS_BIN/prometheus"
 export VRP_TEST_PROMTOOL="$PROMETHEUS_BIN/promtool"
+export VRP_TEST_FHIR_VALIDATOR="$REPO/deploy/fhir-validator.sh"
 export VRP_REQUIRE_INFRA=1
 
 static_checks

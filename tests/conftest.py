@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -12,6 +12,7 @@ import pytest
 from playwright.async_api import Browser
 
 from testkit.browser import CHROMIUM, chromium
+from testkit.fhir_validator import SCRIPT_VARIABLE, Issue, Validate, unavailable, validate
 from testkit.infrastructure import reachable_kafka, reachable_postgres, reset_postgres
 from testkit.kafka import KafkaEnv
 from testkit.ports import free_port
@@ -29,6 +30,7 @@ if ZIPKIN_URL and REQUIRE_INFRA:
 if REQUIRE_INFRA:
     _passed["browser"] = 0
     _passed["prometheus"] = 0
+    _passed["fhir_validator"] = 0
 
 PROMETHEUS_BIN = (
     Path(__file__).resolve().parents[1] / ".cache" / "prometheus" / "root" / "usr" / "bin"
@@ -146,14 +148,36 @@ def prometheus_server() -> Path:
     return prometheus_binary("prometheus")
 
 
+@pytest.fixture(scope="session")
+def fhir_validator() -> Validate:
+    """testkit.fhir_validator.validate on the validator VRP_TEST_FHIR_VALIDATOR names
+    (deploy/test.sh builds it and sets that). Unset or not built, the test fails under
+    VRP_REQUIRE_INFRA=1 and skips otherwise. A test using it must be marked fhir_validator."""
+    configured = os.environ.get(SCRIPT_VARIABLE, "")
+    if configured:
+        problem = unavailable(Path(configured))
+    else:
+        problem = f"{SCRIPT_VARIABLE} is unset (deploy/test.sh builds the validator and sets it)"
+    if problem:
+        message = f"no FHIR validator: {problem}"
+        if REQUIRE_INFRA:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+    def run(resources: Mapping[str, Mapping[str, object]]) -> dict[str, list[Issue]]:
+        return validate(resources, Path(configured))
+
+    return run
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """--slow adds the long fault scenarios (minutes each) to the run."""
     parser.addoption("--slow", action="store_true", help="also run tests marked slow")
 
 
 # The fixture that reaches each server, and the marker a test using it must carry, so that
-# `-m "not kafka and not postgres and not prometheus"` (deploy/test.sh --fast) leaves out
-# every test needing one (browser and zipkin tests skip there).
+# `-m "not kafka and not postgres and not prometheus and not fhir_validator"` (deploy/test.sh
+# --fast) leaves out every test needing one (browser and zipkin tests skip there).
 SERVER_FIXTURES = {
     "kafka": "kafka",
     "postgres_url": "postgres",
@@ -161,6 +185,7 @@ SERVER_FIXTURES = {
     "browser": "browser",
     "promtool": "prometheus",
     "prometheus_server": "prometheus",
+    "fhir_validator": "fhir_validator",
 }
 # Parametrised fixtures whose param reaches the servers without those fixtures (so that
 # their other params need none): (fixture, param) -> the markers it needs.
