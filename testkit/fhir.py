@@ -3,11 +3,15 @@ as a hospital's system would send it, and its cancellation."""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 from vrp.fhir import systems
 
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 GENDERS = {"female": "female", "male": "male", "indeterminate": "other", "not-known": "unknown"}
 CONSENT = {
     "given": ("active", "permit"),
@@ -93,7 +97,11 @@ def message(
         "status": status,
         "scope": {"coding": [{"system": systems.CONSENT_SCOPE, "code": "patient-privacy"}]},
         "category": [
-            {"coding": [{"system": systems.CONSENT_CATEGORY, "code": systems.CONSENT_CATEGORY_CODE}]}
+            {
+                "coding": [
+                    {"system": systems.CONSENT_CATEGORY, "code": systems.CONSENT_CATEGORY_CODE}
+                ]
+            }
         ],
         "patient": {"reference": url["patient"]},
         "policyRule": {"coding": [{"system": systems.ACT_CODE, "code": "OPTIN"}]},
@@ -130,8 +138,13 @@ def message(
         "authoredOn": "2026-11-25T14:03:00+00:00",
         "note": [{"text": body["summary"]}],
     }
+    # What is asked for: the use case and, when the referrer chose one, the intervention
+    # (R4 also allows orderDetail, which carries the risk level, only beside a code).
+    request["code"] = _coded(base, systems.USE_CASES, category)
     if body.get("requested_intervention"):
-        request["code"] = _coded(base, systems.INTERVENTIONS, body["requested_intervention"])
+        request["code"]["coding"] += _coded(
+            base, systems.INTERVENTIONS, body["requested_intervention"]
+        )["coding"]
     role = {
         "resourceType": "PractitionerRole",
         "id": ids["role"],
@@ -166,6 +179,7 @@ def cancellation(
     service_request_id: str,
     reason: str | None = None,
     source: str = "https://ed.hospital.example/fhir",
+    category: str = "violence-prevention-support",
 ) -> dict[str, Any]:
     """The `update` message that withdraws the referral the ServiceRequest made."""
     url = f"urn:uuid:{service_request_id}"
@@ -177,5 +191,40 @@ def cancellation(
         "subject": {"display": "The person referred"},
     }
     if reason:
+        # orderDetail only beside a code (R4's prr-1): the use case, as first sent.
+        request["code"] = _coded(base, systems.USE_CASES, category)
         request["orderDetail"] = [_coded(base, systems.CANCEL_REASON_CODES, reason)]
     return _bundle([(_urn(), _header(base, systems.UPDATE, url, source)), (url, request)])
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "deploy" / "examples"
+
+
+def example(base: str, name: str = "fhir-referral.json") -> dict[str, Any]:
+    """An example message under deploy/examples/, addressed to `base`, with fresh ids (so
+    each use is a new message and a new ServiceRequest)."""
+    text = (EXAMPLES / name).read_text()
+    for old in sorted(set(UUID.findall(text))):
+        text = text.replace(old, str(uuid.uuid4()))
+    bundle: dict[str, Any] = json.loads(text)
+    for e in bundle["entry"]:
+        if e["resource"]["resourceType"] == "MessageHeader":
+            e["resource"]["destination"] = [{"endpoint": base}]
+    return bundle
+
+
+def resource_of(bundle: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The first resource of a kind in a bundle."""
+    found: dict[str, Any] = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind
+    )
+    return found
+
+
+def headers(auth: dict[str, str], request_id: str | None = None) -> dict[str, str]:
+    """A FHIR request's headers: credentials, media type and a (fresh) X-Request-ID."""
+    return auth | {
+        "Content-Type": "application/fhir+json",
+        "X-Request-ID": request_id or str(uuid.uuid4()),
+        "X-Correlation-ID": str(uuid.uuid4()),
+    }

@@ -39,6 +39,7 @@ class Received:
     """A message applied: the referral it concerns."""
 
     referral_id: str
+    reference: str
     bundle_id: str
     source_endpoint: str | None
 
@@ -167,7 +168,9 @@ async def refer(
         raise await _seen_before(db, partner, request_id, sent) from None
     if accepted.replayed:
         raise duplicate(accepted.referral_id)
-    return Received(accepted.referral_id, message.bundle_id, message.source_endpoint)
+    return Received(
+        accepted.referral_id, accepted.reference, message.bundle_id, message.source_endpoint
+    )
 
 
 async def cancel(
@@ -221,7 +224,7 @@ async def cancel(
             await fhir_messages.add(unit, row)
     except fhir_messages.RequestIdTaken:
         raise await _seen_before(db, partner, request_id, sent) from None
-    return Received(referral_id, message.bundle_id, None)
+    return Received(referral_id, "", message.bundle_id, None)
 
 
 def _default_cancel_reason(config: RoutingConfiguration) -> str:

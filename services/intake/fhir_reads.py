@@ -24,6 +24,8 @@ async def referral(
     async with reading(db) as unit:
         made = await fhir_messages.conversation(unit, referral_id)
     await record_reads(db, partner, [referral_id], operation)
+    # A cancellation's reason is the referral's (in its timeline), not each copy's.
+    cancelled = next((e.detail.get("reason") for e in view.timeline if e.type == "cancelled"), None)
     alerted = {e.detail.get("organisation") for e in view.timeline if e.type == "alert-sent"}
     recipients = []
     for r in view.recipients:
@@ -34,7 +36,7 @@ async def referral(
                 name=org.name if org else r.organisation,
                 intervention=r.intervention,
                 status=r.status.value,
-                reason=r.reason,
+                reason=r.reason or (cancelled if r.status.value == "cancelled" else None),
                 outcome=r.outcome,
                 received_at=r.received_at,
                 updated_at=r.updated_at,

@@ -114,7 +114,7 @@ async def process_message(
             base,
             tasks.Referral(
                 id=done.referral_id,
-                reference="",
+                reference=done.reference,
                 status="received",
                 received_at=now,
                 updated_at=now,
