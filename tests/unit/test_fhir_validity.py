@@ -4,6 +4,7 @@ all checked in one validator run."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -85,7 +86,7 @@ def test_what_the_door_returns_and_the_examples_are_valid_r4(
     answers: dict[str, Any], fhir_validator: Validate
 ) -> None:
     examples = {
-        f"deploy/examples/{p.name}": fhir.json.loads(p.read_text())
+        f"deploy/examples/{p.name}": json.loads(p.read_text())
         for p in sorted(fhir.EXAMPLES.glob("fhir-*.json"))
     }
     assert len(examples) == 2
