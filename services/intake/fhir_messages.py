@@ -59,6 +59,12 @@ def duplicate(referral_id: str | None) -> FhirRefusal:
     )
 
 
+def too_early() -> FhirRefusal:
+    """425 REC_TOO_EARLY: the first request with this X-Request-ID is still being processed."""
+    detail = "An earlier request with this X-Request-ID is still being processed."
+    return FhirRefusal(425, [Issue(detail, code="transient")], {"Retry-After": "1"})
+
+
 def request_id_reused() -> FhirRefusal:
     """422: the X-Request-ID names another message."""
     return FhirRefusal(
@@ -244,14 +250,5 @@ async def _seen_before(db: Database, partner: Partner, request_id: str, sent: st
     async with reading(db) as unit:
         seen = await fhir_messages.logged(unit, partner.organisation, request_id)
     if seen is None:
-        return FhirRefusal(
-            425,
-            [
-                Issue(
-                    "An earlier request with this X-Request-ID is still being processed.",
-                    code="transient",
-                )
-            ],
-            {"Retry-After": "1"},
-        )
+        return too_early()
     return duplicate(seen.referral_id) if seen.request_hash == sent else request_id_reused()

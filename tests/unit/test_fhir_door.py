@@ -213,6 +213,10 @@ def _other_event(b: dict[str, Any]) -> None:
     fhir.resource_of(b, "MessageHeader")["eventCoding"]["code"] = "booking-request"
 
 
+def _disguised_name(b: dict[str, Any]) -> None:
+    fhir.resource_of(b, "Patient")["name"][0]["given"] = ["Al\u202eex"]
+
+
 MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], int, str]] = {
     "missing MessageHeader": (_without_header, 422, "Bundle.entry[0].resource"),
     "wrong first entry": (_patient_first, 422, "Bundle.entry[0].resource"),
@@ -228,6 +232,11 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], int, str]] = {
     ),
     "unknown reason code": (_unknown_reason, 422, "Bundle.entry[1].resource.reasonCode[1]"),
     "another BaRS event": (_other_event, 422, "Bundle.entry[0].resource.eventCoding"),
+    "a name with a bidirectional control": (
+        _disguised_name,
+        422,
+        "Bundle.entry[2].resource.name[0].given",
+    ),
 }
 
 

@@ -3,6 +3,7 @@ as a ServiceRequest and Tasks; the capability of this deployment, from its confi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from services.intake.api.dependencies import DbDep, InFlightDep, PartnerDep, Set
 from services.intake.api.fhir_errors import resource
 from services.intake.api.schemas import operation_id
 from services.intake.api.state import intake_state
+from services.intake.api.texts import nfc, text_problems
 from vrp.fhir import capability, inbound, replies, systems, tasks
 from vrp.fhir.outcomes import FhirRefusal, Issue
 from vrp.settings import Settings
@@ -76,21 +78,12 @@ async def process_message(
         )
     raw = await request.body()
     base = base_of(settings)
-    message = inbound.read(raw, base)
+    message = _texts_checked(inbound.read(raw, base))
     state = intake_state(request)
     config = state.config()
     with in_flight.claim(partner.organisation, fhir_messages.KEY_PREFIX + x_request_id) as mine:
         if not mine:
-            raise FhirRefusal(
-                425,
-                [
-                    Issue(
-                        "An earlier request with this X-Request-ID is still being processed.",
-                        code="transient",
-                    )
-                ],
-                {"Retry-After": "1"},
-            )
+            raise fhir_messages.too_early()
         if message.reason == systems.NEW:
             key = settings.pseudonym_key.get_secret_value().encode()
             done = await fhir_messages.refer(
@@ -102,34 +95,43 @@ async def process_message(
                 db, partner, message, raw, x_request_id, x_correlation_id, config
             )
     now = datetime.now(UTC)
-    found = (
-        await fhir_reads.referral(db, partner, done.referral_id, config, "fhir-message")
-        if message.reason != systems.NEW
-        else None
-    )
-    sr = (
-        tasks.service_request(base, found)
-        if found
-        else tasks.service_request(
-            base,
-            tasks.Referral(
-                id=done.referral_id,
-                reference=done.reference,
-                status="received",
-                received_at=now,
-                updated_at=now,
-                category=message.category,
-                service_request_id=message.service_request_id,
-                recipients=[],
-            ),
+    if message.reason == systems.NEW:
+        # Just stored: nothing to read back, nothing has happened to it yet.
+        held = tasks.Referral(
+            id=done.referral_id,
+            reference=done.reference,
+            status="received",
+            received_at=now,
+            updated_at=now,
+            category=message.category,
+            service_request_id=message.service_request_id,
+            recipients=[],
         )
-    )
+    else:
+        found = await fhir_reads.referral(db, partner, done.referral_id, config, "fhir-message")
+        if found is None:  # withdrawn, then removed by retention in between: not yours now
+            raise FhirRefusal(404, [Issue("No such referral of yours.", code="not-found")])
+        held = found
+    sr = tasks.service_request(base, held)
     answer = replies.response_message(base, done.bundle_id, done.source_endpoint, [sr], at=now)
     headers = {"Location": f"{base}/ServiceRequest/{done.referral_id}"}
     if x_correlation_id:
         headers["X-Correlation-ID"] = x_correlation_id
     headers["X-Request-ID"] = x_request_id
     return resource(answer, headers=headers)
+
+
+def _texts_checked(message: inbound.Message) -> inbound.Message:
+    """The JSON API's text rules on the message's referral (NFC; no control, invisible or
+    bidirectional characters), each refusal naming the FHIR element."""
+    if message.reason != systems.NEW:
+        return message
+    body = nfc(message.body)
+    found = text_problems(body)
+    if found:
+        issues = [Issue(f"{p['field']}: {p['detail']}", message.element(p["field"])) for p in found]
+        raise FhirRefusal(422, issues)
+    return replace(message, body=body)
 
 
 @router.get("/metadata", response_class=JSONResponse, responses=fhir_schema.responses(200, 503))

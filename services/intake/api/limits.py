@@ -117,19 +117,15 @@ class ConcurrencyLimit:
 async def _send_problem(
     send: Send, body: dict[str, object], headers: list[tuple[bytes, bytes]]
 ) -> None:
-    media = PROBLEM
+    status, media = int(str(body["status"])), PROBLEM
     if fhir_errors.on_fhir_door(str(body["instance"])):
         # The FHIR door answers every refusal as an OperationOutcome, these two included.
-        status = int(str(body["status"]))
         body, media = outcome(status, [Issue(str(body["detail"]))]), fhir_errors.FHIR_JSON
-        body_status = status
-    else:
-        body_status = int(str(body["status"]))
     raw = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": body_status,
+            "status": status,
             "headers": [
                 (b"content-type", media.encode()),
                 (b"content-length", str(len(raw)).encode()),
