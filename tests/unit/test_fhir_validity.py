@@ -90,6 +90,14 @@ def test_what_the_door_returns_and_the_examples_are_valid_r4(
         for p in sorted(fhir.EXAMPLES.glob("fhir-*.json"))
     }
     assert len(examples) == 2
+    # The examples the OpenAPI document shows for the door, too.
+    spec = json.loads((fhir.EXAMPLES.parents[1] / "schemas" / "openapi.json").read_text())
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items() if path.startswith("/fhir") else ():
+            shown = [(s, r) for s, r in op["responses"].items() if "content" in r]
+            for status, response in shown:
+                for media, body in response["content"].items():
+                    examples[f"OpenAPI {method} {path} {status} {media}"] = body["example"]
     assert {r["resourceType"] for r in answers.values()} >= {
         "Bundle",
         "ServiceRequest",

@@ -38,12 +38,17 @@ def test_every_operation_has_request_and_response_examples() -> None:
     assert not missing, missing
 
 
+PROBLEM = "application/problem+json"
+
+
 def test_errors_are_documented_as_problem_json() -> None:
     for path, operations in SPEC["paths"].items():
         for method, op in operations.items():
             for status, response in op["responses"].items():
                 if status.startswith(("4", "5")):
-                    assert set(response["content"]) == {"application/problem+json"}, (
+                    # The FHIR door answers errors as FHIR OperationOutcomes.
+                    media = "application/fhir+json" if path.startswith("/fhir") else PROBLEM
+                    assert set(response["content"]) == {media}, (
                         method,
                         path,
                         status,

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.intake.api import texts
+from services.intake.api import fhir_errors, fhir_schema, texts
 from services.intake.api.schemas import problems
 from services.intake.auth import oauth
 from services.intake.auth.keys import SCOPES
@@ -177,7 +177,14 @@ def apply(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _operation(path: str, operation: dict[str, Any]) -> None:
-    operation["responses"].update({str(k): v for k, v in problems(*EDGE_STATUSES).items()})
+    edge = (
+        fhir_schema.responses(200, *EDGE_STATUSES)
+        if fhir_errors.on_fhir_door(path)
+        else problems(*EDGE_STATUSES)
+    )
+    operation["responses"].update({str(k): v for k, v in edge.items() if k != 200})
+    if fhir_errors.on_fhir_door(path):
+        fhir_schema.describe(path, operation)
     if path == "/oauth2/token":
         content = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]
         content["schema"] = TOKEN_FORM

@@ -20,8 +20,10 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from services.intake.api import fhir_errors
 from services.intake.api.headers import NOSNIFF
 from services.intake.api.problems import PROBLEM, problem_body
+from vrp.fhir.outcomes import Issue, outcome
 from vrp.settings import Settings
 
 
@@ -195,12 +197,15 @@ class EdgeProtocol(HttpToolsProtocol):
                 return
         slug, title = _REFUSALS[status]
         path = self.scope.get("path", "/") if self.scope else "/"
-        body = json.dumps(problem_body(status, slug, title, detail, path)).encode()
+        media, answer = PROBLEM, problem_body(status, slug, title, detail, path)
+        if fhir_errors.on_fhir_door(path):
+            media, answer = fhir_errors.FHIR_JSON, outcome(status, [Issue(detail)])
+        body = json.dumps(answer).encode()
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
         head += [
-            b"content-type: " + PROBLEM.encode() + b"\r\n",
+            b"content-type: " + media.encode() + b"\r\n",
             b"%s: %s\r\n" % NOSNIFF,
             b"content-length: " + str(len(body)).encode() + b"\r\n",
             b"connection: close\r\n",

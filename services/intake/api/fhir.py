@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from services.intake import fhir_messages, fhir_reads
 from services.intake.api import fhir_schema
 from services.intake.api.dependencies import DbDep, InFlightDep, PartnerDep, SettingsDep, require
-from services.intake.api.fhir_errors import resource
+from services.intake.api.fhir_errors import FhirResponse, resource
 from services.intake.api.schemas import operation_id
 from services.intake.api.state import intake_state
 from services.intake.api.texts import nfc, text_problems
@@ -39,7 +39,7 @@ _AUTHED = (400, 401, 403, 429, 503)
 
 @router.post(
     "/$process-message",
-    response_class=JSONResponse,
+    response_class=FhirResponse,
     responses=fhir_schema.responses(200, *_AUTHED, 404, 409, 413, 415, 422, 425),
     openapi_extra=fhir_schema.MESSAGE_BODY,
 )
@@ -134,7 +134,9 @@ def _texts_checked(message: inbound.Message) -> inbound.Message:
     return replace(message, body=body)
 
 
-@router.get("/metadata", response_class=JSONResponse, responses=fhir_schema.responses(200, 503))
+@router.get(
+    "/metadata", response_class=FhirResponse, responses=fhir_schema.responses(200, 422, 503)
+)
 async def metadata(request: Request, settings: SettingsDep) -> JSONResponse:
     """The CapabilityStatement of this deployment (no credentials needed)."""
     state = intake_state(request)
@@ -148,7 +150,9 @@ async def metadata(request: Request, settings: SettingsDep) -> JSONResponse:
 
 
 @router.get(
-    "/MessageDefinition", response_class=JSONResponse, responses=fhir_schema.responses(200, 503)
+    "/MessageDefinition",
+    response_class=FhirResponse,
+    responses=fhir_schema.responses(200, 422, 503),
 )
 async def message_definitions(request: Request, settings: SettingsDep) -> JSONResponse:
     """The MessageDefinitions this deployment receives: one per use case."""
@@ -163,8 +167,8 @@ async def message_definitions(request: Request, settings: SettingsDep) -> JSONRe
 
 @router.get(
     "/MessageDefinition/{definition_id}",
-    response_class=JSONResponse,
-    responses=fhir_schema.responses(200, 404, 503),
+    response_class=FhirResponse,
+    responses=fhir_schema.responses(200, 404, 422, 503),
 )
 async def message_definition(
     definition_id: str, request: Request, settings: SettingsDep
@@ -179,7 +183,7 @@ async def message_definition(
 
 @router.get(
     "/ServiceRequest/{referral_id}",
-    response_class=JSONResponse,
+    response_class=FhirResponse,
     responses=fhir_schema.responses(200, *_AUTHED, 404, 422),
 )
 async def service_request(
@@ -197,7 +201,7 @@ async def service_request(
 
 
 @router.get(
-    "/Task", response_class=JSONResponse, responses=fhir_schema.responses(200, *_AUTHED, 422)
+    "/Task", response_class=FhirResponse, responses=fhir_schema.responses(200, *_AUTHED, 422)
 )
 async def task_search(
     request: Request,
