@@ -56,7 +56,7 @@ def _bundle(entries: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     return {
         "resourceType": "Bundle",
         "id": bundle_id,
-        "identifier": {"system": systems.MESSAGE_ID, "value": bundle_id},
+        "identifier": {"system": systems.MESSAGE_ID, "value": f"urn:uuid:{bundle_id}"},
         "type": "message",
         "timestamp": "2026-11-25T14:03:00+00:00",
         "entry": [{"fullUrl": url, "resource": r} for url, r in entries],
@@ -135,6 +135,7 @@ def message(
         "orderDetail": [_coded(base, systems.RISK_LEVELS, body["risk"])],
         "subject": {"reference": url["patient"]},
         "requester": {"reference": url["role"]},
+        "supportingInfo": [{"reference": url["consent"]}],
         "authoredOn": "2026-11-25T14:03:00+00:00",
         "note": [{"text": body["summary"]}],
     }

@@ -39,7 +39,7 @@ def response_message(
         "resourceType": "Bundle",
         "id": bundle_id,
         "meta": {"lastUpdated": timestamp},
-        "identifier": {"system": systems.MESSAGE_ID, "value": bundle_id},
+        "identifier": {"system": systems.MESSAGE_ID, "value": f"urn:uuid:{bundle_id}"},
         "type": "message",
         "timestamp": timestamp,
         "entry": [

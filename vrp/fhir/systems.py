@@ -23,7 +23,8 @@ CANCEL_REASONS: Final = frozenset({UPDATE, "delete"})
 """BaRS's cancellation guide says `update` in its prose and `delete` in a table: both are
 read as a cancellation; we send `update`."""
 
-MESSAGE_ID: Final = "https://tools.ietf.org/html/rfc4122"
+MESSAGE_ID: Final = "urn:ietf:rfc:3986"
+"""A Bundle's identifier system: its value is `urn:uuid:` and the Bundle's id."""
 PROCESS_MESSAGE: Final = "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message"
 CONSENT_SCOPE: Final = "http://terminology.hl7.org/CodeSystem/consentscope"
 CONSENT_CATEGORY: Final = "http://loinc.org"
