@@ -171,7 +171,7 @@ async def refer(
         raise request_id_reused() from None
     except ConcurrentRequest:
         # The key is taken by a message that made no referral (a cancellation).
-        raise await _seen_before(db, partner, request_id, sent) from None
+        raise await _seen_before(db, partner, request_id, sent, message) from None
     if accepted.replayed:
         raise duplicate(accepted.referral_id)
     return Received(
@@ -246,9 +246,36 @@ def _cancel_reason_problem(config: RoutingConfiguration, reason: str) -> str | N
     return None
 
 
-async def _seen_before(db: Database, partner: Partner, request_id: str, sent: str) -> FhirRefusal:
+async def _seen_before(
+    db: Database,
+    partner: Partner,
+    request_id: str,
+    sent: str,
+    message: inbound.Message | None = None,
+) -> FhirRefusal:
+    """Why a message's key or ServiceRequest was taken: this very message before (409), its
+    X-Request-ID for another message (422), its ServiceRequest already referred (409), or
+    the first request still in flight (425)."""
     async with reading(db) as unit:
         seen = await fhir_messages.logged(unit, partner.organisation, request_id)
+        made = None
+        if seen is None and message is not None:
+            made = await fhir_messages.referral_of(
+                unit, partner.organisation, message.service_request_id
+            )
+    if made is not None:
+        return FhirRefusal(
+            409,
+            [
+                Issue(
+                    "This ServiceRequest was referred before; nothing was stored again. "
+                    "A new referral needs a ServiceRequest with a new id.",
+                    "Bundle.entry[0].resource.focus[0]",
+                    "duplicate",
+                )
+            ],
+            {"Location": f"ServiceRequest/{made}"},
+        )
     if seen is None:
         return too_early()
     return duplicate(seen.referral_id) if seen.request_hash == sent else request_id_reused()

@@ -158,6 +158,20 @@ async def test_identical_retry_is_409_duplicate_and_nothing_is_stored_twice(door
     assert await count(door, referrals, source_org="uhb", idempotency_key=key) == 1
 
 
+async def test_the_same_service_request_sent_again_refers_once(door: Door) -> None:
+    bundle = fhir.example(door.base)
+    first = await door.client.post(PROCESS, json=bundle, headers=fhir.headers(UHB))
+    referral_id = fhir.resource_of(first.json(), "ServiceRequest")["id"]
+    # Resent as a new request (a new X-Request-ID): the ServiceRequest is already referred.
+    again = await door.client.post(PROCESS, json=bundle, headers=fhir.headers(UHB))
+    body = outcome(again, 409)
+    assert body["issue"][0]["code"] == "duplicate"
+    assert again.headers["Location"] == f"ServiceRequest/{referral_id}"
+    sr_id = fhir.resource_of(bundle, "ServiceRequest")["id"]
+    made = await count(door, fhir_messages, service_request_id=sr_id, reason="new")
+    assert made == 1
+
+
 async def test_a_retry_while_the_first_is_in_flight_is_425(door: Door) -> None:
     sent = fhir.headers(UHB)
     in_flight = door.runtime.server.config.app.state.intake.in_flight  # type: ignore[union-attr]

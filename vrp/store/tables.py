@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from vrp.store.columns import Serial as _Serial
@@ -382,4 +383,13 @@ fhir_messages = Table(
     Column("ods_code", String(20)),
     Column("received_at", _Time, nullable=False),
     Index("ix_fhir_messages_request", "source_org", "service_request_id"),
+    # A ServiceRequest refers once: sending it again (with a new X-Request-ID) is a duplicate.
+    Index(
+        "uq_fhir_messages_new",
+        "source_org",
+        "service_request_id",
+        unique=True,
+        sqlite_where=text("reason = 'new'"),
+        postgresql_where=text("reason = 'new'"),
+    ),
 )

@@ -37,6 +37,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_fhir_messages_request", "fhir_messages", ["source_org", "service_request_id"]
     )
+    op.create_index(
+        "uq_fhir_messages_new",
+        "fhir_messages",
+        ["source_org", "service_request_id"],
+        unique=True,
+        sqlite_where=sa.text("reason = 'new'"),
+        postgresql_where=sa.text("reason = 'new'"),
+    )
 
 
 def downgrade() -> None:
