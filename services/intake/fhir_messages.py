@@ -99,7 +99,7 @@ def submission_of(
                 Issue(
                     "is not a use case this service serves "
                     "(GET /fhir/MessageDefinition lists them)",
-                    message.origins["(category)"],
+                    message.category_at,
                     "code-invalid",
                 )
             ],

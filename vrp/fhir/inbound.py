@@ -25,6 +25,8 @@ class Message:
     body: dict[str, Any] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
     cancel_reason: str | None = None
+    category_at: str = "Bundle"
+    """Where the use case was coded (ServiceRequest.category), for a refusal to name."""
 
     def element(self, api_field: str) -> str:
         """The FHIR element a JSON API field path came from (its nearest mapped parent)."""
@@ -192,7 +194,12 @@ def _new(entries: Entries, request: Entry, common: dict[str, Any]) -> Message:
             f"{request.path}.category",
             "required",
         )
-    origins["(category)"] = f"{request.path}.category"
     return Message(
-        reason=systems.NEW, category=category[0], ods_code=ods, body=body, origins=origins, **common
+        reason=systems.NEW,
+        category=category[0],
+        category_at=f"{request.path}.category",
+        ods_code=ods,
+        body=body,
+        origins=origins,
+        **common,
     )
