@@ -1,5 +1,6 @@
 """Signed webhooks: each alert is POSTed as JSON and signed per Standard Webhooks with every
-secret currently configured for the receiving organisation (two during a rotation)."""
+secret currently configured for the receiving organisation (two during a rotation). The
+signed POST itself (`SignedPost`) also carries FHIR replies (`fhir.py`)."""
 
 from __future__ import annotations
 
@@ -78,11 +79,83 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class WebhookChannel:
-    """Delivers alerts to each organisation's configured webhook over one shared HTTP client.
+class SignedPost:
+    """POSTs bodies signed per Standard Webhooks with an endpoint's current secrets over one
+    shared HTTP client, and reads the answer: webhooks and FHIR replies alike.
 
     2xx is delivered; 410 is gone; 429 and 5xx are retryable (with Retry-After); redirects and
-    other 4xx are permanent; network errors are retryable."""
+    other 4xx are permanent; network errors are retryable. Reasons start with `label`."""
+
+    def __init__(
+        self,
+        label: str,
+        environ: Mapping[str, str] = os.environ,
+        clock: Callable[[], datetime] = _utcnow,
+        timeout: float = 10.0,
+    ) -> None:
+        self._label = label
+        self._environ = environ
+        self._clock = clock
+        # Redirects are never followed: the target was not vetted, and a signed alert sent
+        # there could be replayed to the real endpoint within the timestamp tolerance.
+        self._client = httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, headers={"user-agent": USER_AGENT}
+        )
+
+    def now(self) -> datetime:
+        """The instant to sign at (and to write into a body that states when it was sent)."""
+        return _utc(self._clock())
+
+    def secrets(self, endpoint: Webhook, now: datetime) -> list[str]:
+        """The secrets to sign with at `now`; DeliveryFailed when one is missing or none is
+        left (checked before a body is built: nothing can be sent unsigned)."""
+        try:
+            secrets = signing_secrets(endpoint, self._environ, now)
+        except MissingSecret as exc:
+            raise DeliveryFailed(f"{self._label} secret missing: {exc.variable}", False) from None
+        if not secrets:
+            raise DeliveryFailed(f"{self._label} secrets all retired", retryable=False)
+        return secrets
+
+    async def post(
+        self,
+        url: str,
+        message_id: str,
+        body: str,
+        headers: Mapping[str, str],
+        secrets: list[str],
+        now: datetime,
+    ) -> int:
+        """POST `body` to `url` signed as message `message_id` at `now` with `headers` besides
+        the signature's; the status code, or DeliveryFailed."""
+        signed = {
+            **headers,
+            # The notification id, unchanged on retries, so the receiver can de-duplicate.
+            "webhook-id": message_id,
+            # The library signs floor(seconds); the header must state the same second.
+            "webhook-timestamp": str(math.floor(now.timestamp())),
+            "webhook-signature": " ".join(Signer(s).sign(message_id, now, body) for s in secrets),
+        }
+        try:
+            async with self._client.stream(
+                "POST", url, content=body.encode(), headers=signed
+            ) as response:
+                status, retry_after = response.status_code, response.headers.get("retry-after")
+                await _drain(response)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            # A bad address stays bad: retrying cannot help.
+            raise DeliveryFailed(f"{self._label} {type(exc).__name__}", retryable=False) from None
+        except httpx.TransportError as exc:
+            raise DeliveryFailed(f"{self._label} {type(exc).__name__}", retryable=True) from None
+        return _outcome(self._label, status, retry_after, now)
+
+    async def close(self) -> None:
+        """Close the shared HTTP client and its connections."""
+        await self._client.aclose()
+
+
+class WebhookChannel:
+    """Delivers alerts to each organisation's configured webhook, as JSON."""
 
     def __init__(
         self,
@@ -92,13 +165,7 @@ class WebhookChannel:
         timeout: float = 10.0,
     ) -> None:
         self._endpoints = endpoints
-        self._environ = environ
-        self._clock = clock
-        # Redirects are never followed: the target was not vetted, and a signed alert sent
-        # there could be replayed to the real endpoint within the timestamp tolerance.
-        self._client = httpx.AsyncClient(
-            timeout=timeout, follow_redirects=False, headers={"user-agent": USER_AGENT}
-        )
+        self._post = SignedPost("webhook", environ, clock, timeout)
 
     async def send(self, alert: Alert) -> int | None:
         """POST the alert to `alert.address`, signed; the status code, or DeliveryFailed."""
@@ -106,41 +173,18 @@ class WebhookChannel:
         if webhook is None:
             raise DeliveryFailed("webhook not configured", retryable=False)
         # One instant for the choice of secrets, the payload and the signed timestamp.
-        now = _utc(self._clock())
-        try:
-            secrets = signing_secrets(webhook, self._environ, now)
-        except MissingSecret as exc:
-            raise DeliveryFailed(f"webhook secret missing: {exc.variable}", False) from None
-        if not secrets:
-            raise DeliveryFailed("webhook secrets all retired", retryable=False)
+        now = self._post.now()
+        secrets = self._post.secrets(webhook, now)
         body = json.dumps(
             {"type": f"referral.{alert.kind}", "timestamp": _iso(now), "data": alert.fields()},
             separators=(",", ":"),
         )
-        headers = {
-            # The notification id, unchanged on retries, so the receiver can de-duplicate.
-            "webhook-id": alert.id,
-            # The library signs floor(seconds); the header must state the same second.
-            "webhook-timestamp": str(math.floor(now.timestamp())),
-            "webhook-signature": " ".join(Signer(s).sign(alert.id, now, body) for s in secrets),
-            "content-type": "application/json",
-        }
-        try:
-            async with self._client.stream(
-                "POST", alert.address, content=body.encode(), headers=headers
-            ) as response:
-                status, retry_after = response.status_code, response.headers.get("retry-after")
-                await _drain(response)
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            # A bad address stays bad: retrying cannot help.
-            raise DeliveryFailed(f"webhook {type(exc).__name__}", retryable=False) from None
-        except httpx.TransportError as exc:
-            raise DeliveryFailed(f"webhook {type(exc).__name__}", retryable=True) from None
-        return _outcome(status, retry_after, now)
+        headers = {"content-type": "application/json"}
+        return await self._post.post(alert.address, alert.id, body, headers, secrets, now)
 
     async def close(self) -> None:
         """Close the shared HTTP client and its connections."""
-        await self._client.aclose()
+        await self._post.close()
 
     def describe(self) -> str:
         """Where alerts go (each organisation's configured endpoint)."""
@@ -158,11 +202,11 @@ async def _drain(response: httpx.Response) -> None:
                 break
 
 
-def _outcome(status: int, retry_after: str | None, now: datetime) -> int:
+def _outcome(label: str, status: int, retry_after: str | None, now: datetime) -> int:
     """The status when delivered; otherwise the matching DeliveryFailed."""
     if 200 <= status < 300:
         return status
-    reason = f"webhook {status}"
+    reason = f"{label} {status}"
     if status == 410:
         raise DeliveryFailed(reason, retryable=False, status_code=status, gone=True)
     if status == 429 or status >= 500:
