@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from vrp.domain.checks import reference_problems
 from vrp.domain.contacts import Contacts as Contacts  # re-exported
+from vrp.domain.contacts import FhirEndpoint as FhirEndpoint
 from vrp.domain.contacts import Notify as Notify
 from vrp.domain.contacts import NotifyTemplate as NotifyTemplate
 from vrp.domain.contacts import Webhook as Webhook
@@ -26,6 +27,7 @@ from vrp.domain.vocabulary import (
     DataItem,
     OrgKind,
     Treatment,
+    UpdateChannel,
 )
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
@@ -52,10 +54,11 @@ class Organisation(_Model):
         description="How the organisation hears of alerts not tied to an intervention: "
         "referrals held for triage, escalations, failed deliveries.",
     )
-    updates: list[Channel] = Field(
+    updates: list[UpdateChannel] = Field(
         default=[],
         description="How the organisation, as a referrer, is told what happened to its "
-        "referrals, besides its Kafka status topic.",
+        "referrals, besides its Kafka status topic; `fhir`: a BaRS servicerequest-response "
+        "message to `contacts.fhir` about each referral it sent through the FHIR door.",
     )
 
 

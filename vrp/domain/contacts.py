@@ -1,5 +1,5 @@
-"""Where a partner hears of alerts: its contacts, signed webhooks and GOV.UK Notify
-templates (part of the routing configuration)."""
+"""Where a partner hears of alerts: its contacts, signed webhooks, its FHIR endpoint and
+GOV.UK Notify templates (part of the routing configuration)."""
 
 from __future__ import annotations
 
@@ -34,12 +34,19 @@ class Webhook(_Model):
     secrets: list[WebhookSecret] = Field(min_length=1)
 
 
+class FhirEndpoint(Webhook):
+    """A referrer's FHIR endpoint: where BaRS `servicerequest-response` messages about the
+    referrals it sent through the FHIR door go, signed as webhooks are. Replies go here
+    only, whatever endpoint a message names as its source."""
+
+
 class Contacts(_Model):
     """Where a team is alerted; alerts never carry personal data."""
 
     email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     sms: Annotated[str, Field(pattern=r"^\+?[0-9 ]{6,20}$")] | None = None
     webhook: Webhook | None = None
+    fhir: FhirEndpoint | None = None
 
 
 class NotifyTemplate(_Model):

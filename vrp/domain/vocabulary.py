@@ -190,5 +190,9 @@ class AgreementStatus(StrEnum):
 
 Channel = Literal["email", "sms", "webhook"]
 """How an alert reaches a team: email (SMTP or GOV.UK Notify), SMS (Notify), signed webhook."""
+UpdateChannel = Literal["email", "sms", "webhook", "fhir"]
+"""How a referrer hears of its referrals: an alert channel, or `fhir`, a BaRS
+`servicerequest-response` message to its registered FHIR endpoint (only for referrals it
+sent through the FHIR door)."""
 AlertKind = Literal["new-referral", "reminder", "escalation", "status", "delivery-failed"]
 """What an alert is about."""

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, tuple_, update
 
 from vrp.domain.identifiers import new_id
-from vrp.domain.vocabulary import AlertKind, Channel
+from vrp.domain.vocabulary import AlertKind, UpdateChannel
 from vrp.store.tables import delivery_attempts, disabled_endpoints, notifications
 from vrp.store.unit import Unit
 from vrp.telemetry import current_traceparent
@@ -33,7 +33,7 @@ class NewAlert:
     redelivered event (the same occasion never alerts twice on one channel)."""
     referral_id: str
     organisation: str
-    channel: Channel
+    channel: UpdateChannel
     address: str
     kind: AlertKind
     detail: dict[str, Any]
@@ -50,7 +50,7 @@ class Notification:
     id: str
     referral_id: str
     organisation: str
-    channel: Channel
+    channel: UpdateChannel
     address: str
     kind: AlertKind
     detail: dict[str, Any]

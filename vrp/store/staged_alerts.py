@@ -10,26 +10,28 @@ from datetime import datetime
 from typing import Any
 
 from vrp.domain.configuration import Organisation, RoutingConfiguration
-from vrp.domain.vocabulary import AlertKind, Channel
+from vrp.domain.vocabulary import AlertKind, UpdateChannel
 from vrp.store.notifications import NewAlert
 
 log = logging.getLogger(__name__)
 
 
-def address(org: Organisation, channel: Channel) -> str | None:
+def address(org: Organisation, channel: UpdateChannel) -> str | None:
     """Where the organisation takes alerts on channel (None when it gave no contact)."""
     c = org.contacts
     if channel == "email":
         return c.email
     if channel == "sms":
         return c.sms
+    if channel == "fhir":
+        return c.fhir.url if c.fhir else None
     return c.webhook.url if c.webhook else None
 
 
 def alerts(
     config: RoutingConfiguration,
     org_id: str,
-    channels: Sequence[Channel],
+    channels: Sequence[UpdateChannel],
     kind: AlertKind,
     key: str,
     referral_id: str,
