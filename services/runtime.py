@@ -21,6 +21,7 @@ from services.demo import (
 )
 from services.intake.api.app import create_app
 from services.intake.api.edge import EdgeLimits, edge_protocol
+from services.intake.api.fhir import base_of
 from services.intake.api.state import IntakeState
 from services.intake.console.evidence_periods import opening, pilots
 from services.intake.consumers.dead_letters import DeadLetterHandler
@@ -37,6 +38,7 @@ from services.metrics import serve as serve_metrics
 from services.notifier.channels import Channel
 from services.notifier.decisions import DecisionHandler
 from services.notifier.emails import EmailChannel
+from services.notifier.fhir import FhirChannel
 from services.notifier.mail import FileMailer, Mailer, SmtpMailer
 from services.notifier.notify import NotifyChannel
 from services.notifier.sender import AlertSender
@@ -300,11 +302,16 @@ class Runtime:
         return {} if failure is None else {"configuration": failure.as_json()}
 
     def _channels(self) -> dict[str, Channel]:
-        """The notifier's transports: SMTP (or files), webhooks, and Notify when keyed."""
+        """The notifier's transports: SMTP (or files), webhooks, FHIR replies, and Notify when
+        keyed."""
         channels: dict[str, Channel] = {
             "smtp": EmailChannel(self.mail, self.settings.smtp_sender),
             "webhook": WebhookChannel(
                 lambda org: o.contacts.webhook if (o := self.config().organisation(org)) else None
+            ),
+            "fhir": FhirChannel(
+                lambda org: o.contacts.fhir if (o := self.config().organisation(org)) else None,
+                base_of(self.settings),  # the FHIR door's base: replies come from it
             ),
         }
         if self.settings.notify_api_key is not None:

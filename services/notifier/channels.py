@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from vrp.domain.vocabulary import AlertKind
-from vrp.domain.vocabulary import Channel as ChannelName
+from vrp.domain.vocabulary import AlertKind, UpdateChannel
 
 
 class DeliveryFailed(Exception):
@@ -30,6 +29,56 @@ class DeliveryFailed(Exception):
 
 
 @dataclass(frozen=True)
+class Reply:
+    """What a FHIR reply says besides the alert's fields: the message it answers and the
+    states it reports, fixed when staged (ids, codes and times: a resend is the same)."""
+
+    bundle_id: str
+    """The sender's Bundle that made the referral (MessageHeader.response.identifier)."""
+    service_request_id: str
+    correlation_id: str | None
+    category: str | None
+    referral_status: str
+    """The referral's state (received, routed, ... cancelled) once this change was made."""
+    received_at: datetime
+    changed_at: datetime
+    assembled_at: datetime
+    organisation: str | None = None
+    """The organisation whose handling changed (its Task); None for held or cancelled."""
+    task_status: str | None = None
+    """Its response state: awaiting, accepted, declined, in-progress or completed."""
+    reason: str | None = None
+    outcome: str | None = None
+    offered_at: datetime | None = None
+
+    def detail(self) -> dict[str, Any]:
+        """As the alert row's detail keeps it (JSON)."""
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def of(cls, detail: dict[str, Any] | None) -> Reply | None:
+        """The reply a row's detail keeps, if any."""
+        if not detail:
+            return None
+        offered = detail.get("offered_at")
+        return cls(
+            bundle_id=detail["bundle_id"],
+            service_request_id=detail["service_request_id"],
+            correlation_id=detail.get("correlation_id"),
+            category=detail.get("category"),
+            referral_status=detail["referral_status"],
+            received_at=datetime.fromisoformat(detail["received_at"]),
+            changed_at=datetime.fromisoformat(detail["changed_at"]),
+            assembled_at=datetime.fromisoformat(detail["assembled_at"]),
+            organisation=detail.get("organisation"),
+            task_status=detail.get("task_status"),
+            reason=detail.get("reason"),
+            outcome=detail.get("outcome"),
+            offered_at=datetime.fromisoformat(offered) if offered else None,
+        )
+
+
+@dataclass(frozen=True)
 class Alert:
     """One alert to one address on one channel. Never carries personal data: a reference,
     the intervention, the urgency and risk level, the respond-by time, a status code and a
@@ -39,11 +88,11 @@ class Alert:
     """The notification id: the Message-ID, Notify reference and webhook-id, so a resend after
     a crash is recognisable as the same alert."""
     kind: AlertKind
-    channel: ChannelName
+    channel: UpdateChannel
     organisation: str
     organisation_name: str
     address: str
-    """Email address, phone number or webhook URL."""
+    """Email address, phone number, webhook URL or FHIR endpoint."""
     referral_id: str
     reference: str
     link: str
@@ -65,6 +114,8 @@ class Alert:
     """For status updates: the organisation the referral was routed to, or that responded."""
     reason_label: str | None = None
     """The coded reason's label in the vocabularies in force (for the words of an email)."""
+    reply: Reply | None = None
+    """For the FHIR channel: the conversation it answers and the states it reports."""
 
     def fields(self) -> dict[str, str]:
         """Every field as text (Notify personalisation, webhook data); empty when not set."""
@@ -86,7 +137,7 @@ class Alert:
 
 
 class Channel(Protocol):
-    """A way of delivering alerts (SMTP, GOV.UK Notify, signed webhooks)."""
+    """A way of delivering alerts (SMTP, GOV.UK Notify, signed webhooks, FHIR replies)."""
 
     async def send(self, alert: Alert) -> int | None:
         """Deliver the alert, returning the receiver's status code when the channel has one;

@@ -169,13 +169,18 @@ class Recorder:
         # Only rows still ours get their alert-sent event (see mark_sent).
         marked = await notifications.mark_sent(unit, [o.row.id for o in sent], now)
         for o in sent:
+            channel = o.row.channel
             if o.row.id not in marked or o.sent_at is None:
+                continue
+            if channel == "fhir":
+                # A reply to the referrer's system, not an alert to a team: alert-sent v1 has
+                # no such channel, and intake's timeline would take it for the team's alert.
                 continue
             event = AlertSent(
                 referral_id=o.row.referral_id,
                 notification_id=o.row.id,
                 organisation=o.row.organisation,
-                channel=o.row.channel,
+                channel=channel,
                 kind=o.row.kind,
                 sent_at=o.sent_at,
             )
@@ -235,7 +240,9 @@ class Recorder:
             await notifications.disable_webhook(
                 unit, o.row.organisation, o.row.address, now, str(o.failure)
             )
-            log.warning("webhook endpoint of %s disabled after 410 Gone", o.row.organisation)
+            log.warning(
+                "%s endpoint of %s disabled after 410 Gone", o.row.channel, o.row.organisation
+            )
         if o.row.kind == "delivery-failed" or not o.report:
             return True  # never alert about an alert about a failure, nor twice about one cause
         hub = config.organisation(config.hub)

@@ -13,7 +13,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from services.notifier.channels import Alert, Channel, DeliveryFailed
+from services.notifier.channels import Alert, Channel, DeliveryFailed, Reply
 from services.notifier.outcomes import Outcome, Recorder
 from vrp.domain.configuration import RoutingConfiguration
 from vrp.domain.identifiers import reference
@@ -33,15 +33,20 @@ LEASE = timedelta(seconds=10)
 RENEW_EVERY = LEASE.total_seconds() / 3
 BATCH = 200
 PER_ORGANISATION = 4
-"""Concurrent webhook calls to one organisation's own systems. Email and SMS go to our mail
-relay and to GOV.UK Notify, so only the overall concurrency bounds them."""
+"""Concurrent webhook calls (and FHIR replies) to one organisation's own systems. Email and
+SMS go to our mail relay and to GOV.UK Notify, so only the overall concurrency bounds them."""
+OWN_SYSTEMS = ("webhook", "fhir")
+"""Channels to an organisation's own endpoints: bounded per organisation, and disabled after
+410 Gone."""
 
 
 def transport_of(row: Any, config: RoutingConfiguration) -> str:
-    """Which transport carries an alert: smtp, notify or webhook."""
+    """Which transport carries an alert: smtp, notify, webhook or fhir."""
     if row.channel == "sms" or (row.channel == "email" and config.notify.email):
         return "notify"
-    return "smtp" if row.channel == "email" else "webhook"
+    if row.channel in ("email", "fhir"):
+        return "smtp" if row.channel == "email" else "fhir"
+    return "webhook"
 
 
 def alert_of(row: Any, config: RoutingConfiguration, public_url: str) -> Alert:
@@ -79,6 +84,7 @@ def alert_of(row: Any, config: RoutingConfiguration, public_url: str) -> Alert:
         reason=d.get("reason"),
         receiver_name=receiver.name if receiver else None,
         reason_label=_reason_label(config, d) if row.kind == "status" else None,
+        reply=Reply.of(d.get("fhir")) if row.channel == "fhir" else None,
     )
 
 
@@ -164,7 +170,7 @@ class AlertSender:
             rows = await notifications.claim_due(unit, now, limit, LEASE)
             if not rows:
                 return [], set()
-            hooks = {(r.organisation, r.address) for r in rows if r.channel == "webhook"}
+            hooks = {(r.organisation, r.address) for r in rows if r.channel in OWN_SYSTEMS}
             disabled = await notifications.disabled_webhooks(unit, hooks)
         return rows, disabled
 
@@ -182,7 +188,7 @@ class AlertSender:
     ) -> Outcome:
         transport = transport_of(row, config)
         if (row.organisation, row.address) in disabled:
-            failure = DeliveryFailed("webhook endpoint disabled after 410 Gone", retryable=False)
+            failure = DeliveryFailed(f"{row.channel} endpoint disabled after 410 Gone", False)
             # The hub was told when the endpoint went; each alert still fails visibly.
             return Outcome(row, transport, failure=failure, attempted=False, report=False)
         channel = self._channels.get(transport)
@@ -190,7 +196,7 @@ class AlertSender:
             failure = DeliveryFailed(f"{transport} is not configured", retryable=False)
             return Outcome(row, transport, failure=failure, attempted=False)
         alert = alert_of(row, config, self._public_url)
-        own_systems = transport == "webhook"
+        own_systems = transport in OWN_SYSTEMS
         slots = (
             self._org_slots.setdefault(row.organisation, asyncio.Semaphore(PER_ORGANISATION))
             if own_systems

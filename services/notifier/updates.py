@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from services.notifier import staging
+from services.notifier import replies, staging
+from services.notifier.replies import FHIR, Change
 from vrp.domain.configuration import RoutingConfiguration
-from vrp.events.envelope import Envelope
 from vrp.events.models import PartnerReferralStatus, ReferrerUpdate
 from vrp.store import timers
 from vrp.store.notifications import NewAlert
@@ -41,18 +41,24 @@ class StatusUpdateHandler:
         """Handle a run of referrer updates, saving their alerts with one statement."""
         config = self._configuration()
         alerts: list[NewAlert] = []
+        fhir: list[Change] = []
+        now = datetime.now(UTC)
         for d in deliveries:
             with d.current():  # the alert continues each referral's trace
-                await self._stage(unit, config, d.envelope, alerts)
+                await self._stage(unit, config, d, alerts, fhir, now)
+        alerts += await replies.stage(unit, config, fhir, now)
         await staging.save(unit, alerts, self._wake_sender)
 
     async def _stage(
         self,
         unit: Unit,
         config: RoutingConfiguration,
-        envelope: Envelope,
+        d: Delivery,
         alerts: list[NewAlert],
+        fhir: list[Change],
+        now: datetime,
     ) -> None:
+        envelope = d.envelope
         u = envelope.payload(ReferrerUpdate)
         referrer, s = u.referrer, u.update
         await _stop_timers(unit, s)
@@ -68,9 +74,14 @@ class StatusUpdateHandler:
             "receiver": s.organisation,
         }
         key = f"{envelope.id}:{referrer}"
+        # A FHIR reply only answers a message: which referrals came as one is read once
+        # for the whole run (replies.stage).
+        channels = [c for c in org.updates if c != FHIR]
         alerts += staging.alerts(
-            config, referrer, org.updates, "status", key, s.referral_id, detail, datetime.now(UTC)
+            config, referrer, channels, "status", key, s.referral_id, detail, now
         )
+        if FHIR in org.updates:
+            fhir.append(Change(d, referrer, s, key, detail))
 
 
 async def _stop_timers(unit: Unit, s: PartnerReferralStatus) -> None:

@@ -75,7 +75,8 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
+    """The time now, in UTC (the channels' default clock)."""
     return datetime.now(UTC)
 
 
@@ -90,7 +91,7 @@ class SignedPost:
         self,
         label: str,
         environ: Mapping[str, str] = os.environ,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         timeout: float = 10.0,
     ) -> None:
         self._label = label
@@ -161,7 +162,7 @@ class WebhookChannel:
         self,
         endpoints: Callable[[str], Webhook | None],
         environ: Mapping[str, str] = os.environ,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         timeout: float = 10.0,
     ) -> None:
         self._endpoints = endpoints

@@ -4,10 +4,11 @@ disclosures they made and the keyed subject index, all staged through the unit o
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, select, update
 
 from vrp.domain.decision import Decision, Recipient
 from vrp.domain.facts import Facts
@@ -110,6 +111,39 @@ async def offered(unit: Unit, referral_id: str, intervention: str) -> bool:
         )
     )
     return row.first() is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One offer the router made of a referral, where it stands now, and when it was made."""
+
+    organisation: str
+    intervention: str
+    status: RecipientState
+    offered_at: datetime | None
+
+
+async def offers(unit: Unit, referral_ids: Collection[str]) -> dict[str, list[Offer]]:
+    """Every offer of these referrals (one statement). Read by the notifier for the FHIR
+    replies: a response's offer is updated in the transaction that tells the referrer."""
+    if not referral_ids:
+        return {}
+    r, d = routed.c, disclosures.c
+    made = and_(
+        d.referral_id == r.referral_id,
+        d.organisation == r.organisation,
+        d.intervention == r.intervention,
+    )
+    rows = await unit.conn.execute(
+        select(r.referral_id, r.organisation, r.intervention, r.status, func.min(d.disclosed_at))
+        .select_from(routed.outerjoin(disclosures, made))
+        .where(r.referral_id.in_(list(referral_ids)))
+        .group_by(r.referral_id, r.organisation, r.intervention, r.status)
+    )
+    out: dict[str, list[Offer]] = {}
+    for rid, org, intervention, status, at in rows:
+        out.setdefault(rid, []).append(Offer(org, intervention, RecipientState(status), at))
+    return out
 
 
 async def withdraw_open(unit: Unit, referral_id: str) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@ conversation (the sender's ServiceRequest, the first Bundle, where replies go)."
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,18 +110,25 @@ async def referral_of(unit: Unit, source_org: str, service_request_id: str) -> s
 
 async def conversation(unit: Unit, referral_id: str) -> Conversation | None:
     """How the referral came through the FHIR door; None when it came as JSON."""
+    return (await conversations(unit, [referral_id])).get(referral_id)
+
+
+async def conversations(unit: Unit, referral_ids: Collection[str]) -> dict[str, Conversation]:
+    """How each of these referrals came through the FHIR door (one statement); those that
+    came as JSON are left out."""
+    if not referral_ids:
+        return {}
     c = fhir_messages.c
-    found = (
-        await unit.conn.execute(
-            select(
-                c.source_org,
-                c.bundle_id,
-                c.service_request_id,
-                c.correlation_id,
-                c.source_endpoint,
-                c.category,
-                c.received_at,
-            ).where(c.referral_id == referral_id, c.reason == NEW)
-        )
-    ).first()
-    return None if found is None else Conversation(*found)
+    found = await unit.conn.execute(
+        select(
+            c.referral_id,
+            c.source_org,
+            c.bundle_id,
+            c.service_request_id,
+            c.correlation_id,
+            c.source_endpoint,
+            c.category,
+            c.received_at,
+        ).where(c.referral_id.in_(list(referral_ids)), c.reason == NEW)
+    )
+    return {r[0]: Conversation(*r[1:]) for r in found}
