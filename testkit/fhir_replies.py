@@ -1,16 +1,14 @@
 """A hospital that hears back over FHIR: the demo configuration with uhb's FHIR endpoint
-registered for replies, its messages posted to the FHIR door, and the replies it received
-(through testkit.webhooks' receiver, which verifies the signatures)."""
+registered for replies, and the replies it received (through testkit.webhooks' receiver,
+which verifies the signatures); testkit.fhir writes its messages."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from testkit.webhooks import Delivery
@@ -33,20 +31,6 @@ def configuration(folder: Path, url: str) -> Path:
             org["updates"] = ["email", "fhir"]
     path.write_text(yaml.safe_dump(orgs, sort_keys=False))
     return target
-
-
-async def post(
-    client: httpx.AsyncClient,
-    auth: dict[str, str],
-    bundle: dict[str, Any],
-    correlation_id: str | None = None,
-) -> httpx.Response:
-    """POST the message Bundle to the FHIR door with a fresh X-Request-ID, whatever the
-    answer."""
-    headers = {**auth, "Content-Type": "application/fhir+json", "X-Request-ID": str(uuid.uuid4())}
-    if correlation_id:
-        headers["X-Correlation-ID"] = correlation_id
-    return await client.post("/fhir/$process-message", content=json.dumps(bundle), headers=headers)
 
 
 def answering(deliveries: list[Delivery], bundle_id: str) -> list[Delivery]:

@@ -21,6 +21,7 @@ from services.intake.auth.keys import issue
 from testkit import fhir, fhir_replies
 from testkit.drained import drained
 from testkit.fhir_replies import answering, focus, header
+from testkit.fhir_validator import Validate, errors
 from testkit.kafka import KafkaEnv
 from testkit.partner import bearer, inbox_entry, respond, submit
 from testkit.ports import free_port
@@ -44,6 +45,7 @@ PERSON = {
 }
 PERSONAL = ("Zebedee", "Quartermaine", "2009-07-23", "9434765870", "B15 2TT", "B152TT")
 CORRELATION = "corr-3f1c9a"
+PROCESS = "/fhir/$process-message"
 
 
 @dataclass
@@ -78,11 +80,16 @@ async def embedded(hospital: Hospital, folder: Path) -> AsyncIterator[Served]:
 async def refer(client: httpx.AsyncClient, auth: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """Send a referral as a FHIR message (its source.endpoint is not the registered one);
     the referral's id and the message sent."""
-    base = str(client.base_url).rstrip("/") + "/fhir"
-    sent = fhir.message(example(**PERSON), base)
-    r = await fhir_replies.post(client, auth, sent, correlation_id=CORRELATION)
+    sent = fhir.message(example(**PERSON), base_of(client))
+    headers = fhir.headers(auth) | {"X-Correlation-ID": CORRELATION}
+    r = await client.post(PROCESS, json=sent, headers=headers)
     assert r.status_code == 200, r.text
     return r.headers["location"].rsplit("/", 1)[1], sent
+
+
+def base_of(client: httpx.AsyncClient) -> str:
+    """The FHIR door's base URL, as senders address it."""
+    return str(client.base_url).rstrip("/") + "/fhir"
 
 
 async def replies(endpoint: WebhookReceiver, bundle_id: str, count: int) -> list[Delivery]:
@@ -199,6 +206,66 @@ async def test_a_json_referral_from_the_same_hospital_gets_no_fhir_reply(
             )
         assert [t.channel for t in told] == ["email"]  # the update was made, by email only
         assert hospital.endpoint.requests == 0
+
+
+@pytest.mark.fhir_validator
+async def test_a_reply_for_every_change_is_valid_r4_to_the_hl7_validator(
+    hospital: Hospital, tmp_path: Path, fhir_validator: Validate
+) -> None:
+    async with embedded(hospital, tmp_path) as s:
+        uhb, team = bearer(demo_key("uhb")), bearer(demo_key("navigators"))
+        walks = {
+            "completed": [
+                {"status": "accepted"},
+                {"status": "in-progress"},
+                {"status": "completed", "outcome": "engaged"},
+            ],
+            "declined": [{"status": "declined", "reason": "no-capacity"}],
+            "cancelled": [],
+        }
+        changes = {"completed": 4, "declined": 2, "cancelled": 2}  # routed, then each step
+        sent: dict[str, dict[str, Any]] = {}
+        for name, steps in walks.items():
+            referral_id, sent[name] = await refer(s.client, uhb)
+            await inbox_entry(s.client, referral_id, team)
+            for step in steps:
+                assert (await respond(s.client, team, referral_id, **step)).is_success
+        sr = fhir.resource_of(sent["cancelled"], "ServiceRequest")["id"]
+        cancel = fhir.cancellation(base_of(s.client), sr, "duplicate")
+        r = await s.client.post(PROCESS, json=cancel, headers=fhir.headers(uhb))
+        assert r.status_code == 200, r.text
+        got = {
+            name: await replies(hospital.endpoint, m["id"], changes[name])
+            for name, m in sent.items()
+        }
+    statuses = {
+        name: [focus(d, "ServiceRequest")[0]["status"] for d in found]
+        for name, found in got.items()
+    }
+    assert statuses == {
+        "completed": ["active", "active", "active", "completed"],
+        "declined": ["active", "revoked"],
+        "cancelled": ["active", "revoked"],
+    }
+    assert [task_of(d)["status"] for d in got["completed"]] == [
+        "requested",
+        "accepted",
+        "in-progress",
+        "completed",
+    ]
+    assert (
+        task_of(got["completed"][-1])["output"][0]["valueCodeableConcept"]["coding"][0]["code"]
+        == "engaged"
+    )
+    assert focus(got["cancelled"][-1], "Task") == []  # the whole referral's change
+    bundles = {
+        f"{name} reply {n}": fhir_replies.bundle(d)
+        for name, found in got.items()
+        for n, d in enumerate(found, 1)
+    }
+    found = errors(fhir_validator(bundles))
+    problems = {name: issues for name, issues in found.items() if issues}
+    assert not problems, "\n".join(f"{n}: {', '.join(map(str, i))}" for n, i in problems.items())
 
 
 @pytest.mark.kafka
