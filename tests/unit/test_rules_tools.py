@@ -197,3 +197,30 @@ def test_check_refuses_alert_channels_without_contact_template_or_secret(tmp_pat
     ) in out
     assert "notify.templates.reminder.sms is missing" in out
     assert f"interventions.yaml:{fallback}: intervention 'navigators-birmingham': fallback" in out
+
+
+def test_check_refuses_fhir_updates_without_an_endpoint_and_fhir_as_an_alert_channel(
+    tmp_path: Path,
+) -> None:
+    config = copy_demo(tmp_path)
+    orgs = config / "organisations.yaml"
+    orgs.write_text(orgs.read_text().replace("    updates: [email]", "    updates: [email, fhir]"))
+    line = next(n for n, t in enumerate(orgs.read_text().splitlines(), 1) if "fhir]" in t)
+    result = vrp("rules", "check", str(config))
+    assert result.returncode == 1
+    assert (
+        f"organisations.yaml:{line}: channel fhir: organisation 'uhb' has no fhir" in result.stdout
+    )
+
+    # A FHIR reply answers a referrer's message: no team is alerted that way.
+    path = config / "interventions.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "    required_items: [subject.name, subject.contact]\n",
+            "    required_items: [subject.name, subject.contact]\n    channels: [fhir]\n",
+            1,
+        )
+    )
+    result = vrp("rules", "check", str(config))
+    assert result.returncode == 1
+    assert "channels.0: Input should be 'email', 'sms' or 'webhook'" in result.stdout
