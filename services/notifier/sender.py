@@ -44,9 +44,9 @@ def transport_of(row: Any, config: RoutingConfiguration) -> str:
     """Which transport carries an alert: smtp, notify, webhook or fhir."""
     if row.channel == "sms" or (row.channel == "email" and config.notify.email):
         return "notify"
-    if row.channel in ("email", "fhir"):
-        return "smtp" if row.channel == "email" else "fhir"
-    return "webhook"
+    if row.channel == "email":
+        return "smtp"
+    return "fhir" if row.channel == "fhir" else "webhook"
 
 
 def alert_of(row: Any, config: RoutingConfiguration, public_url: str) -> Alert:
