@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,11 @@ def check_reply(d: Delivery, sent: dict[str, Any], referral_id: str, url: str) -
     text = d.body.decode() + json.dumps(d.headers)
     for item in PERSONAL:
         assert item not in text, f"{item!r} leaked into a FHIR reply"
+
+
+def changed(d: Delivery) -> datetime:
+    """When the change a reply reports was made."""
+    return datetime.fromisoformat(focus(d, "ServiceRequest")[0]["meta"]["lastUpdated"])
 
 
 def task_of(d: Delivery) -> dict[str, Any]:
@@ -234,8 +240,10 @@ async def test_a_reply_for_every_change_is_valid_r4_to_the_hl7_validator(
         cancel = fhir.cancellation(base_of(s.client), sr, "duplicate")
         r = await s.client.post(PROCESS, json=cancel, headers=fhir.headers(uhb))
         assert r.status_code == 200, r.text
+        # Replies may arrive out of order (sent concurrently, retried): a receiver orders
+        # them by the change's time, the ServiceRequest's meta.lastUpdated.
         got = {
-            name: await replies(hospital.endpoint, m["id"], changes[name])
+            name: sorted(await replies(hospital.endpoint, m["id"], changes[name]), key=changed)
             for name, m in sent.items()
         }
     statuses = {
