@@ -302,8 +302,7 @@ class Runtime:
         return {} if failure is None else {"configuration": failure.as_json()}
 
     def _channels(self) -> dict[str, Channel]:
-        """The notifier's transports: SMTP (or files), webhooks, FHIR replies, and Notify when
-        keyed."""
+        """The notifier's transports: SMTP (or files), webhooks, FHIR replies, Notify if keyed."""
         channels: dict[str, Channel] = {
             "smtp": EmailChannel(self.mail, self.settings.smtp_sender),
             "webhook": WebhookChannel(
