@@ -125,18 +125,27 @@ def _mapped(message: inbound.Message, problems: list[tuple[str, str]]) -> FhirRe
     )
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A message as it arrived: what it says, its bytes and its two headers."""
+
+    message: inbound.Message
+    raw: bytes
+    request_id: str
+    correlation_id: str | None
+
+
 async def refer(
     db: Database,
     partner: Partner,
-    message: inbound.Message,
-    raw: bytes,
-    request_id: str,
-    correlation_id: str | None,
+    sent_as: Sent,
     config: RoutingConfiguration,
     areas: Areas,
     pseudonym_key: bytes,
 ) -> Received:
     """Accept a referral message: the referral and its message row in one statement."""
+    message, raw, request_id = sent_as.message, sent_as.raw, sent_as.request_id
+    correlation_id = sent_as.correlation_id
     submission = submission_of(message, config, datetime.now(UTC).date())
     sent = fingerprint(raw)
     row = fhir_messages.row(
@@ -180,15 +189,11 @@ async def refer(
 
 
 async def cancel(
-    db: Database,
-    partner: Partner,
-    message: inbound.Message,
-    raw: bytes,
-    request_id: str,
-    correlation_id: str | None,
-    config: RoutingConfiguration,
+    db: Database, partner: Partner, sent_as: Sent, config: RoutingConfiguration
 ) -> Received:
     """Withdraw the referral the sender's ServiceRequest made (before any acceptance)."""
+    message, raw, request_id = sent_as.message, sent_as.raw, sent_as.request_id
+    correlation_id = sent_as.correlation_id
     sent = fingerprint(raw)
     async with reading(db) as unit:
         seen = await fhir_messages.logged(unit, partner.organisation, request_id)

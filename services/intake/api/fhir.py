@@ -84,16 +84,13 @@ async def process_message(
     with in_flight.claim(partner.organisation, fhir_messages.KEY_PREFIX + x_request_id) as mine:
         if not mine:
             raise fhir_messages.too_early()
+        sent = fhir_messages.Sent(message, raw, x_request_id, x_correlation_id)
         if message.reason == systems.NEW:
             key = settings.pseudonym_key.get_secret_value().encode()
-            done = await fhir_messages.refer(
-                db, partner, message, raw, x_request_id, x_correlation_id, config, state.areas, key
-            )
+            done = await fhir_messages.refer(db, partner, sent, config, state.areas, key)
             state.metrics.received(partner.organisation)
         else:
-            done = await fhir_messages.cancel(
-                db, partner, message, raw, x_request_id, x_correlation_id, config
-            )
+            done = await fhir_messages.cancel(db, partner, sent, config)
     now = datetime.now(UTC)
     if message.reason == systems.NEW:
         # Just stored: nothing to read back, nothing has happened to it yet.
