@@ -2,6 +2,7 @@
 door (POST /v1/referrals), the same referral through each, in the same run.
 
     .venv/bin/python -m bench.fhir [--runs 3] [--duration 8] [--rates 50,100,200]
+    .venv/bin/python -m bench.fhir --runs 1 --rates 100 --profile DIR --out /tmp/f.json
 
 One real `vrp intake` process (Kafka transport: API, outbox relay and consumers in one
 process, uvicorn on 127.0.0.1) on a fresh PostgreSQL database (vrp_bench_fhir) serves both
@@ -20,8 +21,10 @@ the process's idle cost (reported). Ratios are per run (its two doors, back to b
 the median over runs: throughput FHIR/JSON, p99 JSON/FHIR (both >= 0.7 is the goal: FHIR's
 p99 at most 1/0.7 = 1.43 x JSON's) and CPU per referral FHIR/JSON. Afterwards every 2xx
 must be a referral in the database and every FHIR 2xx a message row. Writes
-bench/results/fhir-<time>.json; logs in var/bench/fhir-<time>/. Needs PostgreSQL and Kafka
-running (deploy/). Not a test; stops by itself.
+bench/results/fhir-<time>.json; logs in var/bench/fhir-<time>/. --profile DIR records the
+intake process with py-spy in each max step (DIR/<door>-run<n>.txt, raw collapsed stacks
+at 100 Hz; profiling slows it, so keep such figures out of bench/results/). Needs
+PostgreSQL and Kafka running (deploy/). Not a test; stops by itself.
 """
 
 from __future__ import annotations
@@ -132,7 +135,8 @@ class Bench:
                 steps: dict[str, dict[str, Any]] = {}
                 for rate in self.rates:
                     for door in order:
-                        r = await self.step(db, intake.pid, token, door, rate, files[door])
+                        label = f"{door}-run{run + 1}"
+                        r = await self.step(db, intake.pid, token, (door, rate, label), files)
                         steps[f"{door}@{rate}"] = r
                         show(run + 1, door, rate, r)
                 runs.append({"run": run + 1, "order": list(order), "steps": steps})
@@ -154,20 +158,25 @@ class Bench:
         return round((probe.cpu_seconds(pid) - cpu0) / seconds, 3)
 
     async def step(
-        self, db: Database, pid: int, token: str, door: str, rate: str, body: Path
+        self, db: Database, pid: int, token: str, what: tuple[str, str, str], files: dict[str, Path]
     ) -> dict[str, Any]:
         """One door at one rate; its figures with the intake process's CPU per referral."""
         args = self.args
+        door, rate, label = what
+        profiled = args.profile / f"{label}.txt" if args.profile and rate == "max" else None
         await drained(db)
         load_1min = os.getloadavg()[0]
         cpu0 = probe.cpu_seconds(pid)
         cmd = server.load_args(
-            self.port, token, rate, args.duration, args.concurrency, body, ["--door", door]
+            self.port, token, rate, args.duration, args.concurrency, files[door], ["--door", door]
         )
         proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
+        spy = asyncio.create_task(self.profile(pid, profiled)) if profiled else None
         out, err = await proc.communicate()
+        if spy is not None:
+            await spy
         if proc.returncode != 0:
             raise RuntimeError(f"load step {door}@{rate} failed: {err.decode()[-2000:]}")
         result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
@@ -177,7 +186,23 @@ class Bench:
         result["intake_cpu_s"] = round(cpu, 2)
         result["cpu_ms_per_referral"] = round(1000 * cpu / max(answered, 1), 3)
         result["load_1min_before"] = load_1min
+        if profiled:
+            result["profile"] = str(profiled)
         return result
+
+    async def profile(self, pid: int, out: Path) -> None:
+        """py-spy on the intake process during a max step, after the load's warm-up: raw
+        collapsed stacks (--profile DIR/<door>-run<n>.txt)."""
+        out.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.sleep(2.5)  # the load process's start and its 1 s warm-up
+        spy = await asyncio.create_subprocess_exec(
+            *(str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid)),
+            *("-d", str(max(1, int(self.args.duration) - 1)), "-r", "100", "-f", "raw"),
+            *("-o", str(out)),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await spy.wait()
 
 
 def show(run: int, door: str, rate: str, r: dict[str, Any]) -> None:
@@ -294,6 +319,11 @@ def main() -> None:
         help="extra environment for intake (repeatable)",
     )
     p.add_argument("--out", type=Path, help="JSON file (default bench/results/fhir-<time>.json)")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the intake process in each max step into DIR (slows it: not for figures)",
+    )
     p.add_argument("--kafka", default=os.environ.get("VRP_BENCH_KAFKA", "127.0.0.1:9092"))
     args = p.parse_args()
     bench = Bench(args)
