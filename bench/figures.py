@@ -154,6 +154,51 @@ def intake_table(figures: dict[str, Any]) -> list[str]:
     ]
 
 
+def fhir_table(figures: dict[str, Any]) -> list[str]:
+    """bench.fhir: each door at each rate, then the FHIR door as a share of the JSON door."""
+    rows = [
+        "| door | offered | sustained/s | p50 ms | p99 ms | intake CPU ms per referral | non-2xx |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for step, f in figures["steps"].items():
+        door, rate = step.split("@")
+        errors = ", ".join(f"{n} x {s}" for s, n in f["non_2xx_by_status"].items()) or "0"
+        rows.append(
+            f"| {door} | {rate} | {f['throughput_per_s']:,.0f} | {f['p50_ms']:.1f} "
+            f"| {f['p99_ms']:.1f} | {f['cpu_ms_per_referral']:.2f} | {errors} |"
+        )
+    goal = figures["goal"]
+    rows += [
+        "",
+        "| offered | throughput FHIR / JSON | p50 JSON / FHIR | p99 JSON / FHIR "
+        f"| CPU per referral FHIR / JSON | goal >= {goal} met |",
+        "|---|---|---|---|---|---|",
+    ]
+    met = figures["goals_met"]
+    for rate, r in figures["ratios"].items():
+        checks = [met.get(f"p99_at_{rate}")] + ([met["throughput_at_max"]] if rate == "max" else [])
+        rows.append(
+            f"| {rate} | {r['throughput_fhir_over_json']:.2f} | {r['p50_json_over_fhir']:.2f} "
+            f"| {r['p99_json_over_fhir']:.2f} "
+            f"| {r['cpu_fhir_over_json']:.2f} | {'yes' if all(checks) else 'no'} |"
+        )
+    d, load = figures["durability"], figures["load_average"]
+    return [
+        *rows,
+        "",
+        f"One intake process serves both doors; medians of {figures['runs']} runs of "
+        f"{figures['step_seconds']:g} s per step, the doors back to back and their order "
+        f"alternating between runs; max = {figures['concurrency']} clients in a closed loop. "
+        "Ratios are the median of each run's own. Throughput, p50 and p99 ratios read as the "
+        f"FHIR door's share of the JSON door's (goal >= {goal}: throughput at max, p99 at every "
+        "rate); CPU as the FHIR door's cost over the JSON door's. Every "
+        f"2xx durable: {'yes' if d['every_2xx_durable'] else 'NO'} "
+        f"({sum(d['answers_2xx'].values()):,} answers, {d['referrals_in_database']:,} "
+        f"referrals, {d['fhir_message_rows']:,} FHIR message rows). Load average (1 min) "
+        f"{load['before'][0]:.1f} before, {load['after'][0]:.1f} after.",
+    ]
+
+
 def budget_table(figures: dict[str, Any]) -> list[str]:
     """The budget check: each figure's runs, median and budget."""
     runs = figures["runs"]
@@ -220,6 +265,7 @@ KINDS: dict[str, Render] = {
     "engine": engine_table,
     "router": router_table,
     "intake": intake_table,
+    "fhir": fhir_table,
     "budget": budget_table,
     "evidence": evidence_table,
 }

@@ -30,21 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from bench import e2e_probe as probe
-from bench.broker import admin_settings, release, service_env
+from bench import intake_server as server
+from bench.broker import admin_settings, release
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = "postgresql+asyncpg://vrp:vrp@127.0.0.1:5432/vrp_bench_intake"
 
 
 # ---------------------------------------------------------------- orchestration
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _prepare_database(url: str) -> None:
@@ -71,148 +64,31 @@ async def _prepare_database(url: str) -> None:
     await db.dispose()
 
 
-async def _issue_key(url: str) -> str:
-    from services.intake.auth.keys import issue
-    from vrp.store.database import Database
-    from vrp.store.unit import unit_of_work
-
-    db = Database(url)
-    async with unit_of_work(db) as unit:
-        key = await issue(unit, "uhb")
-    await db.dispose()
-    return key
-
-
-async def _topics(bootstrap: str, namespace: str, create: bool) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from vrp.config_files import load_configuration
-    from vrp.provisioning.topics import all_topics, ensure_topics
-    from vrp.settings import DEMO_CONFIG_DIR
-    from vrp.transport.connection import aiokafka_options
-
-    options = aiokafka_options(admin_settings(bootstrap))
-    names = all_topics(load_configuration(DEMO_CONFIG_DIR))
-    if create:
-        await ensure_topics(options, names, 3, 1, namespace)
-        return
-    admin = AIOKafkaAdminClient(**options)
-    await admin.start()
-    try:
-        await admin.delete_topics([namespace + n for n in names])
-    finally:
-        await admin.close()
-
-
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError("server did not become ready")
-
-
-def _step(port: int, token: str, rate: str, args: argparse.Namespace, body: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.http_load",
-            "--port",
-            str(port),
-            "--token",
-            token,
-            "--run",
-            uuid.uuid4().hex[:8],
-            "--rate",
-            rate,
-            "--duration",
-            str(args.duration),
-            "--concurrency",
-            str(args.concurrency),
-            "--body",
-            str(body),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        timeout=args.duration * 20 + 60,
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"load step failed: {out.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main_orchestrate(args: argparse.Namespace) -> None:
     """Start both servers, run every step args.runs times, print the medians."""
     url = args.db
     namespace = f"bench{uuid.uuid4().hex[:8]}."
     asyncio.run(_prepare_database(url))
-    token = asyncio.run(_issue_key(url))
-    asyncio.run(_topics(args.kafka, namespace, create=True))
+    token = asyncio.run(server.issue_key(url))
+    asyncio.run(server.topics(args.kafka, namespace, create=True))
     tmp = Path(tempfile.mkdtemp(prefix="vrp-bench-"))
     body = tmp / "referral.json"
     body.write_text(json.dumps(json.loads((ROOT / "deploy/examples/referral.json").read_text())))
-    intake_port, base_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "VRP_TRANSPORT": "kafka",
-        "VRP_DATABASE_URL": url,
-        "VRP_DATABASE_POOL_SIZE": str(args.pool_size),
-        "VRP_KAFKA_BOOTSTRAP": args.kafka,
-        "VRP_KAFKA_NAMESPACE": namespace,
-        **service_env(admin_settings(args.kafka), namespace, "vrp-intake"),
-        "VRP_RATE_LIMIT_PER_SECOND": "1000000",
-        "VRP_RATE_LIMIT_BURST": "1000000",
-        "VRP_PSEUDONYM_KEY": uuid.uuid4().hex,
-        "OTEL_TRACES_EXPORTER": "none",
-        **dict(kv.split("=", 1) for kv in args.intake_env),
-    }
+    intake_port, base_port = server.free_port(), server.free_port()
+    env = server.intake_env(url, args.kafka, namespace, args.pool_size, args.intake_env)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for name, port, cmd in (
-            ("intake", intake_port, ["-m", "services.cli", "intake", "--port", str(intake_port)]),
-            (
-                "baseline",
-                base_port,
-                [
-                    "-m",
-                    "bench.baseline_app",
-                    "--port",
-                    str(base_port),
-                    "--db",
-                    url,
-                    "--pool-size",
-                    str(args.pool_size),
-                ],
-            ),
-        ):
-            log = tmp / f"{name}.log"
-            proc = subprocess.Popen(
-                [sys.executable, *cmd],
-                env=env,
-                cwd=ROOT,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-            procs.append(proc)
-            _wait_ready(port, proc, log)
-            print(f"{name}: pid {proc.pid}, http://127.0.0.1:{port}, log {log}", flush=True)
+        intake_args = ["-m", "services.cli", "intake", "--port", str(intake_port)]
+        procs.append(server.start("intake", intake_args, env, intake_port, tmp))
+        base_args = ["-m", "bench.baseline_app", "--port", str(base_port), "--db", url]
+        base_args += ["--pool-size", str(args.pool_size)]
+        procs.append(server.start("baseline", base_args, env, base_port, tmp))
         rates = [*args.rates.split(","), "max"]
         results: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for run in range(args.runs):
             for rate in rates:
                 for name, port in (("intake", intake_port), ("baseline", base_port)):
-                    r = _step(port, token, rate, args, body)
+                    r = server.step(port, token, rate, args.duration, args.concurrency, body)
                     results.setdefault((name, rate), []).append(r)
                     print(
                         f"run {run + 1} {name:8} {rate:>5}/s: {r['throughput']:7.0f}/s "
@@ -222,15 +98,9 @@ def main_orchestrate(args: argparse.Namespace) -> None:
                     )
         _report(results, rates, args)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        server.stop(procs)
         with contextlib.suppress(Exception):
-            asyncio.run(_topics(args.kafka, namespace, create=False))
+            asyncio.run(server.topics(args.kafka, namespace, create=False))
         with contextlib.suppress(Exception):
             release(admin_settings(args.kafka), namespace)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench import figures as tables
 
-KINDS = ("e2e", "engine", "router", "intake", "budget", "comparison", "evidence")
+KINDS = ("e2e", "engine", "router", "intake", "fhir", "budget", "comparison", "evidence")
 
 
 def test_every_benchmark_table_is_generated_from_the_newest_results() -> None:
