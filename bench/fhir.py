@@ -3,7 +3,6 @@ door (POST /v1/referrals), the same referral through each, in the same run.
 
     .venv/bin/python -m bench.fhir [--runs 3] [--duration 8] [--rates 50,100,200]
     .venv/bin/python -m bench.fhir --runs 1 --rates 100 --profile DIR --out /tmp/f.json
-    .venv/bin/python -m bench.fhir --rates 100 --variant memoized-import-string --out F
 
 One real `vrp intake` process (Kafka transport: API, outbox relay and consumers in one
 process, uvicorn on 127.0.0.1) on a fresh PostgreSQL database (vrp_bench_fhir) serves both
@@ -24,9 +23,7 @@ p99 at most 1/0.7 = 1.43 x JSON's) and CPU per referral FHIR/JSON. Afterwards ev
 must be a referral in the database and every FHIR 2xx a message row. Writes
 bench/results/fhir-<time>.json; logs in var/bench/fhir-<time>/. --profile DIR records the
 intake process with py-spy in each max step (DIR/<door>-run<n>.txt, raw collapsed stacks
-at 100 Hz; profiling slows it, so keep such figures out of bench/results/). --variant
-measures the intake with a part of the FHIR door changed (bench/fhir_variants/), the JSON
-door as the run's control: write those figures elsewhere than fhir-<time>.json. Needs
+at 100 Hz; profiling slows it, so keep such figures out of bench/results/). Needs
 PostgreSQL and Kafka running (deploy/). Not a test; stops by itself.
 """
 
@@ -60,15 +57,6 @@ DB_NAME = "vrp_bench_fhir"
 DOORS = ("json", "fhir")
 GOAL = 0.7
 EXAMPLE = ROOT / "deploy" / "examples" / "referral.json"
-VARIANTS = ("no-bundle-validation", "memoized-import-string")
-
-
-def variant(args: argparse.Namespace) -> list[str]:
-    """The intake environment of --variant: bench/fhir_variants first on its path."""
-    if not args.variant:
-        return []
-    where = ROOT / "bench" / "fhir_variants"
-    return [f"PYTHONPATH={where}", f"VRP_BENCH_FHIR_VARIANT={args.variant}"]
 
 
 def bodies(base: str, into: Path) -> dict[str, Path]:
@@ -134,7 +122,7 @@ class Bench:
                 args.kafka,
                 namespace,
                 args.pool_size,
-                [f"VRP_PUBLIC_URL=http://127.0.0.1:{self.port}", *variant(args), *args.intake_env],
+                [f"VRP_PUBLIC_URL=http://127.0.0.1:{self.port}", *args.intake_env],
             )
             cmd = ["-m", "services.cli", "intake", "--port", str(self.port)]
             intake = await asyncio.to_thread(server.start, "intake", cmd, env, self.port, self.logs)
@@ -332,11 +320,6 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path, help="JSON file (default bench/results/fhir-<time>.json)")
     p.add_argument(
-        "--variant",
-        choices=VARIANTS,
-        help="measure an intake variant (bench/fhir_variants/sitecustomize.py)",
-    )
-    p.add_argument(
         "--profile",
         type=Path,
         help="py-spy the intake process in each max step into DIR (slows it: not for figures)",
@@ -360,7 +343,6 @@ def main() -> None:
         "concurrency": args.concurrency,
         "pool_size": args.pool_size,
         "intake_env": args.intake_env,
-        "variant": args.variant,
         "idle_cpu_share_of_one_core": raw["idle_cpu_share_of_one_core"],
         **summary(raw, bench.rates),
         "per_run": raw["runs"],
