@@ -227,6 +227,11 @@ def _other_event(b: dict[str, Any]) -> None:
     fhir.resource_of(b, "MessageHeader")["eventCoding"]["code"] = "booking-request"
 
 
+def _endpoint_not_text(b: dict[str, Any]) -> None:
+    # fhir.resources raised AttributeError on this, not a ValidationError (hypothesis found it).
+    fhir.resource_of(b, "MessageHeader")["destination"] = [{"endpoint": False}]
+
+
 def _disguised_name(b: dict[str, Any]) -> None:
     fhir.resource_of(b, "Patient")["name"][0]["given"] = ["Al\u202eex"]
 
@@ -246,6 +251,7 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, Any]], None], int, str]] = {
     ),
     "unknown reason code": (_unknown_reason, 422, "Bundle.entry[1].resource.reasonCode[1]"),
     "another BaRS event": (_other_event, 422, "Bundle.entry[0].resource.eventCoding"),
+    "an endpoint that is not text": (_endpoint_not_text, 422, "Bundle"),
     "a name with a bidirectional control": (
         _disguised_name,
         422,

@@ -27,6 +27,7 @@ from testkit.partner import bearer, submit
 from testkit.referrals import example
 from testkit.runtime import runtime_settings, serving, sqlite_url
 from vrp.config_files import load_configuration
+from vrp.domain.audit import CONFIG_LOADED
 from vrp.events import topics
 from vrp.events.envelope import Envelope
 from vrp.events.models import ReferralDecided
@@ -34,6 +35,7 @@ from vrp.settings import DEMO_CONFIG_DIR, Settings, TransportKind
 from vrp.store import outbox as outbox_log
 from vrp.store.database import Database
 from vrp.store.tables import (
+    audit_log,
     consumer_positions,
     dead_letter_originals,
     decisions,
@@ -112,7 +114,16 @@ async def test_status_reports_a_running_embedded_system(tmp_path: Path) -> None:
                 staged = (
                     await conn.execute(select(func.count()).select_from(notifications))
                 ).scalar()
-            return len(outcomes) == 2 and bool(reminders) and (staged or 0) >= 2
+                # The runtime's record of the version it loaded, once the sealer has
+                # chained it into the audit log (within seconds; later on a busy machine).
+                sealed = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(audit_log)
+                        .where(audit_log.c.kind == CONFIG_LOADED)
+                    )
+                ).scalar()
+            return len(outcomes) == 2 and bool(reminders) and (staged or 0) >= 2 and bool(sealed)
 
         await until(settled)
         now = datetime.now(UTC)

@@ -49,10 +49,12 @@ def parse(raw: bytes) -> dict[str, Any]:
                 issues += _issues(exc, ("entry", n, "resource"))
     except ValidationError as exc:
         issues += _issues(exc)
-    except (TypeError, KeyError, ValueError):
-        # The model library fails this way on a resourceType that is not a type's name
-        # deeper down (a Bundle within a Bundle): refused, never a server error.
-        detail = "A resource's resourceType is not a FHIR R4 resource type."
+    except Exception:  # noqa: BLE001 - see below
+        # The model library raises TypeError, KeyError, ValueError and AttributeError
+        # (seen so far) instead of a ValidationError on some ill-typed input: a resourceType
+        # that is not a type's name in a nested Bundle, `false` where a URL belongs. Whatever
+        # it raises on a sender's document is a refusal of that document, never a 500.
+        detail = "The Bundle is not valid FHIR R4 (an element has the wrong type)."
         raise FhirRefusal(422, [Issue(detail, "Bundle", "structure")]) from None
     if issues:
         raise FhirRefusal(422, issues[:MAX_ISSUES])
