@@ -306,19 +306,7 @@ def report(result: dict[str, Any]) -> None:
 def main() -> None:
     """Entry point."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--duration", type=float, default=8.0, help="seconds per step")
-    p.add_argument("--rates", default="50,100,200", help="fixed rates, then max")
-    p.add_argument("--concurrency", type=int, default=32, help="clients for the max step")
-    p.add_argument("--pool-size", type=int, default=10, help="database connections")
-    p.add_argument(
-        "--intake-env",
-        action="append",
-        default=[],
-        metavar="VAR=VALUE",
-        help="extra environment for intake (repeatable)",
-    )
-    p.add_argument("--out", type=Path, help="JSON file (default bench/results/fhir-<time>.json)")
+    server.load_options(p, "50,100,200", "bench/results/fhir-<time>.json")
     p.add_argument(
         "--profile",
         type=Path,

@@ -164,19 +164,7 @@ def _report(
 def main() -> None:
     """Entry point."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--duration", type=float, default=8.0, help="seconds per step")
-    p.add_argument("--rates", default="200,500,1000", help="fixed rates, then max")
-    p.add_argument("--concurrency", type=int, default=32, help="clients for the max step")
-    p.add_argument("--pool-size", type=int, default=10, help="database connections per server")
-    p.add_argument(
-        "--intake-env",
-        action="append",
-        default=[],
-        metavar="VAR=VALUE",
-        help="extra environment for intake, e.g. VRP_DATABASE_PRE_PING=false (repeatable)",
-    )
-    p.add_argument("--out", type=Path, help="JSON file (default bench/results/intake-<time>.json)")
+    server.load_options(p, "200,500,1000", "bench/results/intake-<time>.json")
     p.add_argument("--db", default=os.environ.get("VRP_BENCH_DATABASE_URL", DEFAULT_DB))
     p.add_argument("--kafka", default=os.environ.get("VRP_BENCH_KAFKA", "127.0.0.1:9092"))
     main_orchestrate(p.parse_args())

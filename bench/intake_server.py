@@ -4,6 +4,7 @@ bench/http_load.py against a server."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -176,3 +177,21 @@ def step(
         raise RuntimeError(f"load step failed: {out.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+def load_options(p: argparse.ArgumentParser, rates: str, default_out: str) -> None:
+    """The options every intake benchmark takes: runs, steps, rates, the max step's clients,
+    the pool, extra intake environment and the output file."""
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per step")
+    p.add_argument("--rates", default=rates, help="fixed rates, then max")
+    p.add_argument("--concurrency", type=int, default=32, help="clients for the max step")
+    p.add_argument("--pool-size", type=int, default=10, help="database connections per server")
+    p.add_argument(
+        "--intake-env",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE",
+        help="extra environment for intake, e.g. VRP_DATABASE_PRE_PING=false (repeatable)",
+    )
+    p.add_argument("--out", type=Path, help=f"JSON file (default {default_out})")

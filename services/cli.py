@@ -116,7 +116,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     def banner() -> None:
         from services.demo import demo_key
-        from services.runtime import mailer
+        from services.notifier.transports import mailer
         from vrp.demo_configuration import is_demo_configuration
         from vrp.domain.sla import demo_clock_banner
 

@@ -21,7 +21,6 @@ from services.demo import (
 )
 from services.intake.api.app import create_app
 from services.intake.api.edge import EdgeLimits, edge_protocol
-from services.intake.api.fhir import base_of
 from services.intake.api.state import IntakeState
 from services.intake.console.evidence_periods import opening, pilots
 from services.intake.consumers.dead_letters import DeadLetterHandler
@@ -35,16 +34,12 @@ from services.metrics import (
     watch_store,
 )
 from services.metrics import serve as serve_metrics
-from services.notifier.channels import Channel
 from services.notifier.decisions import DecisionHandler
-from services.notifier.emails import EmailChannel
-from services.notifier.fhir import FhirChannel
-from services.notifier.mail import FileMailer, Mailer, SmtpMailer
-from services.notifier.notify import NotifyChannel
+from services.notifier.mail import Mailer
 from services.notifier.sender import AlertSender
 from services.notifier.timers import Clock, TimerService, system_clock
+from services.notifier.transports import channels, mailer
 from services.notifier.updates import StatusUpdateHandler
-from services.notifier.webhook import WebhookChannel
 from services.router.handler import RouterHandler
 from vrp.configuration_watch import LiveConfiguration
 from vrp.demo_configuration import is_demo_configuration
@@ -68,13 +63,6 @@ from vrp.transport.worker import Handlers, Worker
 log = logging.getLogger(__name__)
 
 ROLES = wiring.ROLE_NAMES
-
-
-def mailer(settings: Settings) -> Mailer:
-    """SMTP when configured, else .eml files in the mail folder."""
-    if settings.smtp_host:
-        return SmtpMailer(settings.smtp_host, settings.smtp_port)
-    return FileMailer(settings.mail_dir)
 
 
 @dataclass
@@ -249,7 +237,7 @@ class Runtime:
         """The alert sender, the SLA timers, and the decision and status consumers."""
         sender = AlertSender(
             self.db,
-            self._channels(),
+            channels(self.settings, self.mail, self.config),
             self.config,
             self.settings.public_url,
             self.settings.poll_interval,
@@ -300,26 +288,6 @@ class Runtime:
         """The metrics endpoint's /ready note while the configuration fails to load."""
         failure = self.config.failure
         return {} if failure is None else {"configuration": failure.as_json()}
-
-    def _channels(self) -> dict[str, Channel]:
-        """The notifier's transports: SMTP (or files), webhooks, FHIR replies, Notify if keyed."""
-        channels: dict[str, Channel] = {
-            "smtp": EmailChannel(self.mail, self.settings.smtp_sender),
-            "webhook": WebhookChannel(
-                lambda org: o.contacts.webhook if (o := self.config().organisation(org)) else None
-            ),
-            "fhir": FhirChannel(
-                lambda org: o.contacts.fhir if (o := self.config().organisation(org)) else None,
-                base_of(self.settings),  # the FHIR door's base: replies come from it
-            ),
-        }
-        if self.settings.notify_api_key is not None:
-            channels["notify"] = NotifyChannel(
-                self.settings.notify_api_key.get_secret_value(),
-                self.settings.notify_base_url,
-                lambda: {str(k): v for k, v in self.config().notify.templates.items()},
-            )
-        return channels
 
     def _relay(self, role: str) -> Relay:
         publisher = KafkaPublisher(

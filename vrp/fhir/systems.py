@@ -33,6 +33,11 @@ ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ISSUE_TYPE: Final = "http://hl7.org/fhir/issue-type"
 
 
+def fhir_base(public_url: str) -> str:
+    """A deployment's FHIR base URL: what senders address and replies come from."""
+    return f"{public_url}/fhir"
+
+
 def code_system(base: str, name: str) -> str:
     """The canonical URL of one of this deployment's code systems (its vocabularies)."""
     return f"{base}/CodeSystem/{name}"

@@ -31,7 +31,7 @@ CACHE = "public, max-age=300"
 
 def base_of(settings: Settings) -> str:
     """This deployment's FHIR base URL (the destination senders address)."""
-    return f"{settings.public_url}/fhir"
+    return systems.fhir_base(settings.public_url)
 
 
 _AUTHED = (400, 401, 403, 429, 503)
