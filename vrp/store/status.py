@@ -17,6 +17,7 @@ from vrp.events.wiring import Consumer
 from vrp.store.outbox import on_topics
 from vrp.store.tables import (
     audit_log,
+    audit_pending,
     consumer_positions,
     dead_letter_originals,
     decisions,
@@ -212,16 +213,23 @@ async def configuration_loads(unit: Unit, latest: int = 50) -> list[Loaded]:
 
     # A database from before the audit log has no table: then the load time is simply not
     # recorded. In a transaction, ask this last: a failed statement spoils the rest.
+    # A load the sealer has not yet chained (audit_pending, for seconds; longer on a busy
+    # machine) happened all the same: both are read.
     try:
-        rows = await unit.conn.execute(
-            select(audit_log.c.at, audit_log.c.actor, audit_log.c.detail)
-            .where(audit_log.c.kind == CONFIG_LOADED)
-            .order_by(audit_log.c.seq.desc())
-            .limit(latest)
-        )
+        rows = [
+            row
+            for table in (audit_log, audit_pending)
+            for row in await unit.conn.execute(
+                select(table.c.at, table.c.actor, table.c.detail)
+                .where(table.c.kind == CONFIG_LOADED)
+                .order_by(table.c.at.desc())
+                .limit(latest)
+            )
+        ]
     except DBAPIError:
         return []
-    return [Loaded(str(detail.get("version")), at, str(actor)) for at, actor, detail in rows]
+    rows.sort(key=lambda r: r.at, reverse=True)
+    return [Loaded(str(d.get("version")), at, str(actor)) for at, actor, d in rows[:latest]]
 
 
 def _counted(rows: Iterable[Sequence[Any]]) -> Counted:
